@@ -1,0 +1,115 @@
+"""Engines, sessions and the unit of work.
+
+One ``Database`` per process holds the engine and two session factories: reads begin an ordinary
+transaction, writes begin one that takes the write lock up front. On SQLite that is ``BEGIN IMMEDIATE``:
+with several gunicorn workers, a deferred transaction that reads and then writes can find another writer
+in between and fail at once with "database is locked", whatever the busy timeout; taking the lock at BEGIN
+makes writers queue on the busy timeout instead. On PostgreSQL both factories are the same.
+
+Services take a ``Session`` and never commit; ``Database.write`` owns the database transaction, and
+retries it when PostgreSQL reports a deadlock or serialization failure, or when a concurrent writer won
+the race for the same idempotency key (the retry then finds that entry and answers with it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+WRITE_ATTEMPTS = 5
+# SQLSTATEs worth a retry: serialization_failure, deadlock_detected.
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}
+
+
+def normalise_url(url: str) -> str:
+    """Uses psycopg 3 for PostgreSQL whichever spelling of the URL the operator wrote."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN itself, instead of pysqlite's implicit one.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: a committed entry survives a power cut; NORMAL could lose the last commits in WAL mode.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection) -> None:
+        immediate = connection.get_execution_options().get("ledger_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(url: str, **options) -> Engine:
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **options)
+        _configure_sqlite(engine)
+        return engine
+    options.setdefault("pool_pre_ping", True)
+    options.setdefault("pool_size", 10)
+    return create_engine(url, **options)
+
+
+def is_retryable(error: DBAPIError) -> bool:
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate in _RETRYABLE_SQLSTATES:
+        return True
+    # A concurrent writer committed the same idempotency key first: the retry will find its entry.
+    return isinstance(error, IntegrityError) and "idempotency_key" in str(error.orig)
+
+
+class Database:
+    """The process's engine and session factories."""
+
+    def __init__(self, url: str, **engine_options) -> None:
+        self.engine = make_engine(url, **engine_options)
+        self.dialect = self.engine.dialect.name
+        write_engine = self.engine.execution_options(ledger_write=True)
+        self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(write_engine, expire_on_commit=False)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading; its transaction is rolled back at the end."""
+        with self._read_sessions() as session:
+            yield session
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A write session whose transaction the caller commits (one per write request, at the edge)."""
+        with self._write_sessions() as session:
+            yield session
+
+    def write(self, work: Callable[[Session], T], attempts: int = WRITE_ATTEMPTS) -> T:
+        """Runs ``work`` in one database transaction and commits it, retrying transient failures."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self._write_sessions.begin() as session:
+                    return work(session)
+            except DBAPIError as error:
+                if attempt == attempts or not is_retryable(error):
+                    raise
+                time.sleep(0.001 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def dispose(self) -> None:
+        self.engine.dispose()

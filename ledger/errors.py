@@ -1,0 +1,94 @@
+"""The ledger's domain errors.
+
+Every refusal is one of these: a stable snake_case ``code`` that clients can rely on, a message that says
+what rule was broken, and the ``field`` it concerns. The API maps codes to HTTP statuses in one place; the
+ledger never knows about HTTP.
+"""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Base of every refusal by the ledger: nothing was written when one is raised."""
+
+    code = "ledger_error"
+
+    def __init__(self, message: str, *, field: str | None = None, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.details = details
+
+    def __str__(self) -> str:
+        where = f" ({self.field})" if self.field else ""
+        return f"{self.code}{where}: {self.message}"
+
+
+class InvalidInput(LedgerError):
+    code = "invalid_input"
+
+
+class AmountInvalid(InvalidInput):
+    code = "amount_invalid"
+
+
+class CurrencyUnknown(InvalidInput):
+    code = "currency_unknown"
+
+
+class CurrencyMismatch(InvalidInput):
+    code = "currency_mismatch"
+
+
+class RegistrationNumberInvalid(InvalidInput):
+    code = "registration_number_invalid"
+
+
+class EntryEmpty(InvalidInput):
+    code = "entry_empty"
+
+
+class EntryUnbalanced(InvalidInput):
+    code = "entry_unbalanced"
+
+
+class SameAccount(InvalidInput):
+    code = "posting_same_account"
+
+
+class TooMany(InvalidInput):
+    code = "limit_exceeded"
+
+
+class NotFound(LedgerError):
+    code = "not_found"
+
+
+class OrganisationMismatch(LedgerError):
+    """An account, fund or entry named in a request belongs to another organisation."""
+
+    code = "organisation_mismatch"
+
+
+class FundClosed(LedgerError):
+    code = "fund_closed"
+
+
+class PeriodClosed(LedgerError):
+    code = "period_closed"
+
+
+class IdempotencyKeyReused(LedgerError):
+    code = "idempotency_key_reused"
+
+
+class AccountLimitExceeded(LedgerError):
+    code = "account_limit_exceeded"
+
+
+class EntryAlreadyReversed(LedgerError):
+    code = "entry_already_reversed"
+
+
+class Conflict(LedgerError):
+    code = "conflict"

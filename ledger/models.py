@@ -1,0 +1,281 @@
+"""The ledger's tables, as typed SQLAlchemy 2 models.
+
+The schema itself is built only by the Alembic migrations in ``migrations/``; these models describe it for
+queries, and a test proves the two agree. Rows of ``entries``, ``postings`` and ``seal_batches`` are
+never updated or deleted: the database's triggers refuse it (see the first migration).
+
+Several foreign keys are composite and include ``organisation_id``: they make the database itself
+guarantee that a posting's accounts, fund and entry all belong to one organisation, and (through
+``currency``) that a posting is in its fund's currency, whatever the application does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# 64-bit ids on PostgreSQL; on SQLite an INTEGER PRIMARY KEY is the rowid, which is already 64-bit.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Organisation(Base):
+    """A legal entity with its own books.
+
+    kind: foundation (基金会) or charity (慈善组织); base_currency: the currency its reports are in;
+    jurisdiction: ISO 3166 country whose rules apply; registration_number: canonical form, validated for
+    the jurisdiction (the unified social credit code in China).
+    """
+
+    __tablename__ = "organisations"
+    __table_args__ = (
+        UniqueConstraint("jurisdiction", "registration_number"),
+        CheckConstraint("kind IN ('foundation', 'charity')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    base_currency: Mapped[str] = mapped_column(String(3))
+    jurisdiction: Mapped[str] = mapped_column(String(2))
+    registration_number: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Fund(Base):
+    """A self-balancing sub-ledger of an organisation.
+
+    code: short unique name within the organisation; kind: general, community or project; restricted:
+    whether donors restricted its use (限定性); status: open or closed (a closed fund takes no postings);
+    currency: the one currency its postings are in.
+    """
+
+    __tablename__ = "funds"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "code"),
+        UniqueConstraint("organisation_id", "id", "currency"),
+        CheckConstraint("kind IN ('general', 'community', 'project')", name="kind"),
+        CheckConstraint("status IN ('open', 'closed')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    restricted: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(10))
+    currency: Mapped[str] = mapped_column(String(3))
+    purpose: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Account(Base):
+    """A line of an organisation's chart of accounts (see ``ledger.chart`` for the fields' meaning)."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "code"),
+        UniqueConstraint("organisation_id", "id"),
+        CheckConstraint(
+            "type IN ('asset', 'liability', 'net_assets', 'revenue', 'expense')", name="type"
+        ),
+        CheckConstraint("normal_balance IN ('debit', 'credit')", name="normal_balance"),
+        CheckConstraint(
+            "balance_limit IN ('none', 'debits_must_not_exceed_credits', 'credits_must_not_exceed_debits')",
+            name="balance_limit",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    code: Mapped[str] = mapped_column(String(20))
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(20))
+    normal_balance: Mapped[str] = mapped_column(String(6))
+    balance_limit: Mapped[str] = mapped_column(String(40))
+    role: Mapped[str | None] = mapped_column(String(40))
+
+
+class Entry(Base):
+    """One balanced journal entry: one or more postings that stand or fall together.
+
+    kind: the recipe that built it; effective_date: when it happened (reports use it); posted_at: when it
+    was recorded (audits use both); idempotency_key: the caller's key, unique per organisation;
+    payload_digest: SHA-256 of the entry's content, to tell a retry from a reuse of the key;
+    recorded_by: who recorded it; reverses_entry_id: the entry this one reverses, if it is a reversal.
+    """
+
+    __tablename__ = "entries"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "idempotency_key"),
+        UniqueConstraint("organisation_id", "id", "effective_date"),
+        UniqueConstraint("reverses_entry_id"),
+        ForeignKeyConstraint(
+            ["organisation_id", "reverses_entry_id"], ["entries.organisation_id", "entries.id"],
+            name="fk_entries_reverses_entry_id_entries",
+        ),
+        Index("ix_entries_organisation_id_effective_date", "organisation_id", "effective_date"),
+        UniqueConstraint("organisation_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    effective_date: Mapped[dt.date] = mapped_column(Date)
+    posted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    description: Mapped[str] = mapped_column(String(500))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    payload_digest: Mapped[str] = mapped_column(String(64))
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    reverses_entry_id: Mapped[int | None] = mapped_column(Id)
+
+
+class Posting(Base):
+    """One line of an entry: ``amount_minor`` of ``currency`` moved inside ``fund_id`` from
+    ``credit_account_id`` to ``debit_account_id``. Balanced by construction, so every fund balances.
+
+    effective_date repeats the entry's date (a foreign key keeps them equal) so that statements and
+    as-of balances read one index instead of joining entries.
+    """
+
+    __tablename__ = "postings"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("debit_account_id <> credit_account_id", name="accounts_differ"),
+        ForeignKeyConstraint(
+            ["organisation_id", "entry_id", "effective_date"],
+            ["entries.organisation_id", "entries.id", "entries.effective_date"],
+            name="fk_postings_entry_entries",
+        ),
+        ForeignKeyConstraint(
+            ["organisation_id", "fund_id", "currency"],
+            ["funds.organisation_id", "funds.id", "funds.currency"],
+            name="fk_postings_fund_funds",
+        ),
+        ForeignKeyConstraint(
+            ["organisation_id", "debit_account_id"], ["accounts.organisation_id", "accounts.id"],
+            name="fk_postings_debit_account_accounts",
+        ),
+        ForeignKeyConstraint(
+            ["organisation_id", "credit_account_id"], ["accounts.organisation_id", "accounts.id"],
+            name="fk_postings_credit_account_accounts",
+        ),
+        Index("ix_postings_entry_id", "entry_id"),
+        Index("ix_postings_debit_account", "debit_account_id", "fund_id", "effective_date", "id"),
+        Index("ix_postings_credit_account", "credit_account_id", "fund_id", "effective_date", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(Id)
+    organisation_id: Mapped[int] = mapped_column(Id)
+    effective_date: Mapped[dt.date] = mapped_column(Date)
+    fund_id: Mapped[int] = mapped_column(Id)
+    debit_account_id: Mapped[int] = mapped_column(Id)
+    credit_account_id: Mapped[int] = mapped_column(Id)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class Balance(Base):
+    """Cumulative debits and credits of one (account, fund, currency): a cache of the postings.
+
+    Both totals only ever grow (a trigger refuses a decrease); the balance is their difference, read in
+    O(1). The integrity check recomputes them from the postings.
+    """
+
+    __tablename__ = "balances"
+    __table_args__ = (
+        CheckConstraint("debits_minor >= 0 AND credits_minor >= 0", name="totals_not_negative"),
+        ForeignKeyConstraint(
+            ["organisation_id", "account_id"], ["accounts.organisation_id", "accounts.id"],
+            name="fk_balances_account_accounts",
+        ),
+        ForeignKeyConstraint(
+            ["organisation_id", "fund_id", "currency"],
+            ["funds.organisation_id", "funds.id", "funds.currency"],
+            name="fk_balances_fund_funds",
+        ),
+        Index("ix_balances_organisation_id_fund_id", "organisation_id", "fund_id"),
+    )
+
+    account_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    fund_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Id)
+    debits_minor: Mapped[int] = mapped_column(BigInteger)
+    credits_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class Period(Base):
+    """An accounting month of an organisation. A closed period accepts no posting dated inside it."""
+
+    __tablename__ = "periods"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "start_date"),
+        CheckConstraint("end_date >= start_date", name="dates_ordered"),
+        CheckConstraint("status IN ('open', 'closed')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(10))
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    changed_by: Mapped[str] = mapped_column(String(200))
+
+
+class SealBatch(Base):
+    """A sealed, hashed run of one organisation's entries (DESIGN.md invariant 7).
+
+    Covers that organisation's entries with ids first_entry_id..last_entry_id and their postings.
+    leaves: the leaf hashes in order, each 41 bytes (kind byte, 8-byte id, 32-byte SHA-256), so that the
+    integrity check can name the very row that changed; merkle_root: RFC 6962 root over the leaf hashes;
+    batch_hash: SHA-256 over the previous batch's hash and this batch's fields, chaining the batches.
+    """
+
+    __tablename__ = "seal_batches"
+    __table_args__ = (UniqueConstraint("organisation_id", "sequence_no"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    sequence_no: Mapped[int] = mapped_column(Integer)
+    first_entry_id: Mapped[int] = mapped_column(Id)
+    last_entry_id: Mapped[int] = mapped_column(Id)
+    entry_count: Mapped[int] = mapped_column(Integer)
+    posting_count: Mapped[int] = mapped_column(Integer)
+    leaves: Mapped[bytes] = mapped_column(LargeBinary)
+    merkle_root: Mapped[str] = mapped_column(String(64))
+    previous_hash: Mapped[str] = mapped_column(String(64))
+    batch_hash: Mapped[str] = mapped_column(String(64))
+    sealed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,131 @@
+"""Organisations, their funds and their chart of accounts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from ledger.chart import CHINA_NONPROFIT, AccountTemplate, BalanceLimit, Role
+from ledger.errors import InvalidInput, NotFound
+from ledger.models import Account, Fund, Organisation
+from ledger.money import check_currency
+from ledger.registration import normalise_registration_number
+
+ORGANISATION_KINDS = ("foundation", "charity")
+FUND_KINDS = ("general", "community", "project")
+GENERAL_FUND_CODE = "GENERAL"
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """An organisation's accounts as the recipes see them: by role, and by code."""
+
+    organisation_id: int
+    by_role: dict[Role, int]
+    by_code: dict[str, int]
+
+    def account(self, role: Role) -> int:
+        try:
+            return self.by_role[role]
+        except KeyError:
+            raise NotFound(f"the chart has no account for {role.value}", field="account") from None
+
+
+def _choice(value: object, allowed: tuple[str, ...], field: str) -> str:
+    if value not in allowed:
+        raise InvalidInput(f"must be one of {', '.join(allowed)}", field=field)
+    return value  # type: ignore[return-value]
+
+
+def _name(value: object, field: str, max_length: int = 200) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
+        raise InvalidInput(f"is required, at most {max_length} characters", field=field)
+    return value.strip()
+
+
+def create_organisation(
+    session: Session, *, name: str, kind: str, base_currency: str, jurisdiction: str, registration_number: str,
+    template: tuple[AccountTemplate, ...] = CHINA_NONPROFIT,
+) -> Organisation:
+    """Creates an organisation with its chart of accounts (from ``template``) and its general fund."""
+    organisation = Organisation(
+        name=_name(name, "name"), kind=_choice(kind, ORGANISATION_KINDS, "kind"),
+        base_currency=check_currency(base_currency, "base_currency"), jurisdiction=jurisdiction,
+        registration_number=normalise_registration_number(jurisdiction, registration_number),
+        created_at=dt.datetime.now(dt.UTC),
+    )
+    session.add(organisation)
+    session.flush()
+    session.execute(insert(Account), [
+        {"organisation_id": organisation.id, "code": line.code, "name_zh": line.name_zh,
+         "name_en": line.name_en, "type": line.type.value, "normal_balance": line.normal_balance.value,
+         "balance_limit": line.balance_limit.value, "role": line.role.value if line.role else None}
+        for line in template
+    ])
+    create_fund(session, organisation.id, code=GENERAL_FUND_CODE, name="非限定性基金 General fund",
+                kind="general", restricted=False)
+    return organisation
+
+
+def create_fund(
+    session: Session, organisation_id: int, *, code: str, name: str, kind: str, restricted: bool,
+    currency: str | None = None, purpose: str = "",
+) -> Fund:
+    organisation = get_organisation(session, organisation_id)
+    if not isinstance(restricted, bool):
+        raise InvalidInput("must be true or false", field="restricted")
+    fund = Fund(
+        organisation_id=organisation_id, code=_name(code, "code", 40), name=_name(name, "name"),
+        kind=_choice(kind, FUND_KINDS, "kind"), restricted=restricted, status="open",
+        currency=check_currency(currency or organisation.base_currency), purpose=purpose,
+        created_at=dt.datetime.now(dt.UTC),
+    )
+    session.add(fund)
+    session.flush()
+    return fund
+
+
+def get_organisation(session: Session, organisation_id: int) -> Organisation:
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise NotFound(f"organisation {organisation_id} does not exist", field="organisation_id")
+    return organisation
+
+
+def get_fund(session: Session, organisation_id: int, fund_id: int) -> Fund:
+    fund = session.get(Fund, fund_id)
+    if fund is None or fund.organisation_id != organisation_id:
+        raise NotFound(f"fund {fund_id} does not exist", field="fund_id")
+    return fund
+
+
+def set_fund_status(session: Session, organisation_id: int, fund_id: int, status: str) -> Fund:
+    """Closes or reopens a fund; a closed fund accepts no postings."""
+    fund = get_fund(session, organisation_id, fund_id)
+    fund.status = _choice(status, ("open", "closed"), "status")
+    session.flush()
+    return fund
+
+
+def set_account_limit(session: Session, organisation_id: int, account_id: int, limit: str) -> None:
+    allowed = tuple(item.value for item in BalanceLimit)
+    session.execute(
+        update(Account).where(Account.id == account_id, Account.organisation_id == organisation_id)
+        .values(balance_limit=_choice(limit, allowed, "balance_limit"))
+    )
+
+
+def load_chart(session: Session, organisation_id: int) -> Chart:
+    rows = session.execute(
+        select(Account.id, Account.code, Account.role).where(Account.organisation_id == organisation_id)
+    ).all()
+    if not rows:
+        raise NotFound(f"organisation {organisation_id} has no chart of accounts", field="organisation_id")
+    return Chart(
+        organisation_id=organisation_id,
+        by_role={Role(row.role): row.id for row in rows if row.role},
+        by_code={row.code: row.id for row in rows},
+    )
