@@ -1,0 +1,64 @@
+"""Shared fixtures: a migrated SQLite database always, a migrated PostgreSQL one when TEST_DATABASE_URL
+names it. Tests isolate themselves by building a fresh organisation (tests/builders.py) rather than by
+truncating: the ledger's tables are append-only, and the database refuses to forget."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import text
+
+from ledger.database import Database
+from ledger.schema import migrate
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def missing_service(reason: str) -> None:
+    """Skips the test, naming what is missing; under REQUIRE_SERVICES=1 (as in CI) fails it instead."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+def reset_postgres(url: str) -> Database:
+    database = Database(url)
+    with database.engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    migrate(database.engine)
+    return database
+
+
+@pytest.fixture(scope="session")
+def sqlite_db(tmp_path_factory) -> Database:
+    path = tmp_path_factory.mktemp("sqlite") / "ledger.sqlite3"
+    database = Database(f"sqlite:///{path}")
+    migrate(database.engine)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        missing_service("PostgreSQL not configured: set TEST_DATABASE_URL to run this test on it")
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_db(postgres_url) -> Database:
+    try:
+        database = reset_postgres(postgres_url)
+    except Exception as error:  # any failure to connect means the service is absent
+        missing_service(f"PostgreSQL at TEST_DATABASE_URL is not answering: {error}")
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request) -> Database:
+    """The test runs once per engine."""
+    return request.getfixturevalue(f"{request.param}_db" if request.param == "sqlite" else "postgres_db")
