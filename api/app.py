@@ -1,0 +1,61 @@
+"""The application factory.
+
+Configuration is layered as in Flask's tutorial: defaults here, then the environment (``DATABASE_URL``,
+``FUNDLEDGER_*``), then the mapping a test passes. Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+from flask_smorest import Api
+
+from api import cli, errors, health, reports
+from api.session import close_session
+from ledger.database import Database
+from ledger.sealer import SealerThread
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    instance_path = os.environ.get("FUNDLEDGER_INSTANCE_PATH", str(PROJECT_ROOT / "instance"))
+    app = Flask(__name__, instance_path=instance_path)
+    app.config.from_mapping(
+        DATABASE_URL=f"sqlite:///{Path(instance_path) / 'fundledger.sqlite3'}",
+        SEALER_INTERVAL_SECONDS=0,
+        API_TITLE="FundLedger",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        JSON_SORT_KEYS=False,
+    )
+    if "DATABASE_URL" in os.environ:
+        app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    app.config.from_prefixed_env("FUNDLEDGER")
+    if test_config:
+        app.config.from_mapping(test_config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    database = Database(app.config["DATABASE_URL"])
+    app.extensions["ledger_db"] = database
+    app.teardown_appcontext(close_session)
+    _start_sealer(app, database)
+
+    api = Api(app)
+    api.register_blueprint(health.blp)
+    api.register_blueprint(reports.blp)
+    errors.register(app)
+    cli.register(app)
+    return app
+
+
+def _start_sealer(app: Flask, database: Database) -> None:
+    interval = float(app.config["SEALER_INTERVAL_SECONDS"])
+    if interval > 0:
+        sealer = SealerThread(database, interval)
+        sealer.start()
+        app.extensions["ledger_sealer"] = sealer

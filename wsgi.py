@@ -1,0 +1,5 @@
+"""The application object for a WSGI server (gunicorn wsgi:app)."""
+
+from api import create_app
+
+app = create_app()
