@@ -29,6 +29,7 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 WRITE_ATTEMPTS = 5
 # SQLSTATEs worth a retry: serialization_failure, deadlock_detected.
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}
+_RACED_CONSTRAINTS = {"uq_entries_organisation_id_idempotency_key", "uq_entries_reverses_entry_id"}
 
 
 def normalise_url(url: str) -> str:
@@ -64,17 +65,22 @@ def make_engine(url: str, **options) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False}, **options)
         _configure_sqlite(engine)
         return engine
-    options.setdefault("pool_pre_ping", True)
+    # No pre-ping: it would cost a round trip per transaction. A connection the server dropped fails its
+    # first statement instead, is invalidated, and Database.write retries on a fresh one.
     options.setdefault("pool_size", 10)
     return create_engine(url, **options)
 
 
 def is_retryable(error: DBAPIError) -> bool:
+    if error.connection_invalidated:
+        return True
     sqlstate = getattr(error.orig, "sqlstate", None)
     if sqlstate in _RETRYABLE_SQLSTATES:
         return True
-    # A concurrent writer committed the same idempotency key first: the retry will find its entry.
-    return isinstance(error, IntegrityError) and "idempotency_key" in str(error.orig)
+    # A concurrent writer committed the same idempotency key (or reversed the same entry) first: the retry
+    # finds that entry and answers with it, or with a typed refusal.
+    diagnostics = getattr(error.orig, "diag", None)
+    return isinstance(error, IntegrityError) and getattr(diagnostics, "constraint_name", None) in _RACED_CONSTRAINTS
 
 
 class Database:

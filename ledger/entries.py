@@ -12,10 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
-from sqlalchemy import func, insert, select, text, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.chart import BalanceLimit
@@ -33,12 +32,12 @@ from ledger.errors import (
     SameAccount,
     TooMany,
 )
-from ledger.models import Account, Balance, Entry, Fund, Period, Posting
+from ledger.models import Entry, Posting
 from ledger.money import check_amount_minor, check_currency
+from ledger.store import Lookup, read_lookup, write_batch
 
 MAX_POSTINGS_PER_ENTRY = 100
 MAX_ENTRIES_PER_CALL = 10_000
-_CHUNK_ROWS = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,15 +92,6 @@ class PostedEntry:
     replayed: bool = False
 
 
-@dataclass(slots=True)
-class _References:
-    """What the batch's drafts point at, loaded once per batch."""
-
-    accounts: dict[int, tuple[int, str, str]] = field(default_factory=dict)  # id → (org, code, limit)
-    funds: dict[int, tuple[int, str, str, str]] = field(default_factory=dict)  # id → (org, code, status, cur)
-    closed_periods: dict[int, list[tuple[dt.date, dt.date]]] = field(default_factory=dict)
-
-
 def check_draft(draft: EntryDraft, prefix: str = "") -> None:
     """The checks that need no database. Raises the first problem found, naming its field."""
     _check_text(draft.kind, f"{prefix}kind", 40)
@@ -142,64 +132,53 @@ def post_entries(session: Session, drafts: Sequence[EntryDraft]) -> list[PostedE
     """Posts a batch of entries in the caller's database transaction, all or none."""
     if len(drafts) > MAX_ENTRIES_PER_CALL:
         raise TooMany(f"at most {MAX_ENTRIES_PER_CALL} entries per call", field="entries")
+    if not drafts:
+        return []
     prefix = (lambda i: f"entries[{i}].") if len(drafts) > 1 else (lambda i: "")
     for index, draft in enumerate(drafts):
         check_draft(draft, prefix(index))
-    references = _load_references(session, drafts)
+    lookup = _read_lookup(session, drafts)
     for index, draft in enumerate(drafts):
-        _check_references(draft, references, prefix(index))
+        _check_references(draft, lookup, prefix(index))
     digests = [draft.digest() for draft in drafts]
-    replays, fresh = _split_replays(session, drafts, digests, prefix)
+    replays, fresh = _split_replays(drafts, digests, lookup.existing, prefix)
     posted_at = dt.datetime.now(dt.UTC)
-    ids = _allocate_entry_ids(session, len(fresh))
-    new_entries = {index: entry_id for index, entry_id in zip(fresh, ids, strict=True)}
-    _apply_to_balances(session, drafts, fresh, references, prefix)
-    _insert_rows(session, drafts, digests, new_entries, posted_at)
+    new_entries = dict(zip(fresh, lookup.new_ids, strict=False))
+    deltas, touched_by = _balance_deltas(drafts, fresh)
+    totals = write_batch(session, deltas, *_rows(drafts, digests, new_entries, posted_at))
+    for row in totals:
+        _check_limit(row, lookup, drafts, touched_by, prefix)
     loaded = _load_posted(session, sorted(set(replays.values())))
-    results = []
-    for index, draft in enumerate(drafts):
-        if index in new_entries:
-            results.append(_posted_from_draft(draft, new_entries[index], posted_at))
-        else:
-            results.append(loaded[replays[index]])
-    return results
+    return [
+        _posted_from_draft(draft, new_entries[index], posted_at) if index in new_entries
+        else loaded[replays[index]]
+        for index, draft in enumerate(drafts)
+    ]
 
 
-def _load_references(session: Session, drafts: Sequence[EntryDraft]) -> _References:
+def _read_lookup(session: Session, drafts: Sequence[EntryDraft]) -> Lookup:
     account_ids = {i for d in drafts for p in d.postings for i in (p.debit_account_id, p.credit_account_id)}
     fund_ids = {p.fund_id for d in drafts for p in d.postings}
-    references = _References()
-    for row in session.execute(
-        select(Account.id, Account.organisation_id, Account.code, Account.balance_limit)
-        .where(Account.id.in_(account_ids))
-    ):
-        references.accounts[row.id] = (row.organisation_id, row.code, row.balance_limit)
-    for row in session.execute(
-        select(Fund.id, Fund.organisation_id, Fund.code, Fund.status, Fund.currency).where(Fund.id.in_(fund_ids))
-    ):
-        references.funds[row.id] = (row.organisation_id, row.code, row.status, row.currency)
-    organisations = {d.organisation_id for d in drafts}
-    first, last = min(d.effective_date for d in drafts), max(d.effective_date for d in drafts)
-    for row in session.execute(
-        select(Period.organisation_id, Period.start_date, Period.end_date).where(
-            Period.organisation_id.in_(organisations), Period.status == "closed",
-            Period.start_date <= last, Period.end_date >= first,
-        )
-    ):
-        references.closed_periods.setdefault(row.organisation_id, []).append((row.start_date, row.end_date))
-    return references
+    date_ranges: dict[int, tuple[dt.date, dt.date]] = {}
+    for draft in drafts:
+        first, last = date_ranges.get(draft.organisation_id, (draft.effective_date, draft.effective_date))
+        date_ranges[draft.organisation_id] = (min(first, draft.effective_date), max(last, draft.effective_date))
+    keys = sorted({(d.organisation_id, d.idempotency_key) for d in drafts})
+    # Ids are reserved for every draft; the few that turn out to be replays leave gaps, which entry ids may
+    # have (receipt numbers may not, and they have their own series).
+    return read_lookup(session, sorted(account_ids), sorted(fund_ids), date_ranges, keys, len(drafts))
 
 
-def _check_references(draft: EntryDraft, references: _References, prefix: str) -> None:
+def _check_references(draft: EntryDraft, lookup: Lookup, prefix: str) -> None:
     organisation_id = draft.organisation_id
-    for start, end in references.closed_periods.get(organisation_id, ()):
+    for start, end in lookup.closed_periods.get(organisation_id, ()):
         if start <= draft.effective_date <= end:
             raise PeriodClosed(
                 f"the period {start.isoformat()} to {end.isoformat()} is closed", field=f"{prefix}effective_date"
             )
     for index, posting in enumerate(draft.postings):
         where = f"{prefix}postings[{index}]."
-        fund = references.funds.get(posting.fund_id)
+        fund = lookup.funds.get(posting.fund_id)
         if fund is None:
             raise NotFound(f"fund {posting.fund_id} does not exist", field=f"{where}fund_id")
         if fund[0] != organisation_id:
@@ -211,7 +190,7 @@ def _check_references(draft: EntryDraft, references: _References, prefix: str) -
                 f"fund {fund[1]} keeps its books in {fund[3]}, not {posting.currency}", field=f"{where}currency"
             )
         for name in ("debit_account_id", "credit_account_id"):
-            account = references.accounts.get(getattr(posting, name))
+            account = lookup.accounts.get(getattr(posting, name))
             if account is None:
                 raise NotFound(f"account {getattr(posting, name)} does not exist", field=f"{where}{name}")
             if account[0] != organisation_id:
@@ -219,23 +198,12 @@ def _check_references(draft: EntryDraft, references: _References, prefix: str) -
 
 
 def _split_replays(
-    session: Session, drafts: Sequence[EntryDraft], digests: list[str], prefix
+    drafts: Sequence[EntryDraft], digests: list[str], existing: dict[tuple[int, str], tuple[int, str]], prefix
 ) -> tuple[dict[int, int], list[int]]:
     """Sorts drafts into replays (index → existing entry id) and fresh ones (indexes)."""
-    keys = {(d.organisation_id, d.idempotency_key) for d in drafts}
-    existing: dict[tuple[int, str], tuple[int, str]] = {}
-    key_list = sorted(keys)
-    for start in range(0, len(key_list), _CHUNK_ROWS):
-        chunk = key_list[start:start + _CHUNK_ROWS]
-        rows = session.execute(
-            select(Entry.organisation_id, Entry.idempotency_key, Entry.id, Entry.payload_digest)
-            .where(tuple_(Entry.organisation_id, Entry.idempotency_key).in_(chunk))
-        )
-        for row in rows:
-            existing[(row.organisation_id, row.idempotency_key)] = (row.id, row.payload_digest)
     replays: dict[int, int] = {}
     fresh: list[int] = []
-    first_in_batch: dict[tuple[int, str], int] = {}
+    first_in_batch: set[tuple[int, str]] = set()
     for index, (draft, digest) in enumerate(zip(drafts, digests, strict=True)):
         key = (draft.organisation_id, draft.idempotency_key)
         if key in existing:
@@ -251,113 +219,57 @@ def _split_replays(
                 "idempotency key appears twice in one batch", field=f"{prefix(index)}idempotency_key"
             )
         else:
-            first_in_batch[key] = index
+            first_in_batch.add(key)
             fresh.append(index)
     return replays, fresh
 
 
-def _allocate_entry_ids(session: Session, count: int) -> list[int]:
-    """Takes ids for new entries up front, so entries and postings go in as plain multi-row inserts."""
-    if count == 0:
-        return []
-    if session.get_bind().dialect.name == "postgresql":
-        rows = session.execute(
-            text("SELECT nextval(pg_get_serial_sequence('entries', 'id')) FROM generate_series(1, :n)"),
-            {"n": count},
-        )
-        return [row[0] for row in rows]
-    # SQLite: the write transaction began IMMEDIATE and holds the only write lock, so no other writer can
-    # take these ids between this read and the insert.
-    highest = session.execute(select(func.coalesce(func.max(Entry.id), 0))).scalar_one()
-    return list(range(highest + 1, highest + 1 + count))
-
-
-def _apply_to_balances(
-    session: Session, drafts: Sequence[EntryDraft], fresh: list[int], references: _References, prefix
-) -> None:
-    """Adds the new postings to the cumulative totals, in sorted key order, and enforces account limits.
-
-    The limit is checked on the totals the statement returns, while this transaction holds the rows'
-    locks, so two concurrent payments cannot both pass on the same money.
-    """
+def _balance_deltas(drafts: Sequence[EntryDraft], fresh: list[int]) -> tuple[list[tuple], dict]:
+    """What the new postings add to each (account, fund, currency), in sorted key order: every writer
+    locks balance rows in this one order, so two writers can wait for each other but never deadlock."""
     deltas: dict[tuple[int, int, str], list[int]] = {}
     touched_by: dict[tuple[int, int, str], int] = {}
     for index in fresh:
         draft = drafts[index]
         for p in draft.postings:
-            for account_id, side in ((p.debit_account_id, 0), (p.credit_account_id, 1)):
+            for account_id, side in ((p.debit_account_id, 1), (p.credit_account_id, 2)):
                 key = (account_id, p.fund_id, p.currency)
                 totals = deltas.setdefault(key, [draft.organisation_id, 0, 0])
-                totals[1 + side] += p.amount_minor
+                totals[side] += p.amount_minor
                 touched_by.setdefault(key, index)
-    keys = sorted(deltas)
-    for start in range(0, len(keys), _CHUNK_ROWS // 2):
-        rows = [
-            {"account_id": k[0], "fund_id": k[1], "currency": k[2], "organisation_id": deltas[k][0],
-             "debits_minor": deltas[k][1], "credits_minor": deltas[k][2]}
-            for k in keys[start:start + _CHUNK_ROWS // 2]
-        ]
-        for row in session.execute(_upsert_balances(session, rows)):
-            _check_limit(row, references, drafts, touched_by, prefix)
+    return [(*key, *deltas[key]) for key in sorted(deltas)], touched_by
 
 
-def _upsert_balances(session: Session, rows: list[dict]):
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(Balance).values(rows)
-    excluded = statement.excluded
-    return statement.on_conflict_do_update(
-        index_elements=[Balance.account_id, Balance.fund_id, Balance.currency],
-        set_={
-            "debits_minor": Balance.debits_minor + excluded.debits_minor,
-            "credits_minor": Balance.credits_minor + excluded.credits_minor,
-        },
-    ).returning(Balance.account_id, Balance.fund_id, Balance.currency, Balance.debits_minor,
-                Balance.credits_minor)
+def _rows(drafts: Sequence[EntryDraft], digests: list[str], new_entries: dict[int, int],
+          posted_at: dt.datetime) -> tuple[list[tuple], list[tuple]]:
+    entries, postings = [], []
+    for index, entry_id in new_entries.items():
+        d = drafts[index]
+        entries.append((entry_id, d.organisation_id, d.kind, d.effective_date, posted_at, d.description,
+                        d.idempotency_key, digests[index], d.recorded_by, d.reverses_entry_id))
+        postings.extend((entry_id, d.organisation_id, d.effective_date, p.fund_id, p.debit_account_id,
+                         p.credit_account_id, p.amount_minor, p.currency) for p in d.postings)
+    return entries, postings
 
 
-def _check_limit(row, references: _References, drafts, touched_by, prefix) -> None:
-    _organisation_id, code, limit = references.accounts[row.account_id]
-    if limit == BalanceLimit.CREDITS_MUST_NOT_EXCEED_DEBITS and row.credits_minor > row.debits_minor:
-        shortfall = row.credits_minor - row.debits_minor
-        rule = "would go below zero"
-    elif limit == BalanceLimit.DEBITS_MUST_NOT_EXCEED_CREDITS and row.debits_minor > row.credits_minor:
-        shortfall = row.debits_minor - row.credits_minor
-        rule = "would be paid beyond what is owed"
+def _check_limit(row: tuple, lookup: Lookup, drafts, touched_by, prefix) -> None:
+    """Enforces the account's limit on the totals the write returned, while this transaction holds the
+    row's lock, so two concurrent payments cannot both pass on the same money."""
+    account_id, fund_id, currency, debits, credits = row
+    _organisation_id, code, limit = lookup.accounts[account_id]
+    if limit == BalanceLimit.CREDITS_MUST_NOT_EXCEED_DEBITS and credits > debits:
+        shortfall, rule = credits - debits, "would go below zero"
+    elif limit == BalanceLimit.DEBITS_MUST_NOT_EXCEED_CREDITS and debits > credits:
+        shortfall, rule = debits - credits, "would be paid beyond what is owed"
     else:
         return
-    index = touched_by[(row.account_id, row.fund_id, row.currency)]
-    fund_code = references.funds[row.fund_id][1]
+    index = touched_by[(account_id, fund_id, currency)]
+    fund_code = lookup.funds[fund_id][1]
     raise AccountLimitExceeded(
-        f"account {code} in fund {fund_code} {rule} by {shortfall} minor units of {row.currency}",
-        field=f"{prefix(index)}postings", account_id=row.account_id, fund_id=row.fund_id,
+        f"account {code} in fund {fund_code} {rule} by {shortfall} minor units of {currency}",
+        field=f"{prefix(index)}postings", account_id=account_id, fund_id=fund_id,
         shortfall_minor=shortfall, idempotency_key=drafts[index].idempotency_key,
     )
-
-
-def _insert_rows(
-    session: Session, drafts: Sequence[EntryDraft], digests: list[str], new_entries: dict[int, int],
-    posted_at: dt.datetime,
-) -> None:
-    entry_rows = []
-    posting_rows = []
-    for index, entry_id in new_entries.items():
-        draft = drafts[index]
-        entry_rows.append({
-            "id": entry_id, "organisation_id": draft.organisation_id, "kind": draft.kind,
-            "effective_date": draft.effective_date, "posted_at": posted_at, "description": draft.description,
-            "idempotency_key": draft.idempotency_key, "payload_digest": digests[index],
-            "recorded_by": draft.recorded_by, "reverses_entry_id": draft.reverses_entry_id,
-        })
-        posting_rows.extend(
-            {"entry_id": entry_id, "organisation_id": draft.organisation_id,
-             "effective_date": draft.effective_date, "fund_id": p.fund_id,
-             "debit_account_id": p.debit_account_id, "credit_account_id": p.credit_account_id,
-             "amount_minor": p.amount_minor, "currency": p.currency}
-            for p in draft.postings
-        )
-    if entry_rows:
-        session.execute(insert(Entry), entry_rows)
-        session.execute(insert(Posting), posting_rows)
 
 
 def _posted_from_draft(draft: EntryDraft, entry_id: int, posted_at: dt.datetime) -> PostedEntry:

@@ -144,7 +144,6 @@ class Entry(Base):
             ["organisation_id", "reverses_entry_id"], ["entries.organisation_id", "entries.id"],
             name="fk_entries_reverses_entry_id_entries",
         ),
-        Index("ix_entries_organisation_id_effective_date", "organisation_id", "effective_date"),
         UniqueConstraint("organisation_id", "id"),
     )
 

@@ -106,12 +106,6 @@ def upgrade() -> None:
         ),
         sa.UniqueConstraint("reverses_entry_id", name="uq_entries_reverses_entry_id"),
     )
-    op.create_index(
-        "ix_entries_organisation_id_effective_date",
-        "entries",
-        ["organisation_id", "effective_date"],
-        unique=False,
-    )
     op.create_table(
         "funds",
         sa.Column("id", ID, nullable=False),
