@@ -23,6 +23,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ledger.errors import ConcurrentWrite
+
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -71,7 +73,9 @@ def make_engine(url: str, **options) -> Engine:
     return create_engine(url, **options)
 
 
-def is_retryable(error: DBAPIError) -> bool:
+def is_retryable(error: DBAPIError | ConcurrentWrite) -> bool:
+    if isinstance(error, ConcurrentWrite):
+        return True
     if error.connection_invalidated:
         return True
     sqlstate = getattr(error.orig, "sqlstate", None)
@@ -111,7 +115,7 @@ class Database:
             try:
                 with self._write_sessions.begin() as session:
                     return work(session)
-            except DBAPIError as error:
+            except (DBAPIError, ConcurrentWrite) as error:
                 if attempt == attempts or not is_retryable(error):
                     raise
                 time.sleep(0.001 * 2**attempt)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ledger.chart import BalanceLimit
 from ledger.errors import (
     AccountLimitExceeded,
+    ConcurrentWrite,
     CurrencyMismatch,
     EntryAlreadyReversed,
     EntryEmpty,
@@ -34,7 +35,7 @@ from ledger.errors import (
 )
 from ledger.models import Entry, Posting
 from ledger.money import check_amount_minor, check_currency
-from ledger.store import Lookup, read_lookup, write_batch
+from ledger.store import Lookup, LookupRequest, Written, post_batch
 
 MAX_POSTINGS_PER_ENTRY = 100
 MAX_ENTRIES_PER_CALL = 10_000
@@ -137,26 +138,29 @@ def post_entries(session: Session, drafts: Sequence[EntryDraft]) -> list[PostedE
     prefix = (lambda i: f"entries[{i}].") if len(drafts) > 1 else (lambda i: "")
     for index, draft in enumerate(drafts):
         check_draft(draft, prefix(index))
-    lookup = _read_lookup(session, drafts)
-    for index, draft in enumerate(drafts):
-        _check_references(draft, lookup, prefix(index))
+    _refuse_duplicate_keys(drafts, prefix)
     digests = [draft.digest() for draft in drafts]
-    replays, fresh = _split_replays(drafts, digests, lookup.existing, prefix)
     posted_at = dt.datetime.now(dt.UTC)
-    new_entries = dict(zip(fresh, lookup.new_ids, strict=False))
-    deltas, touched_by = _balance_deltas(drafts, fresh)
-    totals = write_batch(session, deltas, *_rows(drafts, digests, new_entries, posted_at))
-    for row in totals:
-        _check_limit(row, lookup, drafts, touched_by, prefix)
+    replays: dict[int, int] = {}
+
+    def check(lookup: Lookup) -> None:
+        # Replays first: a retry of an entry accepted before its fund or month closed still gets that entry.
+        replays.update(_replays(drafts, digests, lookup.existing, prefix))
+        for index, draft in enumerate(drafts):
+            if index not in replays:
+                _check_references(draft, lookup, prefix(index))
+
+    written = post_batch(session, _lookup_request(drafts), *_rows(drafts, digests, posted_at), check)
+    _check_written(drafts, replays, written, prefix)
     loaded = _load_posted(session, sorted(set(replays.values())))
     return [
-        _posted_from_draft(draft, new_entries[index], posted_at) if index in new_entries
-        else loaded[replays[index]]
+        loaded[replays[index]] if index in replays
+        else _posted_from_draft(draft, written.entry_ids[(draft.organisation_id, draft.idempotency_key)], posted_at)
         for index, draft in enumerate(drafts)
     ]
 
 
-def _read_lookup(session: Session, drafts: Sequence[EntryDraft]) -> Lookup:
+def _lookup_request(drafts: Sequence[EntryDraft]) -> LookupRequest:
     account_ids = {i for d in drafts for p in d.postings for i in (p.debit_account_id, p.credit_account_id)}
     fund_ids = {p.fund_id for d in drafts for p in d.postings}
     date_ranges: dict[int, tuple[dt.date, dt.date]] = {}
@@ -164,9 +168,17 @@ def _read_lookup(session: Session, drafts: Sequence[EntryDraft]) -> Lookup:
         first, last = date_ranges.get(draft.organisation_id, (draft.effective_date, draft.effective_date))
         date_ranges[draft.organisation_id] = (min(first, draft.effective_date), max(last, draft.effective_date))
     keys = sorted({(d.organisation_id, d.idempotency_key) for d in drafts})
-    # Ids are reserved for every draft; the few that turn out to be replays leave gaps, which entry ids may
-    # have (receipt numbers may not, and they have their own series).
-    return read_lookup(session, sorted(account_ids), sorted(fund_ids), date_ranges, keys, len(drafts))
+    return LookupRequest(sorted(account_ids), sorted(fund_ids), date_ranges, keys)
+
+
+def _refuse_duplicate_keys(drafts: Sequence[EntryDraft], prefix) -> None:
+    seen: set[tuple[int, str]] = set()
+    for index, draft in enumerate(drafts):
+        key = (draft.organisation_id, draft.idempotency_key)
+        if key in seen:
+            raise IdempotencyKeyReused(
+                "idempotency key appears twice in one batch", field=f"{prefix(index)}idempotency_key")
+        seen.add(key)
 
 
 def _check_references(draft: EntryDraft, lookup: Lookup, prefix: str) -> None:
@@ -197,76 +209,80 @@ def _check_references(draft: EntryDraft, lookup: Lookup, prefix: str) -> None:
                 raise OrganisationMismatch("account belongs to another organisation", field=f"{where}{name}")
 
 
-def _split_replays(
+def _replays(
     drafts: Sequence[EntryDraft], digests: list[str], existing: dict[tuple[int, str], tuple[int, str]], prefix
-) -> tuple[dict[int, int], list[int]]:
-    """Sorts drafts into replays (index → existing entry id) and fresh ones (indexes)."""
+) -> dict[int, int]:
+    """Drafts whose key was used before (index → that entry's id); a key used for other content is refused."""
     replays: dict[int, int] = {}
-    fresh: list[int] = []
-    first_in_batch: set[tuple[int, str]] = set()
     for index, (draft, digest) in enumerate(zip(drafts, digests, strict=True)):
-        key = (draft.organisation_id, draft.idempotency_key)
-        if key in existing:
-            entry_id, stored_digest = existing[key]
-            if stored_digest != digest:
-                raise IdempotencyKeyReused(
-                    f"idempotency key was used for entry {entry_id} with other content",
-                    field=f"{prefix(index)}idempotency_key", entry_id=entry_id,
-                )
-            replays[index] = entry_id
-        elif key in first_in_batch:
+        found = existing.get((draft.organisation_id, draft.idempotency_key))
+        if found is None:
+            continue
+        entry_id, stored_digest = found
+        if stored_digest != digest:
             raise IdempotencyKeyReused(
-                "idempotency key appears twice in one batch", field=f"{prefix(index)}idempotency_key"
+                f"idempotency key was used for entry {entry_id} with other content",
+                field=f"{prefix(index)}idempotency_key", entry_id=entry_id,
             )
-        else:
-            first_in_batch.add(key)
-            fresh.append(index)
-    return replays, fresh
+        replays[index] = entry_id
+    return replays
 
 
-def _balance_deltas(drafts: Sequence[EntryDraft], fresh: list[int]) -> tuple[list[tuple], dict]:
-    """What the new postings add to each (account, fund, currency), in sorted key order: every writer
-    locks balance rows in this one order, so two writers can wait for each other but never deadlock."""
-    deltas: dict[tuple[int, int, str], list[int]] = {}
-    touched_by: dict[tuple[int, int, str], int] = {}
-    for index in fresh:
-        draft = drafts[index]
-        for p in draft.postings:
-            for account_id, side in ((p.debit_account_id, 1), (p.credit_account_id, 2)):
-                key = (account_id, p.fund_id, p.currency)
-                totals = deltas.setdefault(key, [draft.organisation_id, 0, 0])
-                totals[side] += p.amount_minor
-                touched_by.setdefault(key, index)
-    return [(*key, *deltas[key]) for key in sorted(deltas)], touched_by
+def _check_written(drafts: Sequence[EntryDraft], replays: dict[int, int], written: Written, prefix) -> None:
+    """Every new draft must have been inserted, and every balance it moved must respect its limit."""
+    for index, draft in enumerate(drafts):
+        if index not in replays and (draft.organisation_id, draft.idempotency_key) not in written.entry_ids:
+            # Another transaction committed this key after our read: the retry will answer with its entry.
+            raise ConcurrentWrite("a concurrent write used the same idempotency key",
+                                  field=f"{prefix(index)}idempotency_key")
+    for row in written.totals:
+        _check_limit(row, written.lookup, drafts, replays, prefix)
 
 
-def _rows(drafts: Sequence[EntryDraft], digests: list[str], new_entries: dict[int, int],
-          posted_at: dt.datetime) -> tuple[list[tuple], list[tuple]]:
+def _first_breach(key: tuple[int, int, str], totals: tuple[int, int], breaks, drafts, replays) -> int:
+    """The batch's drafts are replayed, in order, on the totals from before the batch: the first draft
+    after which the balance breaks its limit is the one to name, not merely the first that touched it."""
+    moves = [(index, p) for index, draft in enumerate(drafts) if index not in replays for p in draft.postings
+             if (p.fund_id, p.currency) == key[1:] and key[0] in (p.debit_account_id, p.credit_account_id)]
+    debits = totals[0] - sum(p.amount_minor for _, p in moves if p.debit_account_id == key[0])
+    credits = totals[1] - sum(p.amount_minor for _, p in moves if p.credit_account_id == key[0])
+    for index, posting in moves:
+        debits += posting.amount_minor if posting.debit_account_id == key[0] else 0
+        credits += posting.amount_minor if posting.credit_account_id == key[0] else 0
+        if breaks(debits, credits):
+            return index
+    raise AssertionError(f"balance {key} breaks its limit, yet no draft of the batch makes it do so")
+
+
+def _rows(drafts: Sequence[EntryDraft], digests: list[str], posted_at: dt.datetime) -> tuple[list, list]:
     entries, postings = [], []
-    for index, entry_id in new_entries.items():
-        d = drafts[index]
-        entries.append((entry_id, d.organisation_id, d.kind, d.effective_date, posted_at, d.description,
-                        d.idempotency_key, digests[index], d.recorded_by, d.reverses_entry_id))
-        postings.extend((entry_id, d.organisation_id, d.effective_date, p.fund_id, p.debit_account_id,
+    for d, digest in zip(drafts, digests, strict=True):
+        entries.append((d.organisation_id, d.kind, d.effective_date, posted_at, d.description,
+                        d.idempotency_key, digest, d.recorded_by, d.reverses_entry_id))
+        postings.extend((d.organisation_id, d.idempotency_key, d.effective_date, p.fund_id, p.debit_account_id,
                          p.credit_account_id, p.amount_minor, p.currency) for p in d.postings)
     return entries, postings
 
 
-def _check_limit(row: tuple, lookup: Lookup, drafts, touched_by, prefix) -> None:
+_LIMIT_RULES = {
+    BalanceLimit.CREDITS_MUST_NOT_EXCEED_DEBITS: (lambda debits, credits: credits > debits, "would go below zero"),
+    BalanceLimit.DEBITS_MUST_NOT_EXCEED_CREDITS: (lambda debits, credits: debits > credits,
+                                                  "would be paid beyond what is owed"),
+}
+
+
+def _check_limit(row: tuple, lookup: Lookup, drafts, replays, prefix) -> None:
     """Enforces the account's limit on the totals the write returned, while this transaction holds the
     row's lock, so two concurrent payments cannot both pass on the same money."""
     account_id, fund_id, currency, debits, credits = row
     _organisation_id, code, limit = lookup.accounts[account_id]
-    if limit == BalanceLimit.CREDITS_MUST_NOT_EXCEED_DEBITS and credits > debits:
-        shortfall, rule = credits - debits, "would go below zero"
-    elif limit == BalanceLimit.DEBITS_MUST_NOT_EXCEED_CREDITS and debits > credits:
-        shortfall, rule = debits - credits, "would be paid beyond what is owed"
-    else:
+    if limit not in _LIMIT_RULES or not _LIMIT_RULES[limit][0](debits, credits):
         return
-    index = touched_by[(account_id, fund_id, currency)]
-    fund_code = lookup.funds[fund_id][1]
+    breaks, rule = _LIMIT_RULES[limit]
+    index = _first_breach((account_id, fund_id, currency), (debits, credits), breaks, drafts, replays)
+    shortfall = abs(debits - credits)
     raise AccountLimitExceeded(
-        f"account {code} in fund {fund_code} {rule} by {shortfall} minor units of {currency}",
+        f"account {code} in fund {lookup.funds[fund_id][1]} {rule} by {shortfall} minor units of {currency}",
         field=f"{prefix(index)}postings", account_id=account_id, fund_id=fund_id,
         shortfall_minor=shortfall, idempotency_key=drafts[index].idempotency_key,
     )

@@ -92,3 +92,10 @@ class EntryAlreadyReversed(LedgerError):
 
 class Conflict(LedgerError):
     code = "conflict"
+
+
+class ConcurrentWrite(Conflict):
+    """Another transaction committed the same idempotency key between this one's read and its write.
+    ``Database.write`` retries the work, which then answers with the committed entry."""
+
+    code = "concurrent_write"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ledger.chart import Role
 from ledger.entries import EntryDraft, PostingDraft
 from ledger.errors import EntryUnbalanced, InvalidInput
-from ledger.money import Money
+from ledger.money import Money, check_amount_minor
 from ledger.organisations import Chart
 
 OFFLINE_CHANNELS = {"bank": Role.BANK, "cheque": Role.BANK, "cash": Role.CASH}
@@ -142,6 +142,7 @@ def journal_entry(chart: Chart, lines: Sequence[JournalLine], p: Particulars) ->
     for index, line in enumerate(lines):
         if line.side not in ("debit", "credit"):
             raise InvalidInput("must be debit or credit", field=f"lines[{index}].side")
+        check_amount_minor(line.amount.amount_minor, f"lines[{index}].amount")
         debits, credits = groups.setdefault((line.fund_id, line.amount.currency), ([], []))
         (debits if line.side == "debit" else credits).append([line.account_id, line.amount.amount_minor])
     postings = []

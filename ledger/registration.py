@@ -32,10 +32,12 @@ def _united_states(number: str) -> str:
 
 
 def _canada(number: str) -> str:
-    # A registered charity's number is its business number with the RR program account (BN15).
-    compact = bn.validate(number)
-    if len(compact) != 15 or compact[9:11] != "RR":
-        raise ValidationError("a Canadian charity number is a 15-character BN with an RR program account")
+    # A registered charity's number is its business number with the RR program account (BN15). stdnum knows
+    # only the RC, RM, RP and RT program accounts, so it checks the 9-digit BN and this rule checks the rest.
+    compact = re.sub(r"[\s-]", "", number).upper()
+    if not re.fullmatch(r"\d{9}RR\d{4}", compact):
+        raise ValidationError("a Canadian charity number is a 9-digit BN, RR and a 4-digit reference")
+    bn.validate(compact[:9])
     return compact
 
 

@@ -1,62 +1,88 @@
-"""The SQL behind posting: one read and one write per batch of entries, whatever its size.
+"""The SQL behind posting: the hot path of the ledger, kept out of the ORM.
 
-Posting is the hot path (every gift, every import line), so it does not go through the ORM. On
-PostgreSQL a batch costs two round trips: one statement reads everything the checks need (accounts,
-funds, closed periods, earlier uses of the idempotency keys) and takes the new entries' ids from the
-sequence; one statement with data-modifying CTEs adds to the cumulative balances (rows sorted, so
-concurrent writers lock them in one order and cannot deadlock), inserts the entries and inserts the
-postings, with every column passed as an array. The foreign keys and triggers still check every row.
-On SQLite, in-process, round trips are cheap: the same work is a handful of plain statements on the
-driver's cursor, inside the transaction that BEGIN IMMEDIATE opened.
+``post_batch`` reads what the checks need (accounts, funds, closed periods, earlier uses of the batch's
+idempotency keys), lets the caller's ``check`` raise a typed refusal, and writes the entries, their postings
+and the cumulative balances. Whatever the order of the work, a refusal leaves nothing behind: the caller's
+database transaction is rolled back.
+
+On PostgreSQL the read and the write go to the server together in one pipeline, so a batch of any size
+costs one round trip plus the COMMIT. The write does not need the read: entries take their ids from the
+sequence inside the statement, a replayed idempotency key is skipped (before the insert, so that its
+triggers don't judge a retry as a new entry; ``ON CONFLICT DO NOTHING`` covers a key committed meanwhile), the postings
+join the entries actually inserted, and the balance deltas are summed from those postings and applied in
+sorted key order (every writer locks balance rows in that one order, so writers wait but never deadlock).
+Then ``check`` runs on what was read; if the write itself was refused by the database (a foreign key, a
+trigger), ``check`` names the problem first, and the database's error stands only when the code found none.
+
+On SQLite, in-process, round trips cost little: the same work is a few plain statements on the driver's
+cursor, with ``check`` before the write, inside the transaction that BEGIN IMMEDIATE opened.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import psycopg
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-EntryRow = tuple  # (id, organisation_id, kind, effective_date, posted_at, description, key, digest, by, reverses)
-PostingRow = tuple  # (entry_id, organisation_id, effective_date, fund_id, debit, credit, amount_minor, currency)
-BalanceDelta = tuple  # (account_id, fund_id, currency, organisation_id, debits_minor, credits_minor)
-BalanceTotals = tuple  # (account_id, fund_id, currency, debits_minor, credits_minor)
+# (organisation_id, kind, effective_date, posted_at, description, idempotency_key, digest, recorded_by, reverses)
+EntryRow = tuple
+# (organisation_id, idempotency_key, effective_date, fund_id, debit_account_id, credit_account_id, amount, currency)
+PostingRow = tuple
+# (account_id, fund_id, currency, debits_minor, credits_minor)
+BalanceTotals = tuple
 
 _SQLITE_CHUNK = 500  # bound parameters per IN list, well under SQLite's limit
 
 
+@dataclass(frozen=True, slots=True)
+class LookupRequest:
+    account_ids: list[int]
+    fund_ids: list[int]
+    date_ranges: dict[int, tuple[dt.date, dt.date]]  # organisation → (first, last) effective date
+    keys: list[tuple[int, str]]  # (organisation, idempotency key)
+
+
 @dataclass(slots=True)
 class Lookup:
-    """What a batch of drafts points at, read in one go.
-
-    accounts: id → (organisation_id, code, balance_limit); funds: id → (organisation_id, code, status,
-    currency); closed_periods: organisation → [(start, end)]; existing: (organisation, key) → (entry id,
-    payload digest); new_ids: ids reserved for the batch's new entries.
-    """
+    """What a batch points at. accounts: id → (organisation_id, code, balance_limit); funds: id →
+    (organisation_id, code, status, currency); closed_periods: organisation → [(start, end)]; existing:
+    (organisation, key) → (entry id, payload digest) of entries committed before this batch."""
 
     accounts: dict[int, tuple[int, str, str]] = field(default_factory=dict)
     funds: dict[int, tuple[int, str, str, str]] = field(default_factory=dict)
     closed_periods: dict[int, list[tuple[dt.date, dt.date]]] = field(default_factory=dict)
     existing: dict[tuple[int, str], tuple[int, str]] = field(default_factory=dict)
-    new_ids: list[int] = field(default_factory=list)
 
 
-def read_lookup(session: Session, account_ids: list[int], fund_ids: list[int],
-                date_ranges: dict[int, tuple[dt.date, dt.date]], keys: list[tuple[int, str]],
-                id_count: int) -> Lookup:
+@dataclass(slots=True)
+class Written:
+    """What the write did: ids of the entries it inserted, by (organisation, key), and the new cumulative
+    totals of every balance it touched."""
+
+    lookup: Lookup
+    entry_ids: dict[tuple[int, str], int]
+    totals: list[BalanceTotals]
+
+
+def post_batch(session: Session, request: LookupRequest, entries: list[EntryRow], postings: list[PostingRow],
+               check: Callable[[Lookup], None]) -> Written:
     if session.get_bind().dialect.name == "postgresql":
-        return _postgres_lookup(session, account_ids, fund_ids, date_ranges, keys, id_count)
-    return _sqlite_lookup(session, account_ids, fund_ids, date_ranges, keys, id_count)
+        return _postgres_post(session, request, entries, postings, check)
+    try:
+        return _sqlite_post(session, request, entries, postings, check)
+    except sqlite3.Error as error:
+        raise _wrapped(error, sqlite3.Error) from error
 
 
-def write_batch(session: Session, balance_deltas: list[BalanceDelta], entries: list[EntryRow],
-                postings: list[PostingRow]) -> list[BalanceTotals]:
-    """Writes the batch and returns the new cumulative totals of every balance it touched."""
-    if not entries:
-        return []
-    if session.get_bind().dialect.name == "postgresql":
-        return _postgres_write(session, balance_deltas, entries, postings)
-    return _sqlite_write(session, balance_deltas, entries, postings)
+def _wrapped(error: Exception, driver_base: type[Exception]) -> DBAPIError:
+    """The driver's error as SQLAlchemy would have raised it (IntegrityError, OperationalError, …), so that
+    callers and Database.write's retry see one kind of database error whichever path raised it."""
+    return DBAPIError.instance("posting batch", None, error, driver_base)
 
 
 _POSTGRES_LOOKUP = """
@@ -75,58 +101,50 @@ SELECT 'k', e.id, e.organisation_id, e.idempotency_key::text, e.payload_digest::
   FROM entries e
   JOIN unnest(%(key_orgs)s::bigint[], %(keys)s::text[]) AS k(org, key)
     ON e.organisation_id = k.org AND e.idempotency_key = k.key
-UNION ALL
-SELECT 'n', nextval('entries_id_seq'), NULL, NULL, NULL, NULL, NULL, NULL FROM generate_series(1, %(id_count)s)
 """
 
-
-def _postgres_lookup(session, account_ids, fund_ids, date_ranges, keys, id_count) -> Lookup:
-    organisations = list(date_ranges)
-    rows = session.connection().exec_driver_sql(_POSTGRES_LOOKUP, {
-        "account_ids": account_ids, "fund_ids": fund_ids, "range_orgs": organisations,
-        "range_firsts": [date_ranges[o][0] for o in organisations],
-        "range_lasts": [date_ranges[o][1] for o in organisations],
-        "key_orgs": [k[0] for k in keys], "keys": [k[1] for k in keys], "id_count": id_count,
-    })
-    lookup = Lookup()
-    for kind, row_id, organisation_id, text1, text2, text3, start, end in rows:
-        if kind == "a":
-            lookup.accounts[row_id] = (organisation_id, text1, text2)
-        elif kind == "f":
-            lookup.funds[row_id] = (organisation_id, text1, text2, text3)
-        elif kind == "p":
-            lookup.closed_periods.setdefault(organisation_id, []).append((start, end))
-        elif kind == "k":
-            lookup.existing[(organisation_id, text1)] = (row_id, text2)
-        else:
-            lookup.new_ids.append(row_id)
-    return lookup
-
-
 _POSTGRES_WRITE = """
-WITH b AS (
+WITH e AS (
+  INSERT INTO entries (id, organisation_id, kind, effective_date, posted_at, description, idempotency_key,
+                       payload_digest, recorded_by, reverses_entry_id)
+  SELECT nextval('entries_id_seq'), u.*
+    FROM unnest(%(e_organisation)s::bigint[], %(e_kind)s::varchar[], %(e_date)s::date[],
+                %(e_posted)s::timestamptz[], %(e_description)s::varchar[], %(e_key)s::varchar[],
+                %(e_digest)s::varchar[], %(e_by)s::varchar[], %(e_reverses)s::bigint[])
+         AS u(organisation_id, kind, effective_date, posted_at, description, idempotency_key, digest, by, reverses)
+   WHERE NOT EXISTS (SELECT 1 FROM entries x
+                      WHERE x.organisation_id = u.organisation_id AND x.idempotency_key = u.idempotency_key)
+  ON CONFLICT (organisation_id, idempotency_key) DO NOTHING
+  RETURNING id, organisation_id, idempotency_key
+), p AS (
+  INSERT INTO postings (entry_id, organisation_id, effective_date, fund_id, debit_account_id,
+                        credit_account_id, amount_minor, currency)
+  SELECT e.id, u.organisation_id, u.effective_date, u.fund_id, u.debit, u.credit, u.amount, u.currency
+    FROM unnest(%(p_organisation)s::bigint[], %(p_key)s::varchar[], %(p_date)s::date[], %(p_fund)s::bigint[],
+                %(p_debit)s::bigint[], %(p_credit)s::bigint[], %(p_amount)s::bigint[], %(p_currency)s::varchar[],
+                %(p_order)s::int[])
+         AS u(organisation_id, key, effective_date, fund_id, debit, credit, amount, currency, position)
+    JOIN e ON e.organisation_id = u.organisation_id AND e.idempotency_key = u.key
+   ORDER BY u.position
+  RETURNING organisation_id, fund_id, debit_account_id, credit_account_id, amount_minor, currency
+), delta AS (
+  SELECT account_id, fund_id, currency, organisation_id, sum(debit) AS debits, sum(credit) AS credits
+    FROM (SELECT debit_account_id AS account_id, fund_id, currency, organisation_id, amount_minor AS debit,
+                 0 AS credit FROM p
+          UNION ALL
+          SELECT credit_account_id, fund_id, currency, organisation_id, 0, amount_minor FROM p) AS sides
+   GROUP BY account_id, fund_id, currency, organisation_id
+), b AS (
   INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_minor, credits_minor)
-  SELECT * FROM unnest(%(b_account)s::bigint[], %(b_fund)s::bigint[], %(b_currency)s::varchar[],
-                       %(b_organisation)s::bigint[], %(b_debits)s::bigint[], %(b_credits)s::bigint[])
+  SELECT * FROM delta ORDER BY account_id, fund_id, currency
   ON CONFLICT (account_id, fund_id, currency) DO UPDATE
     SET debits_minor = balances.debits_minor + excluded.debits_minor,
         credits_minor = balances.credits_minor + excluded.credits_minor
   RETURNING account_id, fund_id, currency, debits_minor, credits_minor
-), e AS (
-  INSERT INTO entries (id, organisation_id, kind, effective_date, posted_at, description, idempotency_key,
-                       payload_digest, recorded_by, reverses_entry_id)
-  SELECT * FROM unnest(%(e_id)s::bigint[], %(e_organisation)s::bigint[], %(e_kind)s::varchar[],
-                       %(e_date)s::date[], %(e_posted)s::timestamptz[], %(e_description)s::varchar[],
-                       %(e_key)s::varchar[], %(e_digest)s::varchar[], %(e_by)s::varchar[],
-                       %(e_reverses)s::bigint[])
-), p AS (
-  INSERT INTO postings (entry_id, organisation_id, effective_date, fund_id, debit_account_id,
-                        credit_account_id, amount_minor, currency)
-  SELECT * FROM unnest(%(p_entry)s::bigint[], %(p_organisation)s::bigint[], %(p_date)s::date[],
-                       %(p_fund)s::bigint[], %(p_debit)s::bigint[], %(p_credit)s::bigint[],
-                       %(p_amount)s::bigint[], %(p_currency)s::varchar[])
 )
-SELECT account_id, fund_id, currency, debits_minor, credits_minor FROM b
+SELECT 'b', account_id, fund_id, currency, debits_minor, credits_minor FROM b
+UNION ALL
+SELECT 'e', id, organisation_id, idempotency_key, NULL, NULL FROM e
 """
 
 
@@ -135,15 +153,59 @@ def _columns(prefix: str, names: tuple[str, ...], rows: list[tuple]) -> dict[str
     return {f"{prefix}_{name}": list(column) for name, column in zip(names, columns, strict=True)}
 
 
-def _postgres_write(session, balance_deltas, entries, postings) -> list[BalanceTotals]:
-    parameters = {
-        **_columns("b", ("account", "fund", "currency", "organisation", "debits", "credits"), balance_deltas),
-        **_columns("e", ("id", "organisation", "kind", "date", "posted", "description", "key", "digest", "by",
-                         "reverses"), entries),
-        **_columns("p", ("entry", "organisation", "date", "fund", "debit", "credit", "amount", "currency"),
+def _postgres_parameters(request: LookupRequest, entries: list[EntryRow], postings: list[PostingRow]) -> dict:
+    organisations = list(request.date_ranges)
+    # Entries go in idempotency-key order, so two batches that share keys meet them in the same order.
+    ordered = sorted(entries, key=lambda row: (row[0], row[5]))
+    return {
+        "account_ids": request.account_ids, "fund_ids": request.fund_ids, "range_orgs": organisations,
+        "range_firsts": [request.date_ranges[o][0] for o in organisations],
+        "range_lasts": [request.date_ranges[o][1] for o in organisations],
+        "key_orgs": [k[0] for k in request.keys], "keys": [k[1] for k in request.keys],
+        **_columns("e", ("organisation", "kind", "date", "posted", "description", "key", "digest", "by",
+                         "reverses"), ordered),
+        **_columns("p", ("organisation", "key", "date", "fund", "debit", "credit", "amount", "currency"),
                    postings),
+        "p_order": list(range(len(postings))),
     }
-    return [tuple(row) for row in session.connection().exec_driver_sql(_POSTGRES_WRITE, parameters)]
+
+
+def _postgres_post(session, request, entries, postings, check) -> Written:
+    connection = session.connection().connection.driver_connection
+    parameters = _postgres_parameters(request, entries, postings)
+    write_error: DBAPIError | None = None
+    try:
+        with connection.pipeline():
+            reader, writer = connection.cursor(), connection.cursor()
+            reader.execute(_POSTGRES_LOOKUP, parameters)
+            writer.execute(_POSTGRES_WRITE, parameters)
+            try:
+                written_rows = writer.fetchall()
+            except psycopg.Error as error:  # the database refused the write; the read's rows are still here
+                write_error, written_rows = _wrapped(error, psycopg.Error), []
+            lookup = _postgres_lookup(reader.fetchall())
+    except psycopg.Error as error:
+        raise _wrapped(error, psycopg.Error) from error
+    check(lookup)
+    if write_error is not None:
+        raise write_error
+    entry_ids = {(row[2], row[3]): row[1] for row in written_rows if row[0] == "e"}
+    totals = [tuple(row[1:]) for row in written_rows if row[0] == "b"]
+    return Written(lookup, entry_ids, totals)
+
+
+def _postgres_lookup(rows) -> Lookup:
+    lookup = Lookup()
+    for kind, row_id, organisation_id, text1, text2, text3, start, end in rows:
+        if kind == "a":
+            lookup.accounts[row_id] = (organisation_id, text1, text2)
+        elif kind == "f":
+            lookup.funds[row_id] = (organisation_id, text1, text2, text3)
+        elif kind == "p":
+            lookup.closed_periods.setdefault(organisation_id, []).append((start, end))
+        else:
+            lookup.existing[(organisation_id, text1)] = (row_id, text2)
+    return lookup
 
 
 def _sqlite_cursor(session: Session):
@@ -159,39 +221,62 @@ def _in_chunks(cursor, sql: str, values: list) -> list[tuple]:
     return rows
 
 
-def _sqlite_lookup(session, account_ids, fund_ids, date_ranges, keys, id_count) -> Lookup:
+def _sqlite_post(session, request, entries, postings, check) -> Written:
     cursor = _sqlite_cursor(session)
+    lookup = _sqlite_lookup(cursor, request)
+    check(lookup)
+    fresh = [row for row in entries if (row[0], row[5]) not in lookup.existing]
+    # BEGIN IMMEDIATE gave this transaction SQLite's only write lock: no other writer can take these ids.
+    highest = cursor.execute("SELECT coalesce(max(id), 0) FROM entries").fetchone()[0]
+    entry_ids = {(row[0], row[5]): highest + offset for offset, row in enumerate(fresh, start=1)}
+    fresh_postings = [row for row in postings if (row[0], row[1]) in entry_ids]
+    totals = [tuple(cursor.execute(_SQLITE_UPSERT, delta).fetchone()) for delta in _deltas(fresh_postings)]
+    cursor.executemany(
+        "INSERT INTO entries (id, organisation_id, kind, effective_date, posted_at, description, idempotency_key,"
+        " payload_digest, recorded_by, reverses_entry_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(entry_ids[(row[0], row[5])], row[0], row[1], row[2].isoformat(), _sqlite_datetime(row[3]), *row[4:])
+         for row in fresh])
+    cursor.executemany(
+        "INSERT INTO postings (entry_id, organisation_id, effective_date, fund_id, debit_account_id,"
+        " credit_account_id, amount_minor, currency) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(entry_ids[(row[0], row[1])], row[0], row[2].isoformat(), *row[3:]) for row in fresh_postings])
+    return Written(lookup, entry_ids, totals)
+
+
+def _deltas(postings: list[PostingRow]) -> list[tuple]:
+    """Per (account, fund, currency), in sorted key order: (account, fund, currency, org, debits, credits)."""
+    sums: dict[tuple[int, int, str], list[int]] = {}
+    for organisation_id, _key, _date, fund_id, debit, credit, amount, currency in postings:
+        sums.setdefault((debit, fund_id, currency), [organisation_id, 0, 0])[1] += amount
+        sums.setdefault((credit, fund_id, currency), [organisation_id, 0, 0])[2] += amount
+    return [(*key, *sums[key]) for key in sorted(sums)]
+
+
+def _sqlite_lookup(cursor, request: LookupRequest) -> Lookup:
     lookup = Lookup()
     for row_id, organisation_id, code, limit in _in_chunks(
             cursor, "SELECT id, organisation_id, code, balance_limit FROM accounts WHERE id IN ({marks})",
-            account_ids):
+            request.account_ids):
         lookup.accounts[row_id] = (organisation_id, code, limit)
     for row_id, organisation_id, code, status, currency in _in_chunks(
             cursor, "SELECT id, organisation_id, code, status, currency FROM funds WHERE id IN ({marks})",
-            fund_ids):
+            request.fund_ids):
         lookup.funds[row_id] = (organisation_id, code, status, currency)
-    for organisation_id, (first, last) in date_ranges.items():
+    for organisation_id, (first, last) in request.date_ranges.items():
         for start, end in cursor.execute(
                 "SELECT start_date, end_date FROM periods WHERE organisation_id = ? AND status = 'closed' "
                 "AND start_date <= ? AND end_date >= ?", (organisation_id, last.isoformat(), first.isoformat())):
             lookup.closed_periods.setdefault(organisation_id, []).append(
                 (dt.date.fromisoformat(start), dt.date.fromisoformat(end)))
-    _sqlite_existing_keys(cursor, keys, lookup)
-    # BEGIN IMMEDIATE gave this transaction SQLite's only write lock: no other writer can take these ids.
-    highest = cursor.execute("SELECT coalesce(max(id), 0) FROM entries").fetchone()[0]
-    lookup.new_ids = list(range(highest + 1, highest + 1 + id_count))
-    return lookup
-
-
-def _sqlite_existing_keys(cursor, keys: list[tuple[int, str]], lookup: Lookup) -> None:
     by_organisation: dict[int, list[str]] = {}
-    for organisation_id, key in keys:
+    for organisation_id, key in request.keys:
         by_organisation.setdefault(organisation_id, []).append(key)
-    for organisation_id, organisation_keys in by_organisation.items():
+    for organisation_id, keys in by_organisation.items():
         sql = (f"SELECT idempotency_key, id, payload_digest FROM entries WHERE organisation_id = {organisation_id:d}"
                " AND idempotency_key IN ({marks})")
-        for key, row_id, digest in _in_chunks(cursor, sql, organisation_keys):
+        for key, row_id, digest in _in_chunks(cursor, sql, keys):
             lookup.existing[(organisation_id, key)] = (row_id, digest)
+    return lookup
 
 
 _SQLITE_UPSERT = """
@@ -201,20 +286,6 @@ ON CONFLICT (account_id, fund_id, currency) DO UPDATE
   SET debits_minor = debits_minor + excluded.debits_minor, credits_minor = credits_minor + excluded.credits_minor
 RETURNING account_id, fund_id, currency, debits_minor, credits_minor
 """
-
-
-def _sqlite_write(session, balance_deltas, entries, postings) -> list[BalanceTotals]:
-    cursor = _sqlite_cursor(session)
-    totals = [tuple(cursor.execute(_SQLITE_UPSERT, delta).fetchone()) for delta in balance_deltas]
-    cursor.executemany(
-        "INSERT INTO entries (id, organisation_id, kind, effective_date, posted_at, description, idempotency_key,"
-        " payload_digest, recorded_by, reverses_entry_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(*row[:3], row[3].isoformat(), _sqlite_datetime(row[4]), *row[5:]) for row in entries])
-    cursor.executemany(
-        "INSERT INTO postings (entry_id, organisation_id, effective_date, fund_id, debit_account_id,"
-        " credit_account_id, amount_minor, currency) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [(row[0], row[1], row[2].isoformat(), *row[3:]) for row in postings])
-    return totals
 
 
 def _sqlite_datetime(moment: dt.datetime) -> str:

@@ -299,7 +299,7 @@ def _create_postgresql_guards() -> None:
     op.execute(f"""
         CREATE FUNCTION ledger_balances_only_grow() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            IF TG_OP = 'DELETE' THEN
+            IF TG_OP IN ('DELETE', 'TRUNCATE') THEN
                 RAISE EXCEPTION 'balances are derived from postings and are never deleted'
                     USING ERRCODE = 'restrict_violation';
             END IF;
@@ -312,6 +312,10 @@ def _create_postgresql_guards() -> None:
     op.execute(
         "CREATE TRIGGER balances_only_grow BEFORE UPDATE OR DELETE ON balances "
         "FOR EACH ROW EXECUTE FUNCTION ledger_balances_only_grow()"
+    )
+    op.execute(
+        "CREATE TRIGGER balances_no_truncate BEFORE TRUNCATE ON balances "
+        "FOR EACH STATEMENT EXECUTE FUNCTION ledger_balances_only_grow()"
     )
 
 
