@@ -2,7 +2,8 @@
 database transaction, all or none.
 
 It posts through the same checks as every other write, in chunks of ``MAX_ENTRIES_PER_CALL`` so that
-each statement's arrays stay a sensible size. Afterwards it asks PostgreSQL to ANALYZE the ledger's
+each statement's arrays stay a sensible size; on PostgreSQL the chunks are pipelined, so this process
+prepares one chunk while the server writes the previous one. Afterwards it asks PostgreSQL to ANALYZE the ledger's
 tables: a connection plans its foreign-key checks once, and a plan made while the tables looked empty
 (a seq scan) would otherwise be used against a million rows until autovacuum catches up.
 """
@@ -15,7 +16,7 @@ from itertools import islice
 from sqlalchemy import text
 
 from ledger.database import Database
-from ledger.entries import MAX_ENTRIES_PER_CALL, EntryDraft, post_entries
+from ledger.entries import MAX_ENTRIES_PER_CALL, EntryDraft, post_chunks
 
 
 def _chunks(drafts: Iterable[EntryDraft], size: int) -> Iterator[list[EntryDraft]]:
@@ -28,10 +29,7 @@ def import_entries(db: Database, drafts: Iterable[EntryDraft], chunk_size: int =
     """Posts every draft in one transaction; returns how many entries are new (replays are not)."""
 
     def work(session) -> int:
-        return sum(
-            sum(1 for entry in post_entries(session, chunk) if not entry.replayed)
-            for chunk in _chunks(drafts, chunk_size)
-        )
+        return post_chunks(session, _chunks(drafts, chunk_size))
 
     new = db.write(work, attempts=1)  # an iterable can be consumed only once: no blind retry
     analyze(db)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from sqlalchemy import select
@@ -35,7 +35,7 @@ from ledger.errors import (
 )
 from ledger.models import Entry, Posting
 from ledger.money import check_amount_minor, check_currency
-from ledger.store import Lookup, LookupRequest, Written, post_batch
+from ledger.store import Batch, Lookup, LookupRequest, Written, post_batches
 
 MAX_POSTINGS_PER_ENTRY = 100
 MAX_ENTRIES_PER_CALL = 10_000
@@ -131,10 +131,25 @@ def post_entry(session: Session, draft: EntryDraft) -> PostedEntry:
 
 def post_entries(session: Session, drafts: Sequence[EntryDraft]) -> list[PostedEntry]:
     """Posts a batch of entries in the caller's database transaction, all or none."""
+    results: list[PostedEntry] = []
+    if drafts:
+        post_batches(session, [_batch(session, drafts, results)])
+    return results
+
+
+def post_chunks(session: Session, chunks: Iterable[Sequence[EntryDraft]]) -> int:
+    """Posts many batches in the caller's transaction, preparing each while the database writes the one
+    before (the bulk-import path). Returns how many entries are new."""
+    counts: list[int] = []
+    post_batches(session, (_batch(session, chunk, None, counts) for chunk in chunks if chunk))
+    return sum(counts)
+
+
+def _batch(session: Session, drafts: Sequence[EntryDraft], results: list[PostedEntry] | None,
+           counts: list[int] | None = None) -> Batch:
+    """Checks the drafts that need no database, and wraps them for the store with the checks that do."""
     if len(drafts) > MAX_ENTRIES_PER_CALL:
         raise TooMany(f"at most {MAX_ENTRIES_PER_CALL} entries per call", field="entries")
-    if not drafts:
-        return []
     prefix = (lambda i: f"entries[{i}].") if len(drafts) > 1 else (lambda i: "")
     for index, draft in enumerate(drafts):
         check_draft(draft, prefix(index))
@@ -150,8 +165,17 @@ def post_entries(session: Session, drafts: Sequence[EntryDraft]) -> list[PostedE
             if index not in replays:
                 _check_references(draft, lookup, prefix(index))
 
-    written = post_batch(session, _lookup_request(drafts), *_rows(drafts, digests, posted_at), check)
-    _check_written(drafts, replays, written, prefix)
+    def finish(written: Written) -> None:
+        _check_written(drafts, replays, written, prefix)
+        if counts is not None:
+            counts.append(len(drafts) - len(replays))
+        if results is not None:
+            results.extend(_results(session, drafts, replays, written, posted_at))
+
+    return Batch(_lookup_request(drafts), *_rows(drafts, digests, posted_at), check, finish)
+
+
+def _results(session, drafts, replays, written: Written, posted_at) -> list[PostedEntry]:
     loaded = _load_posted(session, sorted(set(replays.values())))
     return [
         loaded[replays[index]] if index in replays

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import psycopg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+
+from ledger.errors import PeriodClosed
 
 # (organisation_id, kind, effective_date, posted_at, description, idempotency_key, digest, recorded_by, reverses)
 EntryRow = tuple
@@ -69,19 +71,41 @@ class Written:
     totals: list[BalanceTotals]
 
 
-def post_batch(session: Session, request: LookupRequest, entries: list[EntryRow], postings: list[PostingRow],
-               check: Callable[[Lookup], None]) -> Written:
+@dataclass(slots=True)
+class Batch:
+    """One batch to post: what to read, what to write, and the caller's two callbacks — ``check`` judges
+    what was read (and raises a typed refusal), ``finish`` judges what was written."""
+
+    request: LookupRequest
+    entries: list[EntryRow]
+    postings: list[PostingRow]
+    check: Callable[[Lookup], None]
+    finish: Callable[[Written], None]
+
+
+def post_batches(session: Session, batches: Iterable[Batch]) -> None:
+    """Posts the batches in order, in the caller's transaction. On PostgreSQL they all go out in one
+    pipeline: while the server writes one batch, this process is already preparing the next."""
     if session.get_bind().dialect.name == "postgresql":
-        return _postgres_post(session, request, entries, postings, check)
-    try:
-        return _sqlite_post(session, request, entries, postings, check)
-    except sqlite3.Error as error:
-        raise _wrapped(error, sqlite3.Error) from error
+        _postgres_post(session, batches)
+        return
+    cursor = _sqlite_cursor(session)
+    for batch in batches:
+        try:
+            written = _sqlite_post(cursor, batch)
+        except sqlite3.Error as error:
+            raise _wrapped(error, sqlite3.Error) from error
+        batch.finish(written)
 
 
-def _wrapped(error: Exception, driver_base: type[Exception]) -> DBAPIError:
-    """The driver's error as SQLAlchemy would have raised it (IntegrityError, OperationalError, …), so that
-    callers and Database.write's retry see one kind of database error whichever path raised it."""
+def _wrapped(error: Exception, driver_base: type[Exception]) -> Exception:
+    """The driver's error as the caller should see it: a typed refusal where the database's own guard
+    speaks for a domain rule (a period closed after this batch read it open), else the error as SQLAlchemy
+    would have raised it (IntegrityError, OperationalError, …), so that Database.write's retry sees one kind
+    of database error whichever path raised it."""
+    if str(error).startswith("period_closed"):
+        return PeriodClosed("the entry is dated inside a period closed while it was being posted",
+                            field="effective_date")
     return DBAPIError.instance("posting batch", None, error, driver_base)
 
 
@@ -170,23 +194,33 @@ def _postgres_parameters(request: LookupRequest, entries: list[EntryRow], postin
     }
 
 
-def _postgres_post(session, request, entries, postings, check) -> Written:
+def _postgres_post(session: Session, batches: Iterable[Batch]) -> None:
     connection = session.connection().connection.driver_connection
-    parameters = _postgres_parameters(request, entries, postings)
-    write_error: DBAPIError | None = None
     try:
         with connection.pipeline():
-            reader, writer = connection.cursor(), connection.cursor()
-            reader.execute(_POSTGRES_LOOKUP, parameters)
-            writer.execute(_POSTGRES_WRITE, parameters)
-            try:
-                written_rows = writer.fetchall()
-            except psycopg.Error as error:  # the database refused the write; the read's rows are still here
-                write_error, written_rows = _wrapped(error, psycopg.Error), []
-            lookup = _postgres_lookup(reader.fetchall())
+            sent = []
+            for batch in batches:
+                parameters = _postgres_parameters(batch.request, batch.entries, batch.postings)
+                reader, writer = connection.cursor(), connection.cursor()
+                reader.execute(_POSTGRES_LOOKUP, parameters)
+                writer.execute(_POSTGRES_WRITE, parameters)
+                sent.append((batch, reader, writer))
+            written = [(batch, _postgres_written(batch, reader, writer)) for batch, reader, writer in sent]
     except psycopg.Error as error:
         raise _wrapped(error, psycopg.Error) from error
-    check(lookup)
+    # Outside the pipeline: ``finish`` may run ordinary queries (a replay loads its original entry).
+    for batch, result in written:
+        batch.finish(result)
+
+
+def _postgres_written(batch: Batch, reader, writer) -> Written:
+    write_error: Exception | None = None
+    try:
+        written_rows = writer.fetchall()
+    except psycopg.Error as error:  # the database refused the write; the read's rows are still here
+        write_error, written_rows = _wrapped(error, psycopg.Error), []
+    lookup = _postgres_lookup(reader.fetchall())
+    batch.check(lookup)
     if write_error is not None:
         raise write_error
     entry_ids = {(row[2], row[3]): row[1] for row in written_rows if row[0] == "e"}
@@ -221,15 +255,14 @@ def _in_chunks(cursor, sql: str, values: list) -> list[tuple]:
     return rows
 
 
-def _sqlite_post(session, request, entries, postings, check) -> Written:
-    cursor = _sqlite_cursor(session)
-    lookup = _sqlite_lookup(cursor, request)
-    check(lookup)
-    fresh = [row for row in entries if (row[0], row[5]) not in lookup.existing]
+def _sqlite_post(cursor, batch: Batch) -> Written:
+    lookup = _sqlite_lookup(cursor, batch.request)
+    batch.check(lookup)
+    fresh = [row for row in batch.entries if (row[0], row[5]) not in lookup.existing]
     # BEGIN IMMEDIATE gave this transaction SQLite's only write lock: no other writer can take these ids.
     highest = cursor.execute("SELECT coalesce(max(id), 0) FROM entries").fetchone()[0]
     entry_ids = {(row[0], row[5]): highest + offset for offset, row in enumerate(fresh, start=1)}
-    fresh_postings = [row for row in postings if (row[0], row[1]) in entry_ids]
+    fresh_postings = [row for row in batch.postings if (row[0], row[1]) in entry_ids]
     totals = [tuple(cursor.execute(_SQLITE_UPSERT, delta).fetchone()) for delta in _deltas(fresh_postings)]
     cursor.executemany(
         "INSERT INTO entries (id, organisation_id, kind, effective_date, posted_at, description, idempotency_key,"
