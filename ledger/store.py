@@ -39,6 +39,7 @@ PostingRow = tuple
 BalanceTotals = tuple
 
 _SQLITE_CHUNK = 500  # bound parameters per IN list, well under SQLite's limit
+_SAVEPOINT = "ledger_batch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,18 +85,29 @@ class Batch:
 
 
 def post_batches(session: Session, batches: Iterable[Batch]) -> None:
-    """Posts the batches in order, in the caller's transaction. On PostgreSQL they all go out in one
-    pipeline: while the server writes one batch, this process is already preparing the next."""
+    """Posts the batches in order, in the caller's transaction, all or none. On PostgreSQL they all go out
+    in one pipeline: while the server writes one batch, this process is already preparing the next.
+
+    The work runs inside a savepoint that a refusal rolls back, so a caller that catches the refusal and
+    commits (to skip one line of an import, say) commits nothing of the refused batch. On PostgreSQL the
+    savepoint travels in the pipeline and is released at commit, which costs no round trip.
+    """
     if session.get_bind().dialect.name == "postgresql":
         _postgres_post(session, batches)
         return
     cursor = _sqlite_cursor(session)
-    for batch in batches:
-        try:
-            written = _sqlite_post(cursor, batch)
-        except sqlite3.Error as error:
-            raise _wrapped(error, sqlite3.Error) from error
-        batch.finish(written)
+    cursor.execute(f"SAVEPOINT {_SAVEPOINT}")
+    try:
+        for batch in batches:
+            batch.finish(_sqlite_post(cursor, batch))
+    except sqlite3.Error as error:
+        cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        raise _wrapped(error, sqlite3.Error) from error
+    except BaseException:
+        cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        raise
+    finally:
+        cursor.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
 
 
 def _wrapped(error: Exception, driver_base: type[Exception]) -> Exception:
@@ -197,7 +209,16 @@ def _postgres_parameters(request: LookupRequest, entries: list[EntryRow], postin
 def _postgres_post(session: Session, batches: Iterable[Batch]) -> None:
     connection = session.connection().connection.driver_connection
     try:
+        _postgres_pipeline(connection, batches)
+    except BaseException:
+        connection.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        raise
+
+
+def _postgres_pipeline(connection, batches: Iterable[Batch]) -> None:
+    try:
         with connection.pipeline():
+            connection.execute(f"SAVEPOINT {_SAVEPOINT}")
             sent = []
             for batch in batches:
                 parameters = _postgres_parameters(batch.request, batch.entries, batch.postings)
