@@ -1,10 +1,12 @@
 """Posting and reversing entries: the only way money moves in the ledger.
 
-``post_entries`` takes drafts built by the recipes, checks them (pure checks first, then one query per
-kind of reference for the whole batch), answers replays of an idempotency key with the original entry,
-and writes the rest in a fixed order: cumulative balances first, locked in sorted key order so that
-concurrent writers never deadlock, then entries, then postings. Any refusal raises before the caller's
-database transaction commits, so nothing of the batch is written.
+``post_entries`` takes drafts built by the recipes and checks them in two rounds: first what needs no
+database (amounts, currencies, texts, duplicate keys), then, against what ``ledger.store`` reads for the
+whole batch at once, the references (each account and fund exists, belongs to the entry's organisation,
+is open and keeps the posting's currency; no entry falls in a closed month) and the idempotency keys (a
+replay is answered with the original entry, a key reused for other content is refused). The store writes
+the new entries, their postings and the cumulative balances; the account limits are then judged on the
+totals it returns. Any refusal rolls the batch back to its savepoint, so nothing of it is written.
 """
 
 from __future__ import annotations

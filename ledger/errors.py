@@ -44,6 +44,12 @@ class RegistrationNumberInvalid(InvalidInput):
     code = "registration_number_invalid"
 
 
+class JurisdictionUnknown(RegistrationNumberInvalid):
+    """No rule for registration numbers is known for the jurisdiction (and so none can be validated)."""
+
+    code = "jurisdiction_unknown"
+
+
 class EntryEmpty(InvalidInput):
     code = "entry_empty"
 

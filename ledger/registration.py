@@ -13,7 +13,7 @@ from stdnum.cn import uscc
 from stdnum.exceptions import ValidationError
 from stdnum.us import ein
 
-from ledger.errors import RegistrationNumberInvalid
+from ledger.errors import JurisdictionUnknown, RegistrationNumberInvalid
 
 JURISDICTIONS = ("CN", "US", "CA", "GB")
 
@@ -55,9 +55,7 @@ def normalise_registration_number(jurisdiction: str, number: str) -> str:
     """Returns the number in its canonical form, or raises RegistrationNumberInvalid naming the rule."""
     rule = _RULES.get(jurisdiction)
     if rule is None:
-        raise RegistrationNumberInvalid(
-            f"jurisdiction must be one of {', '.join(JURISDICTIONS)}", field="jurisdiction"
-        )
+        raise JurisdictionUnknown(f"jurisdiction must be one of {', '.join(JURISDICTIONS)}", field="jurisdiction")
     if not isinstance(number, str) or not number.strip():
         raise RegistrationNumberInvalid("registration number is required", field="registration_number")
     try:

@@ -296,7 +296,7 @@ ORGANISATION_CASES = {
                                  RegistrationNumberInvalid, "registration_number_invalid", "registration_number"),
     "USCC of the wrong length": ({"registration_number": fresh_uscc()[:-1]}, RegistrationNumberInvalid,
                                  "registration_number_invalid", "registration_number"),
-    "unknown jurisdiction": ({"jurisdiction": "XX"}, RegistrationNumberInvalid, "registration_number_invalid",
+    "unknown jurisdiction": ({"jurisdiction": "XX"}, RegistrationNumberInvalid, "jurisdiction_unknown",
                              "jurisdiction"),
     "unknown base currency": ({"base_currency": "ZZZ"}, CurrencyUnknown, "currency_unknown", "base_currency"),
     "unknown kind": ({"kind": "company"}, InvalidInput, "invalid_input", "kind"),
