@@ -37,7 +37,7 @@ from ledger.errors import (
 )
 from ledger.models import Entry, Posting
 from ledger.money import check_amount_minor, check_currency
-from ledger.store import Batch, Lookup, LookupRequest, Written, post_batches
+from ledger.store import Batch, Lookup, LookupRequest, post_batches
 
 MAX_POSTINGS_PER_ENTRY = 100
 MAX_ENTRIES_PER_CALL = 10_000
@@ -135,7 +135,7 @@ def post_entries(session: Session, drafts: Sequence[EntryDraft]) -> list[PostedE
     """Posts a batch of entries in the caller's database transaction, all or none."""
     results: list[PostedEntry] = []
     if drafts:
-        post_batches(session, [_batch(session, drafts, results)])
+        post_batches(session, [_batch(session, drafts, results)], pipelined=len(drafts) > 1)
     return results
 
 
@@ -143,7 +143,7 @@ def post_chunks(session: Session, chunks: Iterable[Sequence[EntryDraft]]) -> int
     """Posts many batches in the caller's transaction, preparing each while the database writes the one
     before (the bulk-import path). Returns how many entries are new."""
     counts: list[int] = []
-    post_batches(session, (_batch(session, chunk, None, counts) for chunk in chunks if chunk))
+    post_batches(session, (_batch(session, chunk, None, counts) for chunk in chunks if chunk), pipelined=True)
     return sum(counts)
 
 
@@ -166,22 +166,23 @@ def _batch(session: Session, drafts: Sequence[EntryDraft], results: list[PostedE
         for index, draft in enumerate(drafts):
             if index not in replays:
                 _check_references(draft, lookup, prefix(index))
+        _check_limits(drafts, replays, lookup, prefix)
 
-    def finish(written: Written) -> None:
-        _check_written(drafts, replays, written, prefix)
+    def finish(entry_ids: dict[tuple[int, str], int]) -> None:
+        _check_inserted(drafts, replays, entry_ids, prefix)
         if counts is not None:
             counts.append(len(drafts) - len(replays))
         if results is not None:
-            results.extend(_results(session, drafts, replays, written, posted_at))
+            results.extend(_results(session, drafts, replays, entry_ids, posted_at))
 
     return Batch(_lookup_request(drafts), *_rows(drafts, digests, posted_at), check, finish)
 
 
-def _results(session, drafts, replays, written: Written, posted_at) -> list[PostedEntry]:
+def _results(session, drafts, replays, entry_ids: dict, posted_at) -> list[PostedEntry]:
     loaded = _load_posted(session, sorted(set(replays.values())))
     return [
         loaded[replays[index]] if index in replays
-        else _posted_from_draft(draft, written.entry_ids[(draft.organisation_id, draft.idempotency_key)], posted_at)
+        else _posted_from_draft(draft, entry_ids[(draft.organisation_id, draft.idempotency_key)], posted_at)
         for index, draft in enumerate(drafts)
     ]
 
@@ -194,7 +195,9 @@ def _lookup_request(drafts: Sequence[EntryDraft]) -> LookupRequest:
         first, last = date_ranges.get(draft.organisation_id, (draft.effective_date, draft.effective_date))
         date_ranges[draft.organisation_id] = (min(first, draft.effective_date), max(last, draft.effective_date))
     keys = sorted({(d.organisation_id, d.idempotency_key) for d in drafts})
-    return LookupRequest(sorted(account_ids), sorted(fund_ids), date_ranges, keys)
+    balance_keys = sorted({(account_id, p.fund_id, p.currency) for d in drafts for p in d.postings
+                           for account_id in (p.debit_account_id, p.credit_account_id)})
+    return LookupRequest(sorted(account_ids), sorted(fund_ids), date_ranges, keys, balance_keys)
 
 
 def _refuse_duplicate_keys(drafts: Sequence[EntryDraft], prefix) -> None:
@@ -254,30 +257,54 @@ def _replays(
     return replays
 
 
-def _check_written(drafts: Sequence[EntryDraft], replays: dict[int, int], written: Written, prefix) -> None:
-    """Every new draft must have been inserted, and every balance it moved must respect its limit."""
+def _check_inserted(drafts: Sequence[EntryDraft], replays: dict[int, int], entry_ids: dict, prefix) -> None:
     for index, draft in enumerate(drafts):
-        if index not in replays and (draft.organisation_id, draft.idempotency_key) not in written.entry_ids:
+        if index not in replays and (draft.organisation_id, draft.idempotency_key) not in entry_ids:
             # Another transaction committed this key after our read: the retry will answer with its entry.
             raise ConcurrentWrite("a concurrent write used the same idempotency key",
                                   field=f"{prefix(index)}idempotency_key")
-    for row in written.totals:
-        _check_limit(row, written.lookup, drafts, replays, prefix)
 
 
-def _first_breach(key: tuple[int, int, str], totals: tuple[int, int], breaks, drafts, replays) -> int:
-    """The batch's drafts are replayed, in order, on the totals from before the batch: the first draft
-    after which the balance breaks its limit is the one to name, not merely the first that touched it."""
-    moves = [(index, p) for index, draft in enumerate(drafts) if index not in replays for p in draft.postings
-             if (p.fund_id, p.currency) == key[1:] and key[0] in (p.debit_account_id, p.credit_account_id)]
-    debits = totals[0] - sum(p.amount_minor for _, p in moves if p.debit_account_id == key[0])
-    credits = totals[1] - sum(p.amount_minor for _, p in moves if p.credit_account_id == key[0])
-    for index, posting in moves:
-        debits += posting.amount_minor if posting.debit_account_id == key[0] else 0
-        credits += posting.amount_minor if posting.credit_account_id == key[0] else 0
-        if breaks(debits, credits):
-            return index
-    raise AssertionError(f"balance {key} breaks its limit, yet no draft of the batch makes it do so")
+_LIMIT_RULES = {
+    BalanceLimit.CREDITS_MUST_NOT_EXCEED_DEBITS: (lambda debits, credits: credits > debits, "would go below zero"),
+    BalanceLimit.DEBITS_MUST_NOT_EXCEED_CREDITS: (lambda debits, credits: debits > credits,
+                                                  "would be paid beyond what is owed"),
+}
+
+
+def _check_limits(drafts: Sequence[EntryDraft], replays: dict[int, int], lookup: Lookup, prefix) -> None:
+    """Plays the batch's entries, in order, on the totals read before it, and refuses the first entry
+    after which a balance breaks its account's limit. An entry stands or falls whole, so it is judged after
+    all its postings (a refund may take the gross from clearing and put the returned fee back). The
+    database's triggers hold the same rule when a concurrent writer moves the same balance in between."""
+    totals = dict(lookup.balances)
+    for index, draft in enumerate(drafts):
+        if index in replays:
+            continue
+        touched = []
+        for posting in draft.postings:
+            for account_id, side in ((posting.debit_account_id, 0), (posting.credit_account_id, 1)):
+                key = (account_id, posting.fund_id, posting.currency)
+                debits, credits = totals.get(key, (0, 0))
+                totals[key] = (debits + posting.amount_minor, credits) if side == 0 else (
+                    debits, credits + posting.amount_minor)
+                touched.append(key)
+        for key in touched:
+            _refuse_breach(key, totals[key], lookup, draft, f"{prefix(index)}postings")
+
+
+def _refuse_breach(key: tuple[int, int, str], totals: tuple[int, int], lookup: Lookup, draft: EntryDraft,
+                   field: str) -> None:
+    account_id, fund_id, currency = key
+    _organisation_id, code, limit = lookup.accounts[account_id]
+    if limit not in _LIMIT_RULES or not _LIMIT_RULES[limit][0](*totals):
+        return
+    shortfall = abs(totals[0] - totals[1])
+    raise AccountLimitExceeded(
+        f"account {code} in fund {lookup.funds[fund_id][1]} {_LIMIT_RULES[limit][1]} by {shortfall} minor units "
+        f"of {currency}", field=field, account_id=account_id, fund_id=fund_id, shortfall_minor=shortfall,
+        idempotency_key=draft.idempotency_key,
+    )
 
 
 def _rows(drafts: Sequence[EntryDraft], digests: list[str], posted_at: dt.datetime) -> tuple[list, list]:
@@ -288,30 +315,6 @@ def _rows(drafts: Sequence[EntryDraft], digests: list[str], posted_at: dt.dateti
         postings.extend((d.organisation_id, d.idempotency_key, d.effective_date, p.fund_id, p.debit_account_id,
                          p.credit_account_id, p.amount_minor, p.currency) for p in d.postings)
     return entries, postings
-
-
-_LIMIT_RULES = {
-    BalanceLimit.CREDITS_MUST_NOT_EXCEED_DEBITS: (lambda debits, credits: credits > debits, "would go below zero"),
-    BalanceLimit.DEBITS_MUST_NOT_EXCEED_CREDITS: (lambda debits, credits: debits > credits,
-                                                  "would be paid beyond what is owed"),
-}
-
-
-def _check_limit(row: tuple, lookup: Lookup, drafts, replays, prefix) -> None:
-    """Enforces the account's limit on the totals the write returned, while this transaction holds the
-    row's lock, so two concurrent payments cannot both pass on the same money."""
-    account_id, fund_id, currency, debits, credits = row
-    _organisation_id, code, limit = lookup.accounts[account_id]
-    if limit not in _LIMIT_RULES or not _LIMIT_RULES[limit][0](debits, credits):
-        return
-    breaks, rule = _LIMIT_RULES[limit]
-    index = _first_breach((account_id, fund_id, currency), (debits, credits), breaks, drafts, replays)
-    shortfall = abs(debits - credits)
-    raise AccountLimitExceeded(
-        f"account {code} in fund {lookup.funds[fund_id][1]} {rule} by {shortfall} minor units of {currency}",
-        field=f"{prefix(index)}postings", account_id=account_id, fund_id=fund_id,
-        shortfall_minor=shortfall, idempotency_key=drafts[index].idempotency_key,
-    )
 
 
 def _posted_from_draft(draft: EntryDraft, entry_id: int, posted_at: dt.datetime) -> PostedEntry:

@@ -9,8 +9,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from ledger.chart import CHINA_NONPROFIT, AccountTemplate, BalanceLimit, Role
-from ledger.errors import InvalidInput, NotFound
-from ledger.models import Account, Fund, Organisation
+from ledger.errors import Conflict, InvalidInput, NotFound
+from ledger.models import Account, Balance, Fund, Organisation
 from ledger.money import check_currency
 from ledger.registration import normalise_registration_number
 
@@ -111,11 +111,22 @@ def set_fund_status(session: Session, organisation_id: int, fund_id: int, status
 
 
 def set_account_limit(session: Session, organisation_id: int, account_id: int, limit: str) -> None:
-    allowed = tuple(item.value for item in BalanceLimit)
-    session.execute(
+    """Changes an account's limit; refused while a balance of the account already breaks the new one."""
+    limit = _choice(limit, tuple(item.value for item in BalanceLimit), "balance_limit")
+    breaking = {
+        BalanceLimit.CREDITS_MUST_NOT_EXCEED_DEBITS: Balance.credits_minor > Balance.debits_minor,
+        BalanceLimit.DEBITS_MUST_NOT_EXCEED_CREDITS: Balance.debits_minor > Balance.credits_minor,
+    }.get(BalanceLimit(limit))
+    if breaking is not None and session.scalars(
+        select(Balance.fund_id).where(Balance.account_id == account_id, breaking).limit(1)
+    ).first() is not None:
+        raise Conflict(f"a balance of account {account_id} already breaks the limit {limit}", field="balance_limit")
+    changed = session.execute(
         update(Account).where(Account.id == account_id, Account.organisation_id == organisation_id)
-        .values(balance_limit=_choice(limit, allowed, "balance_limit"))
-    )
+        .values(balance_limit=limit)
+    ).rowcount
+    if not changed:
+        raise NotFound(f"account {account_id} does not exist", field="account_id")
 
 
 def load_chart(session: Session, organisation_id: int) -> Chart:

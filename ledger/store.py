@@ -1,21 +1,23 @@
 """The SQL behind posting: the hot path of the ledger, kept out of the ORM.
 
-``post_batch`` reads what the checks need (accounts, funds, closed periods, earlier uses of the batch's
-idempotency keys), lets the caller's ``check`` raise a typed refusal, and writes the entries, their postings
-and the cumulative balances. Whatever the order of the work, a refusal leaves nothing behind: the caller's
-database transaction is rolled back.
+``post_batches`` reads what the checks need for a batch (accounts, funds, closed periods, the current
+totals of the balances it will move, earlier uses of its idempotency keys), lets the caller's ``check``
+raise a typed refusal, and writes the entries, their postings and the cumulative balances. The database
+holds the same rules on its own (foreign keys, and triggers that, among other things, keep every balance
+within its account's limit), so a write that a concurrent transaction made invalid after the read is refused by the
+database, and the refusal is translated back into the same typed error.
 
-On PostgreSQL the read and the write go to the server together in one pipeline, so a batch of any size
-costs one round trip plus the COMMIT. The write does not need the read: entries take their ids from the
-sequence inside the statement, a replayed idempotency key is skipped (before the insert, so that its
-triggers don't judge a retry as a new entry; ``ON CONFLICT DO NOTHING`` covers a key committed meanwhile), the postings
-join the entries actually inserted, and the balance deltas are summed from those postings and applied in
-sorted key order (every writer locks balance rows in that one order, so writers wait but never deadlock).
-Then ``check`` runs on what was read; if the write itself was refused by the database (a foreign key, a
-trigger), ``check`` names the problem first, and the database's error stands only when the code found none.
+PostgreSQL, one batch (a gift, a grant): the read, then one statement with data-modifying CTEs that
+inserts the entry (its id from the sequence), its postings and the balance deltas, in sorted key order
+so that concurrent writers wait for each other but never deadlock. A refusal either comes before the
+write or aborts the statement, so nothing of the batch can reach a commit.
 
-On SQLite, in-process, round trips cost little: the same work is a few plain statements on the driver's
-cursor, with ``check`` before the write, inside the transaction that BEGIN IMMEDIATE opened.
+PostgreSQL, many batches (the bulk import): everything goes out in one pipeline, so this process
+prepares the next chunk while the server writes the previous one; the checks then run on what each read
+returned, and a savepoint taken at the start is rolled back on any refusal.
+
+SQLite, in-process, where round trips cost little: the same work in a few plain statements on the
+driver's cursor, inside a savepoint, in the transaction that BEGIN IMMEDIATE opened.
 """
 
 from __future__ import annotations
@@ -30,14 +32,13 @@ import psycopg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from ledger.errors import PeriodClosed
+from ledger.errors import AccountLimitExceeded, PeriodClosed
 
 # (organisation_id, kind, effective_date, posted_at, description, idempotency_key, digest, recorded_by, reverses)
 EntryRow = tuple
 # (organisation_id, idempotency_key, effective_date, fund_id, debit_account_id, credit_account_id, amount, currency)
 PostingRow = tuple
-# (account_id, fund_id, currency, debits_minor, credits_minor)
-BalanceTotals = tuple
+BalanceKey = tuple  # (account_id, fund_id, currency)
 
 _SQLITE_CHUNK = 500  # bound parameters per IN list, well under SQLite's limit
 _SAVEPOINT = "ledger_batch"
@@ -49,76 +50,60 @@ class LookupRequest:
     fund_ids: list[int]
     date_ranges: dict[int, tuple[dt.date, dt.date]]  # organisation → (first, last) effective date
     keys: list[tuple[int, str]]  # (organisation, idempotency key)
+    balance_keys: list[BalanceKey]
 
 
 @dataclass(slots=True)
 class Lookup:
     """What a batch points at. accounts: id → (organisation_id, code, balance_limit); funds: id →
     (organisation_id, code, status, currency); closed_periods: organisation → [(start, end)]; existing:
-    (organisation, key) → (entry id, payload digest) of entries committed before this batch."""
+    (organisation, key) → (entry id, payload digest) of entries committed before this batch; balances:
+    (account, fund, currency) → (debits, credits) before this batch."""
 
     accounts: dict[int, tuple[int, str, str]] = field(default_factory=dict)
     funds: dict[int, tuple[int, str, str, str]] = field(default_factory=dict)
     closed_periods: dict[int, list[tuple[dt.date, dt.date]]] = field(default_factory=dict)
     existing: dict[tuple[int, str], tuple[int, str]] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class Written:
-    """What the write did: ids of the entries it inserted, by (organisation, key), and the new cumulative
-    totals of every balance it touched."""
-
-    lookup: Lookup
-    entry_ids: dict[tuple[int, str], int]
-    totals: list[BalanceTotals]
+    balances: dict[BalanceKey, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
 class Batch:
-    """One batch to post: what to read, what to write, and the caller's two callbacks — ``check`` judges
-    what was read (and raises a typed refusal), ``finish`` judges what was written."""
+    """One batch to post: what to read, what to write, and the caller's two callbacks. ``check`` judges
+    what was read and raises a typed refusal; ``finish`` receives the ids of the entries inserted, by
+    (organisation, idempotency key)."""
 
     request: LookupRequest
     entries: list[EntryRow]
     postings: list[PostingRow]
     check: Callable[[Lookup], None]
-    finish: Callable[[Written], None]
+    finish: Callable[[dict[tuple[int, str], int]], None]
 
 
-def post_batches(session: Session, batches: Iterable[Batch]) -> None:
-    """Posts the batches in order, in the caller's transaction, all or none. On PostgreSQL they all go out
-    in one pipeline: while the server writes one batch, this process is already preparing the next.
-
-    The work runs inside a savepoint that a refusal rolls back, so a caller that catches the refusal and
-    commits (to skip one line of an import, say) commits nothing of the refused batch. On PostgreSQL the
-    savepoint travels in the pipeline and is released at commit, which costs no round trip.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        _postgres_post(session, batches)
-        return
-    cursor = _sqlite_cursor(session)
-    cursor.execute(f"SAVEPOINT {_SAVEPOINT}")
-    try:
+def post_batches(session: Session, batches: Iterable[Batch], pipelined: bool = False) -> None:
+    """Posts the batches in order in the caller's transaction, all or none (see the module's docstring)."""
+    if session.get_bind().dialect.name != "postgresql":
+        _sqlite_post(session, batches)
+    elif pipelined:
+        _postgres_pipelined(session.connection().connection.driver_connection, batches)
+    else:
+        connection = session.connection().connection.driver_connection
         for batch in batches:
-            batch.finish(_sqlite_post(cursor, batch))
-    except sqlite3.Error as error:
-        cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-        raise _wrapped(error, sqlite3.Error) from error
-    except BaseException:
-        cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-        raise
-    finally:
-        cursor.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+            batch.finish(_postgres_one(connection, batch))
 
 
 def _wrapped(error: Exception, driver_base: type[Exception]) -> Exception:
     """The driver's error as the caller should see it: a typed refusal where the database's own guard
-    speaks for a domain rule (a period closed after this batch read it open), else the error as SQLAlchemy
-    would have raised it (IntegrityError, OperationalError, …), so that Database.write's retry sees one kind
-    of database error whichever path raised it."""
-    if str(error).startswith("period_closed"):
+    speaks for a domain rule (a period closed, or money spent, by a transaction that committed after this
+    batch's read), else the error as SQLAlchemy would have raised it (IntegrityError, OperationalError,
+    …), so that Database.write's retry sees one kind of database error whichever path raised it."""
+    message = str(error)
+    if message.startswith("period_closed"):
         return PeriodClosed("the entry is dated inside a period closed while it was being posted",
                             field="effective_date")
+    if message.startswith("account_limit_exceeded"):
+        return AccountLimitExceeded("a balance would break its account's limit: a concurrent write spent the "
+                                    "same money first", field="postings")
     return DBAPIError.instance("posting batch", None, error, driver_base)
 
 
@@ -138,8 +123,16 @@ SELECT 'k', e.id, e.organisation_id, e.idempotency_key::text, e.payload_digest::
   FROM entries e
   JOIN unnest(%(key_orgs)s::bigint[], %(keys)s::text[]) AS k(org, key)
     ON e.organisation_id = k.org AND e.idempotency_key = k.key
+UNION ALL
+SELECT 'b', b.account_id, b.fund_id, b.currency::text, b.debits_minor::text, b.credits_minor::text, NULL, NULL
+  FROM balances b
+  JOIN unnest(%(b_accounts)s::bigint[], %(b_funds)s::bigint[], %(b_currencies)s::text[]) AS k(a, f, c)
+    ON b.account_id = k.a AND b.fund_id = k.f AND b.currency = k.c
 """
 
+# Many entries: every column as an array. Replayed keys are skipped before the insert (so that its
+# triggers don't judge a retry as a new entry); ON CONFLICT covers a key committed meanwhile. The postings
+# join the entries actually inserted, and the balance deltas are summed from those postings.
 _POSTGRES_WRITE = """
 WITH e AS (
   INSERT INTO entries (id, organisation_id, kind, effective_date, posted_at, description, idempotency_key,
@@ -177,11 +170,8 @@ WITH e AS (
   ON CONFLICT (account_id, fund_id, currency) DO UPDATE
     SET debits_minor = balances.debits_minor + excluded.debits_minor,
         credits_minor = balances.credits_minor + excluded.credits_minor
-  RETURNING account_id, fund_id, currency, debits_minor, credits_minor
 )
-SELECT 'b', account_id, fund_id, currency, debits_minor, credits_minor FROM b
-UNION ALL
-SELECT 'e', id, organisation_id, idempotency_key, NULL, NULL FROM e
+SELECT id, organisation_id, idempotency_key FROM e
 """
 
 
@@ -197,10 +187,13 @@ def _lookup_parameters(request: LookupRequest) -> dict:
         "range_firsts": [request.date_ranges[o][0] for o in organisations],
         "range_lasts": [request.date_ranges[o][1] for o in organisations],
         "key_orgs": [k[0] for k in request.keys], "keys": [k[1] for k in request.keys],
+        **_columns("b", ("accounts", "funds", "currencies"), request.balance_keys),
     }
 
 
 def _postgres_write(batch: Batch) -> tuple[str, dict]:
+    """The write statement for a batch. A single entry is written as plain VALUES: for the commonest
+    write (a gift, a grant) unpacking a dozen arrays costs the server more than the rows themselves."""
     if len(batch.entries) == 1:
         return _single_entry_write(batch.entries[0], batch.postings)
     # Entries go in idempotency-key order, so two batches that share keys meet them in the same order.
@@ -215,9 +208,8 @@ def _postgres_write(batch: Batch) -> tuple[str, dict]:
 
 
 def _single_entry_write(entry: EntryRow, postings: list[PostingRow]) -> tuple[str, dict]:
-    """One entry, as plain VALUES: for the commonest write (a gift, a grant) unpacking a dozen arrays
-    costs the server more than the rows themselves. With one entry the write is all or nothing, so the
-    balance deltas are summed here and applied only if the entry was inserted."""
+    # With one entry the write is all or nothing: the deltas are summed here and applied only if the
+    # entry was inserted (it is not, for a retry that raced with its original).
     deltas = _deltas(postings)
     parameters = dict(zip(("o", "kind", "d", "at", "desc", "k", "dig", "by", "rev"), entry, strict=True))
     for i, (*_, fund_id, debit, credit, amount, currency) in enumerate(postings):
@@ -259,24 +251,38 @@ WITH e AS (
   ON CONFLICT (account_id, fund_id, currency) DO UPDATE
     SET debits_minor = balances.debits_minor + excluded.debits_minor,
         credits_minor = balances.credits_minor + excluded.credits_minor
-  RETURNING account_id, fund_id, currency, debits_minor, credits_minor
 )
-SELECT 'b', account_id, fund_id, currency, debits_minor, credits_minor FROM b
-UNION ALL
-SELECT 'e', id, organisation_id, idempotency_key, NULL, NULL FROM e
+SELECT id, organisation_id, idempotency_key FROM e
 """
 
 
-def _postgres_post(session: Session, batches: Iterable[Batch]) -> None:
-    connection = session.connection().connection.driver_connection
+def _postgres_one(connection, batch: Batch) -> dict[tuple[int, str], int]:
+    """Read, check, then write: a refusal before the write leaves nothing; one by the database aborts
+    the statement, and PostgreSQL lets nothing of an aborted transaction commit."""
     try:
-        _postgres_pipeline(connection, batches)
+        lookup = _postgres_lookup(connection.execute(_POSTGRES_LOOKUP, _lookup_parameters(batch.request)))
+    except psycopg.Error as error:
+        raise _wrapped(error, psycopg.Error) from error
+    batch.check(lookup)
+    try:
+        rows = connection.execute(*_postgres_write(batch)).fetchall()
+    except psycopg.Error as error:
+        raise _wrapped(error, psycopg.Error) from error
+    return {(organisation_id, key): entry_id for entry_id, organisation_id, key in rows}
+
+
+def _postgres_pipelined(connection, batches: Iterable[Batch]) -> None:
+    try:
+        written = _postgres_pipeline(connection, batches)
     except BaseException:
         connection.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
         raise
+    # Outside the pipeline: ``finish`` may run ordinary queries (a replay loads its original entry).
+    for batch, entry_ids in written:
+        batch.finish(entry_ids)
 
 
-def _postgres_pipeline(connection, batches: Iterable[Batch]) -> None:
+def _postgres_pipeline(connection, batches: Iterable[Batch]) -> list:
     try:
         with connection.pipeline():
             connection.execute(f"SAVEPOINT {_SAVEPOINT}")
@@ -286,45 +292,55 @@ def _postgres_pipeline(connection, batches: Iterable[Batch]) -> None:
                 reader.execute(_POSTGRES_LOOKUP, _lookup_parameters(batch.request))
                 writer.execute(*_postgres_write(batch))
                 sent.append((batch, reader, writer))
-            written = [(batch, _postgres_written(batch, reader, writer)) for batch, reader, writer in sent]
+            return [(batch, _pipelined_result(batch, reader, writer)) for batch, reader, writer in sent]
     except psycopg.Error as error:
         raise _wrapped(error, psycopg.Error) from error
-    # Outside the pipeline: ``finish`` may run ordinary queries (a replay loads its original entry).
-    for batch, result in written:
-        batch.finish(result)
 
 
-def _postgres_written(batch: Batch, reader, writer) -> Written:
+def _pipelined_result(batch: Batch, reader, writer) -> dict[tuple[int, str], int]:
     write_error: Exception | None = None
     try:
-        written_rows = writer.fetchall()
+        rows = writer.fetchall()
     except psycopg.Error as error:  # the database refused the write; the read's rows are still here
-        write_error, written_rows = _wrapped(error, psycopg.Error), []
-    lookup = _postgres_lookup(reader.fetchall())
-    batch.check(lookup)
+        write_error, rows = _wrapped(error, psycopg.Error), []
+    batch.check(_postgres_lookup(reader.fetchall()))  # a typed refusal from the code comes first
     if write_error is not None:
         raise write_error
-    entry_ids = {(row[2], row[3]): row[1] for row in written_rows if row[0] == "e"}
-    totals = [tuple(row[1:]) for row in written_rows if row[0] == "b"]
-    return Written(lookup, entry_ids, totals)
+    return {(organisation_id, key): entry_id for entry_id, organisation_id, key in rows}
 
 
 def _postgres_lookup(rows) -> Lookup:
     lookup = Lookup()
-    for kind, row_id, organisation_id, text1, text2, text3, start, end in rows:
+    for kind, row_id, number, text1, text2, text3, start, end in rows:
         if kind == "a":
-            lookup.accounts[row_id] = (organisation_id, text1, text2)
+            lookup.accounts[row_id] = (number, text1, text2)
         elif kind == "f":
-            lookup.funds[row_id] = (organisation_id, text1, text2, text3)
+            lookup.funds[row_id] = (number, text1, text2, text3)
         elif kind == "p":
-            lookup.closed_periods.setdefault(organisation_id, []).append((start, end))
+            lookup.closed_periods.setdefault(number, []).append((start, end))
+        elif kind == "k":
+            lookup.existing[(number, text1)] = (row_id, text2)
         else:
-            lookup.existing[(organisation_id, text1)] = (row_id, text2)
+            lookup.balances[(row_id, number, text1)] = (int(text2), int(text3))
     return lookup
 
 
-def _sqlite_cursor(session: Session):
-    return session.connection().connection.driver_connection.cursor()
+def _sqlite_post(session: Session, batches: Iterable[Batch]) -> None:
+    cursor = session.connection().connection.driver_connection.cursor()
+    # SQLite runs on after a failed statement, so the batch's own savepoint keeps a refusal from leaving
+    # half a batch behind for a caller that carries on and commits.
+    cursor.execute(f"SAVEPOINT {_SAVEPOINT}")
+    try:
+        for batch in batches:
+            batch.finish(_sqlite_batch(cursor, batch))
+    except sqlite3.Error as error:
+        cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        raise _wrapped(error, sqlite3.Error) from error
+    except BaseException:
+        cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        raise
+    finally:
+        cursor.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
 
 
 def _in_chunks(cursor, sql: str, values: list) -> list[tuple]:
@@ -336,7 +352,7 @@ def _in_chunks(cursor, sql: str, values: list) -> list[tuple]:
     return rows
 
 
-def _sqlite_post(cursor, batch: Batch) -> Written:
+def _sqlite_batch(cursor, batch: Batch) -> dict[tuple[int, str], int]:
     lookup = _sqlite_lookup(cursor, batch.request)
     batch.check(lookup)
     fresh = [row for row in batch.entries if (row[0], row[5]) not in lookup.existing]
@@ -344,7 +360,7 @@ def _sqlite_post(cursor, batch: Batch) -> Written:
     highest = cursor.execute("SELECT coalesce(max(id), 0) FROM entries").fetchone()[0]
     entry_ids = {(row[0], row[5]): highest + offset for offset, row in enumerate(fresh, start=1)}
     fresh_postings = [row for row in batch.postings if (row[0], row[1]) in entry_ids]
-    totals = [tuple(cursor.execute(_SQLITE_UPSERT, delta).fetchone()) for delta in _deltas(fresh_postings)]
+    cursor.executemany(_SQLITE_UPSERT, _deltas(fresh_postings))
     cursor.executemany(
         "INSERT INTO entries (id, organisation_id, kind, effective_date, posted_at, description, idempotency_key,"
         " payload_digest, recorded_by, reverses_entry_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -354,7 +370,7 @@ def _sqlite_post(cursor, batch: Batch) -> Written:
         "INSERT INTO postings (entry_id, organisation_id, effective_date, fund_id, debit_account_id,"
         " credit_account_id, amount_minor, currency) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [(entry_ids[(row[0], row[1])], row[0], row[2].isoformat(), *row[3:]) for row in fresh_postings])
-    return Written(lookup, entry_ids, totals)
+    return entry_ids
 
 
 def _deltas(postings: list[PostingRow]) -> list[tuple]:
@@ -390,7 +406,20 @@ def _sqlite_lookup(cursor, request: LookupRequest) -> Lookup:
                " AND idempotency_key IN ({marks})")
         for key, row_id, digest in _in_chunks(cursor, sql, keys):
             lookup.existing[(organisation_id, key)] = (row_id, digest)
+    _sqlite_balances(cursor, request.balance_keys, lookup)
     return lookup
+
+
+def _sqlite_balances(cursor, keys: list[BalanceKey], lookup: Lookup) -> None:
+    by_account_fund: dict[tuple[int, int], set[str]] = {}
+    for account_id, fund_id, currency in keys:
+        by_account_fund.setdefault((account_id, fund_id), set()).add(currency)
+    for (account_id, fund_id), currencies in by_account_fund.items():
+        for currency, debits, credits in cursor.execute(
+                "SELECT currency, debits_minor, credits_minor FROM balances WHERE account_id = ? AND fund_id = ?",
+                (account_id, fund_id)):
+            if currency in currencies:
+                lookup.balances[(account_id, fund_id, currency)] = (debits, credits)
 
 
 _SQLITE_UPSERT = """
@@ -398,7 +427,6 @@ INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_min
 VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (account_id, fund_id, currency) DO UPDATE
   SET debits_minor = debits_minor + excluded.debits_minor, credits_minor = credits_minor + excluded.credits_minor
-RETURNING account_id, fund_id, currency, debits_minor, credits_minor
 """
 
 

@@ -28,6 +28,15 @@ PERIOD_CLOSED_CONDITION = """
             WHERE p.organisation_id = NEW.organisation_id AND p.status = 'closed'
               AND NEW.effective_date BETWEEN p.start_date AND p.end_date)"""
 
+# A balance may not break its account's limit (see ledger/chart.py: BalanceLimit). Judged on the row as
+# written, AFTER INSERT and BEFORE UPDATE: a CHECK constraint would judge an upsert's proposed row (the
+# delta alone) before the conflict turns it into an update, and refuse a payment from money that is there.
+BALANCE_BREAKS_LIMIT = """
+    EXISTS (SELECT 1 FROM accounts a WHERE a.id = NEW.account_id AND (
+        (a.balance_limit = 'credits_must_not_exceed_debits' AND NEW.credits_minor > NEW.debits_minor)
+        OR (a.balance_limit = 'debits_must_not_exceed_credits' AND NEW.debits_minor > NEW.credits_minor)))"""
+LIMIT_MESSAGE = "account_limit_exceeded: a balance would break its account''s limit"
+
 BALANCE_SHRINKS_CONDITION = """
     NEW.debits_minor < OLD.debits_minor OR NEW.credits_minor < OLD.credits_minor
     OR NEW.account_id <> OLD.account_id OR NEW.fund_id <> OLD.fund_id OR NEW.currency <> OLD.currency"""
@@ -266,6 +275,11 @@ def _create_sqlite_guards() -> None:
         "CREATE TRIGGER balances_no_delete BEFORE DELETE ON balances "
         "BEGIN SELECT RAISE(ABORT, 'balances are derived from postings and are never deleted'); END"
     )
+    for timing in ("AFTER INSERT", "BEFORE UPDATE"):
+        op.execute(
+            f"CREATE TRIGGER balances_within_limit_{timing.split()[0].lower()} {timing} ON balances "
+            f"WHEN {BALANCE_BREAKS_LIMIT} BEGIN SELECT RAISE(ABORT, '{LIMIT_MESSAGE}'); END"
+        )
 
 
 def _create_postgresql_guards() -> None:
@@ -297,31 +311,39 @@ def _create_postgresql_guards() -> None:
         "FOR EACH ROW EXECUTE FUNCTION ledger_check_period_open()"
     )
     op.execute(f"""
-        CREATE FUNCTION ledger_balances_only_grow() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE FUNCTION ledger_guard_balances() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             IF TG_OP IN ('DELETE', 'TRUNCATE') THEN
                 RAISE EXCEPTION 'balances are derived from postings and are never deleted'
                     USING ERRCODE = 'restrict_violation';
             END IF;
-            IF {BALANCE_SHRINKS_CONDITION} THEN
+            IF TG_OP = 'UPDATE' AND ({BALANCE_SHRINKS_CONDITION}) THEN
                 RAISE EXCEPTION 'balances only grow: cumulative totals cannot decrease'
                     USING ERRCODE = 'check_violation';
+            END IF;
+            IF {BALANCE_BREAKS_LIMIT} THEN
+                RAISE EXCEPTION '{LIMIT_MESSAGE}' USING ERRCODE = 'check_violation';
             END IF;
             RETURN NEW;
         END $$""")
     op.execute(
         "CREATE TRIGGER balances_only_grow BEFORE UPDATE OR DELETE ON balances "
-        "FOR EACH ROW EXECUTE FUNCTION ledger_balances_only_grow()"
+        "FOR EACH ROW EXECUTE FUNCTION ledger_guard_balances()"
+    )
+    # The update is judged by balances_only_grow above; a new row, once inserted, by this one.
+    op.execute(
+        "CREATE TRIGGER balances_within_limit AFTER INSERT ON balances "
+        "FOR EACH ROW EXECUTE FUNCTION ledger_guard_balances()"
     )
     op.execute(
         "CREATE TRIGGER balances_no_truncate BEFORE TRUNCATE ON balances "
-        "FOR EACH STATEMENT EXECUTE FUNCTION ledger_balances_only_grow()"
+        "FOR EACH STATEMENT EXECUTE FUNCTION ledger_guard_balances()"
     )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        for function in ("ledger_balances_only_grow", "ledger_check_period_open", "ledger_refuse_change"):
+        for function in ("ledger_guard_balances", "ledger_check_period_open", "ledger_refuse_change"):
             op.execute(f"DROP FUNCTION {function}() CASCADE")
     for table in (
         "seal_batches",
