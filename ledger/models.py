@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -139,12 +140,10 @@ class Entry(Base):
     __table_args__ = (
         UniqueConstraint("organisation_id", "idempotency_key"),
         UniqueConstraint("organisation_id", "id", "effective_date"),
-        UniqueConstraint("reverses_entry_id"),
-        ForeignKeyConstraint(
-            ["organisation_id", "reverses_entry_id"], ["entries.organisation_id", "entries.id"],
-            name="fk_entries_reverses_entry_id_entries",
-        ),
-        UniqueConstraint("organisation_id", "id"),
+        ForeignKeyConstraint(["reverses_entry_id"], ["entries.id"], name="fk_entries_reverses_entry_id_entries"),
+        Index("uq_entries_reverses_entry_id", "reverses_entry_id", unique=True,
+              sqlite_where=text("reverses_entry_id IS NOT NULL"),
+              postgresql_where=text("reverses_entry_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

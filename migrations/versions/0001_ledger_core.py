@@ -98,9 +98,7 @@ def upgrade() -> None:
         sa.Column("recorded_by", sa.String(length=200), nullable=False),
         sa.Column("reverses_entry_id", ID, nullable=True),
         sa.ForeignKeyConstraint(
-            ["organisation_id", "reverses_entry_id"],
-            ["entries.organisation_id", "entries.id"],
-            name="fk_entries_reverses_entry_id_entries",
+            ["reverses_entry_id"], ["entries.id"], name="fk_entries_reverses_entry_id_entries"
         ),
         sa.ForeignKeyConstraint(
             ["organisation_id"], ["organisations.id"], name="fk_entries_organisation_id_organisations"
@@ -109,11 +107,18 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "organisation_id", "id", "effective_date", name="uq_entries_organisation_id_id_effective_date"
         ),
-        sa.UniqueConstraint("organisation_id", "id", name="uq_entries_organisation_id_id"),
         sa.UniqueConstraint(
             "organisation_id", "idempotency_key", name="uq_entries_organisation_id_idempotency_key"
         ),
-        sa.UniqueConstraint("reverses_entry_id", name="uq_entries_reverses_entry_id"),
+    )
+    # An entry is reversed at most once. Partial, because almost no entry is a reversal.
+    op.create_index(
+        "uq_entries_reverses_entry_id",
+        "entries",
+        ["reverses_entry_id"],
+        unique=True,
+        sqlite_where=sa.text("reverses_entry_id IS NOT NULL"),
+        postgresql_where=sa.text("reverses_entry_id IS NOT NULL"),
     )
     op.create_table(
         "funds",
