@@ -7,10 +7,10 @@ holds the same rules on its own (foreign keys, and triggers that, among other th
 within its account's limit), so a write that a concurrent transaction made invalid after the read is refused by the
 database, and the refusal is translated back into the same typed error.
 
-PostgreSQL, one batch (a gift, a grant): the read, then one statement with data-modifying CTEs that
-inserts the entry (its id from the sequence), its postings and the balance deltas, in sorted key order
-so that concurrent writers wait for each other but never deadlock. A refusal either comes before the
-write or aborts the statement, so nothing of the batch can reach a commit.
+PostgreSQL, one entry (a gift, a grant): one statement reads what the checks need, judges it, and only
+if every rule holds inserts the entry (its id from the sequence), its postings and the balance deltas, in
+sorted key order so that concurrent writers wait for each other but never deadlock; the code then judges
+the rows read, to give a typed refusal. One round trip besides BEGIN and COMMIT.
 
 PostgreSQL, many batches (the bulk import): everything goes out in one pipeline, so this process
 prepares the next chunk while the server writes the previous one; the checks then run on what each read
@@ -22,6 +22,7 @@ driver's cursor, inside a savepoint, in the transaction that BEGIN IMMEDIATE ope
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -130,6 +131,26 @@ SELECT 'b', b.account_id, b.fund_id, b.currency::text, b.debits_minor::text, b.c
     ON b.account_id = k.a AND b.fund_id = k.f AND b.currency = k.c
 """
 
+# One entry: the same read with plain parameters, which the server plans and runs in half the time.
+_POSTGRES_LOOKUP_ONE = """
+SELECT 'a' AS kind, id, organisation_id AS number, code::text AS text1, balance_limit::text AS text2,
+       NULL::text AS text3, NULL::date AS start_date, NULL::date AS end_date
+  FROM accounts WHERE id = ANY(%(account_ids)s::bigint[])
+UNION ALL
+SELECT 'f', id, organisation_id, code::text, status::text, currency::text, NULL, NULL
+  FROM funds WHERE id = ANY(%(fund_ids)s::bigint[])
+UNION ALL
+SELECT 'p', id, organisation_id, NULL, NULL, NULL, start_date, end_date
+  FROM periods WHERE organisation_id = %(organisation)s::bigint AND status = 'closed'
+                 AND start_date <= %(day)s::date AND end_date >= %(day)s::date
+UNION ALL
+SELECT 'k', id, organisation_id, idempotency_key::text, payload_digest::text, NULL, NULL, NULL
+  FROM entries WHERE organisation_id = %(organisation)s::bigint AND idempotency_key = %(key)s::varchar
+UNION ALL
+SELECT 'b', account_id, fund_id, currency::text, debits_minor::text, credits_minor::text, NULL, NULL
+  FROM balances WHERE account_id = ANY(%(account_ids)s::bigint[]) AND fund_id = ANY(%(fund_ids)s::bigint[])
+"""
+
 # Many entries: every column as an array. Replayed keys are skipped before the insert (so that its
 # triggers don't judge a retry as a new entry); ON CONFLICT covers a key committed meanwhile. The postings
 # join the entries actually inserted, and the balance deltas are summed from those postings.
@@ -191,6 +212,15 @@ def _lookup_parameters(request: LookupRequest) -> dict:
     }
 
 
+def _lookup_statement(request: LookupRequest) -> tuple[str, dict]:
+    if len(request.keys) != 1:
+        return _POSTGRES_LOOKUP, _lookup_parameters(request)
+    [(organisation_id, key)] = request.keys
+    return _POSTGRES_LOOKUP_ONE, {"account_ids": request.account_ids, "fund_ids": request.fund_ids,
+                                  "organisation": organisation_id, "key": key,
+                                  "day": request.date_ranges[organisation_id][0]}
+
+
 def _postgres_write(batch: Batch) -> tuple[str, dict]:
     """The write statement for a batch. A single entry is written as plain VALUES: for the commonest
     write (a gift, a grant) unpacking a dozen arrays costs the server more than the rows themselves."""
@@ -208,6 +238,11 @@ def _postgres_write(batch: Batch) -> tuple[str, dict]:
 
 
 def _single_entry_write(entry: EntryRow, postings: list[PostingRow]) -> tuple[str, dict]:
+    parameters, delta_count = _single_entry_parameters(entry, postings)
+    return _single_entry_sql(len(postings), delta_count), parameters
+
+
+def _single_entry_parameters(entry: EntryRow, postings: list[PostingRow]) -> tuple[dict, int]:
     # With one entry the write is all or nothing: the deltas are summed here and applied only if the
     # entry was inserted (it is not, for a retry that raced with its original).
     deltas = _deltas(postings)
@@ -218,7 +253,7 @@ def _single_entry_write(entry: EntryRow, postings: list[PostingRow]) -> tuple[st
     for j, (account_id, fund_id, currency, _org, debits, credits) in enumerate(deltas):
         parameters.update({f"b{j}a": account_id, f"b{j}f": fund_id, f"b{j}cur": currency, f"b{j}d": debits,
                            f"b{j}c": credits})
-    return _single_entry_sql(len(postings), len(deltas)), parameters
+    return parameters, len(deltas)
 
 
 @cache
@@ -257,18 +292,99 @@ SELECT id, organisation_id, idempotency_key FROM e
 
 
 def _postgres_one(connection, batch: Batch) -> dict[tuple[int, str], int]:
-    """Read, check, then write: a refusal before the write leaves nothing; one by the database aborts
-    the statement, and PostgreSQL lets nothing of an aborted transaction commit."""
+    """One entry in one statement that reads, judges and writes (see _checked_single_entry_sql); then the
+    code judges what it read. A refusal by the database aborts the statement, and PostgreSQL lets nothing
+    of an aborted transaction commit."""
+    if len(batch.entries) != 1:
+        raise AssertionError("one statement writes one entry; batches go through the pipeline")
     try:
-        lookup = _postgres_lookup(connection.execute(_POSTGRES_LOOKUP, _lookup_parameters(batch.request)))
+        rows = connection.execute(*_checked_single_entry(batch)).fetchall()
     except psycopg.Error as error:
         raise _wrapped(error, psycopg.Error) from error
-    batch.check(lookup)
+    entry_ids = {(row[2], row[3]): row[1] for row in rows if row[0] == "e"}
     try:
-        rows = connection.execute(*_postgres_write(batch)).fetchall()
-    except psycopg.Error as error:
-        raise _wrapped(error, psycopg.Error) from error
-    return {(organisation_id, key): entry_id for entry_id, organisation_id, key in rows}
+        batch.check(_postgres_lookup(row for row in rows if row[0] != "e"))
+    except Exception:
+        if entry_ids:  # the statement's guard let through what the code refuses: make sure it cannot commit
+            _abort(connection)
+        raise
+    return entry_ids
+
+
+def _abort(connection) -> None:
+    # The failed statement leaves the transaction aborted: a COMMIT will roll it back.
+    with contextlib.suppress(psycopg.Error):
+        connection.execute("DO $$ BEGIN RAISE EXCEPTION 'refused by the ledger'; END $$")
+
+
+def _checked_single_entry(batch: Batch) -> tuple[str, dict]:
+    parameters, delta_count = _single_entry_parameters(batch.entries[0], batch.postings)
+    request = batch.request
+    [(organisation_id, key)] = request.keys
+    parameters.update({"account_ids": request.account_ids, "fund_ids": request.fund_ids,
+                       "organisation": organisation_id, "key": key, "day": request.date_ranges[organisation_id][0],
+                       "account_count": len(request.account_ids), "fund_count": len(request.fund_ids)})
+    return _checked_single_entry_sql(len(batch.postings), delta_count), parameters
+
+
+@cache
+def _checked_single_entry_sql(posting_count: int, delta_count: int) -> str:
+    """The read, the judgement and the write of one entry in one statement. The write happens only if the
+    read finds every rule kept — the same rules the code then checks on the rows read, so that a refusal
+    is typed and precise, and nothing is written for it. (Every CTE sees the snapshot taken when the
+    statement began: ``lookup`` reads the ledger as it was before this entry.)"""
+    postings = ", ".join(
+        f"(%(p{i}f)s::bigint, %(p{i}d)s::bigint, %(p{i}c)s::bigint, %(p{i}a)s::bigint, %(p{i}cur)s::varchar, {i})"
+        for i in range(posting_count))
+    deltas = ", ".join(
+        f"(%(b{j}a)s::bigint, %(b{j}f)s::bigint, %(b{j}cur)s::varchar, %(o)s::bigint, %(b{j}d)s::bigint,"
+        f" %(b{j}c)s::bigint)" for j in range(delta_count))
+    return f"""
+WITH lookup AS MATERIALIZED ({_POSTGRES_LOOKUP_ONE}
+), posting AS (
+  SELECT * FROM (VALUES {postings}) AS v(fund_id, debit, credit, amount, currency, position)
+), delta AS (
+  SELECT * FROM (VALUES {deltas}) AS v(account_id, fund_id, currency, organisation_id, debits, credits)
+), allowed AS (
+  SELECT (SELECT count(*) FROM lookup WHERE kind = 'a' AND number = %(o)s::bigint) = %(account_count)s
+     AND (SELECT count(*) FROM lookup WHERE kind = 'f' AND number = %(o)s::bigint AND text2 = 'open')
+         = %(fund_count)s
+     AND NOT EXISTS (SELECT 1 FROM posting v LEFT JOIN lookup f ON f.kind = 'f' AND f.id = v.fund_id
+                      WHERE f.text3 IS DISTINCT FROM v.currency)
+     AND NOT EXISTS (SELECT 1 FROM lookup WHERE kind IN ('p', 'k'))
+     AND NOT EXISTS (
+       SELECT 1 FROM delta d
+         JOIN lookup a ON a.kind = 'a' AND a.id = d.account_id
+         LEFT JOIN lookup b ON b.kind = 'b' AND b.id = d.account_id AND b.number = d.fund_id
+                           AND b.text1 = d.currency
+        WHERE (a.text2 = 'credits_must_not_exceed_debits'
+               AND coalesce(b.text3::bigint, 0) + d.credits > coalesce(b.text2::bigint, 0) + d.debits)
+           OR (a.text2 = 'debits_must_not_exceed_credits'
+               AND coalesce(b.text2::bigint, 0) + d.debits > coalesce(b.text3::bigint, 0) + d.credits)) AS ok
+), e AS (
+  INSERT INTO entries (id, organisation_id, kind, effective_date, posted_at, description, idempotency_key,
+                       payload_digest, recorded_by, reverses_entry_id)
+  SELECT nextval('entries_id_seq'), %(o)s::bigint, %(kind)s::varchar, %(d)s::date, %(at)s::timestamptz,
+         %(desc)s::varchar, %(k)s::varchar, %(dig)s::varchar, %(by)s::varchar, %(rev)s::bigint
+    FROM allowed WHERE allowed.ok
+  ON CONFLICT (organisation_id, idempotency_key) DO NOTHING
+  RETURNING id, organisation_id, idempotency_key
+), p AS (
+  INSERT INTO postings (entry_id, organisation_id, effective_date, fund_id, debit_account_id,
+                        credit_account_id, amount_minor, currency)
+  SELECT e.id, e.organisation_id, %(d)s::date, v.fund_id, v.debit, v.credit, v.amount, v.currency
+    FROM e, posting v ORDER BY v.position
+), b AS (
+  INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_minor, credits_minor)
+  SELECT d.* FROM delta d WHERE EXISTS (SELECT 1 FROM e) ORDER BY d.account_id, d.fund_id, d.currency
+  ON CONFLICT (account_id, fund_id, currency) DO UPDATE
+    SET debits_minor = balances.debits_minor + excluded.debits_minor,
+        credits_minor = balances.credits_minor + excluded.credits_minor
+)
+SELECT * FROM lookup
+UNION ALL
+SELECT 'e', id, organisation_id, idempotency_key, NULL, NULL, NULL, NULL FROM e
+"""
 
 
 def _postgres_pipelined(connection, batches: Iterable[Batch]) -> None:
