@@ -131,7 +131,7 @@ SELECT 'b', b.account_id, b.fund_id, b.currency::text, b.debits_minor::text, b.c
     ON b.account_id = k.a AND b.fund_id = k.f AND b.currency = k.c
 """
 
-# One entry: the same read with plain parameters, which the server plans and runs in half the time.
+# One entry: the same read with plain parameters (the first part of _checked_single_entry_sql).
 _POSTGRES_LOOKUP_ONE = """
 SELECT 'a' AS kind, id, organisation_id AS number, code::text AS text1, balance_limit::text AS text2,
        NULL::text AS text3, NULL::date AS start_date, NULL::date AS end_date
@@ -212,20 +212,8 @@ def _lookup_parameters(request: LookupRequest) -> dict:
     }
 
 
-def _lookup_statement(request: LookupRequest) -> tuple[str, dict]:
-    if len(request.keys) != 1:
-        return _POSTGRES_LOOKUP, _lookup_parameters(request)
-    [(organisation_id, key)] = request.keys
-    return _POSTGRES_LOOKUP_ONE, {"account_ids": request.account_ids, "fund_ids": request.fund_ids,
-                                  "organisation": organisation_id, "key": key,
-                                  "day": request.date_ranges[organisation_id][0]}
-
-
 def _postgres_write(batch: Batch) -> tuple[str, dict]:
-    """The write statement for a batch. A single entry is written as plain VALUES: for the commonest
-    write (a gift, a grant) unpacking a dozen arrays costs the server more than the rows themselves."""
-    if len(batch.entries) == 1:
-        return _single_entry_write(batch.entries[0], batch.postings)
+    """The write statement of a pipelined batch, every column an array."""
     # Entries go in idempotency-key order, so two batches that share keys meet them in the same order.
     ordered = sorted(batch.entries, key=lambda row: (row[0], row[5]))
     return _POSTGRES_WRITE, {
@@ -237,14 +225,9 @@ def _postgres_write(batch: Batch) -> tuple[str, dict]:
     }
 
 
-def _single_entry_write(entry: EntryRow, postings: list[PostingRow]) -> tuple[str, dict]:
-    parameters, delta_count = _single_entry_parameters(entry, postings)
-    return _single_entry_sql(len(postings), delta_count), parameters
-
-
 def _single_entry_parameters(entry: EntryRow, postings: list[PostingRow]) -> tuple[dict, int]:
     # With one entry the write is all or nothing: the deltas are summed here and applied only if the
-    # entry was inserted (it is not, for a retry that raced with its original).
+    # entry was inserted (it is not, for a replay, a refusal, or a retry that raced with its original).
     deltas = _deltas(postings)
     parameters = dict(zip(("o", "kind", "d", "at", "desc", "k", "dig", "by", "rev"), entry, strict=True))
     for i, (*_, fund_id, debit, credit, amount, currency) in enumerate(postings):
@@ -254,41 +237,6 @@ def _single_entry_parameters(entry: EntryRow, postings: list[PostingRow]) -> tup
         parameters.update({f"b{j}a": account_id, f"b{j}f": fund_id, f"b{j}cur": currency, f"b{j}d": debits,
                            f"b{j}c": credits})
     return parameters, len(deltas)
-
-
-@cache
-def _single_entry_sql(posting_count: int, delta_count: int) -> str:
-    postings = ", ".join(
-        f"(%(p{i}f)s::bigint, %(p{i}d)s::bigint, %(p{i}c)s::bigint, %(p{i}a)s::bigint, %(p{i}cur)s::varchar, {i})"
-        for i in range(posting_count))
-    deltas = ", ".join(
-        f"(%(b{j}a)s::bigint, %(b{j}f)s::bigint, %(b{j}cur)s::varchar, %(o)s::bigint, %(b{j}d)s::bigint,"
-        f" %(b{j}c)s::bigint)" for j in range(delta_count))
-    return f"""
-WITH e AS (
-  INSERT INTO entries (id, organisation_id, kind, effective_date, posted_at, description, idempotency_key,
-                       payload_digest, recorded_by, reverses_entry_id)
-  SELECT nextval('entries_id_seq'), %(o)s::bigint, %(kind)s::varchar, %(d)s::date, %(at)s::timestamptz,
-         %(desc)s::varchar, %(k)s::varchar, %(dig)s::varchar, %(by)s::varchar, %(rev)s::bigint
-   WHERE NOT EXISTS (SELECT 1 FROM entries x WHERE x.organisation_id = %(o)s::bigint
-                                              AND x.idempotency_key = %(k)s::varchar)
-  ON CONFLICT (organisation_id, idempotency_key) DO NOTHING
-  RETURNING id, organisation_id, idempotency_key
-), p AS (
-  INSERT INTO postings (entry_id, organisation_id, effective_date, fund_id, debit_account_id,
-                        credit_account_id, amount_minor, currency)
-  SELECT e.id, e.organisation_id, %(d)s::date, v.fund_id, v.debit, v.credit, v.amount, v.currency
-    FROM e, (VALUES {postings}) AS v(fund_id, debit, credit, amount, currency, position)
-   ORDER BY v.position
-), b AS (
-  INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_minor, credits_minor)
-  SELECT v.* FROM (VALUES {deltas}) AS v WHERE EXISTS (SELECT 1 FROM e)
-  ON CONFLICT (account_id, fund_id, currency) DO UPDATE
-    SET debits_minor = balances.debits_minor + excluded.debits_minor,
-        credits_minor = balances.credits_minor + excluded.credits_minor
-)
-SELECT id, organisation_id, idempotency_key FROM e
-"""
 
 
 def _postgres_one(connection, batch: Batch) -> dict[tuple[int, str], int]:
@@ -333,6 +281,8 @@ def _checked_single_entry_sql(posting_count: int, delta_count: int) -> str:
     read finds every rule kept — the same rules the code then checks on the rows read, so that a refusal
     is typed and precise, and nothing is written for it. (Every CTE sees the snapshot taken when the
     statement began: ``lookup`` reads the ledger as it was before this entry.)"""
+    # Plain VALUES, not arrays: for the commonest write (a gift, a grant) unpacking a dozen arrays costs the
+    # server more than the rows themselves.
     postings = ", ".join(
         f"(%(p{i}f)s::bigint, %(p{i}d)s::bigint, %(p{i}c)s::bigint, %(p{i}a)s::bigint, %(p{i}cur)s::varchar, {i})"
         for i in range(posting_count))
