@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ BalanceKey = tuple  # (account_id, fund_id, currency)
 
 _SQLITE_CHUNK = 500  # bound parameters per IN list, well under SQLite's limit
 _SAVEPOINT = "ledger_batch"
+_LIMIT_DETAIL = re.compile(r"account (\d+) in fund (\d+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +105,10 @@ def _wrapped(error: Exception, driver_base: type[Exception]) -> Exception:
         return PeriodClosed("the entry is dated inside a period closed while it was being posted",
                             field="effective_date")
     if message.startswith("account_limit_exceeded"):
+        found = _LIMIT_DETAIL.search(message)  # PostgreSQL's trigger names the balance; SQLite's cannot
+        details = {"account_id": int(found[1]), "fund_id": int(found[2])} if found else {}
         return AccountLimitExceeded("a balance would break its account's limit: a concurrent write spent the "
-                                    "same money first", field="postings")
+                                    "same money first", field="postings", **details)
     return DBAPIError.instance("posting batch", None, error, driver_base)
 
 

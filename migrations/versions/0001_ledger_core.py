@@ -327,7 +327,9 @@ def _create_postgresql_guards() -> None:
                     USING ERRCODE = 'check_violation';
             END IF;
             IF {BALANCE_BREAKS_LIMIT} THEN
-                RAISE EXCEPTION '{LIMIT_MESSAGE}' USING ERRCODE = 'check_violation';
+                RAISE EXCEPTION '{LIMIT_MESSAGE}: account % in fund % (%), debits %, credits %',
+                    NEW.account_id, NEW.fund_id, NEW.currency, NEW.debits_minor, NEW.credits_minor
+                    USING ERRCODE = 'check_violation';
             END IF;
             RETURN NEW;
         END $$""")
