@@ -277,32 +277,40 @@ def _check_limits(drafts: Sequence[EntryDraft], replays: dict[int, int], lookup:
     after which a balance breaks its account's limit. An entry stands or falls whole, so it is judged after
     all its postings (a refund may take the gross from clearing and put the returned fee back). The
     database's triggers hold the same rule when a concurrent writer moves the same balance in between."""
+    limited = {account_id for account_id, account in lookup.accounts.items() if account[2] in _LIMIT_RULES}
     totals = dict(lookup.balances)
     for index, draft in enumerate(drafts):
         if index in replays:
             continue
         touched = []
         for posting in draft.postings:
-            for account_id, side in ((posting.debit_account_id, 0), (posting.credit_account_id, 1)):
-                key = (account_id, posting.fund_id, posting.currency)
-                debits, credits = totals.get(key, (0, 0))
-                totals[key] = (debits + posting.amount_minor, credits) if side == 0 else (
-                    debits, credits + posting.amount_minor)
-                touched.append(key)
+            if posting.debit_account_id in limited:
+                touched.append(_add(totals, (posting.debit_account_id, posting.fund_id, posting.currency),
+                                    posting.amount_minor, 0))
+            if posting.credit_account_id in limited:
+                touched.append(_add(totals, (posting.credit_account_id, posting.fund_id, posting.currency),
+                                    0, posting.amount_minor))
         for key in touched:
-            _refuse_breach(key, totals[key], lookup, draft, f"{prefix(index)}postings")
+            _refuse_breach(key, totals[key], lookup, draft, index, prefix)
+
+
+def _add(totals: dict, key: tuple[int, int, str], debit: int, credit: int) -> tuple[int, int, str]:
+    debits, credits = totals.get(key, (0, 0))
+    totals[key] = (debits + debit, credits + credit)
+    return key
 
 
 def _refuse_breach(key: tuple[int, int, str], totals: tuple[int, int], lookup: Lookup, draft: EntryDraft,
-                   field: str) -> None:
+                   index: int, prefix) -> None:
     account_id, fund_id, currency = key
     _organisation_id, code, limit = lookup.accounts[account_id]
-    if limit not in _LIMIT_RULES or not _LIMIT_RULES[limit][0](*totals):
+    breaks, rule = _LIMIT_RULES[limit]
+    if not breaks(*totals):
         return
     shortfall = abs(totals[0] - totals[1])
     raise AccountLimitExceeded(
-        f"account {code} in fund {lookup.funds[fund_id][1]} {_LIMIT_RULES[limit][1]} by {shortfall} minor units "
-        f"of {currency}", field=field, account_id=account_id, fund_id=fund_id, shortfall_minor=shortfall,
+        f"account {code} in fund {lookup.funds[fund_id][1]} {rule} by {shortfall} minor units of {currency}",
+        field=f"{prefix(index)}postings", account_id=account_id, fund_id=fund_id, shortfall_minor=shortfall,
         idempotency_key=draft.idempotency_key,
     )
 

@@ -431,7 +431,7 @@ def _sqlite_batch(cursor, batch: Batch) -> dict[tuple[int, str], int]:
     entry_ids = {(row[0], row[5]): highest + offset for offset, row in enumerate(fresh, start=1)}
     fresh_postings = [row for row in batch.postings if (row[0], row[1]) in entry_ids]
     cursor.executemany(_SQLITE_UPSERT, _deltas(fresh_postings))
-    posted_at = {row[3]: _sqlite_datetime(row[3]) for row in fresh}  # one moment per batch: format it once
+    posted_at = {moment: _sqlite_datetime(moment) for moment in {row[3] for row in fresh}}  # one per batch
     cursor.executemany(
         "INSERT INTO entries (id, organisation_id, kind, effective_date, posted_at, description, idempotency_key,"
         " payload_digest, recorded_by, reverses_entry_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
