@@ -70,12 +70,13 @@ class EntryDraft:
 
     def digest(self) -> str:
         """SHA-256 of everything that makes the entry what it is, but not who recorded it: a retry by
-        another worker of the same request is still the same entry."""
-        parts = [str(self.organisation_id), self.kind, self.effective_date.isoformat(), self.description,
-                 str(self.reverses_entry_id)]
-        parts += [f"{p.fund_id}:{p.debit_account_id}:{p.credit_account_id}:{p.amount_minor}:{p.currency}"
-                  for p in self.postings]
-        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+        another worker of the same request is still the same entry. The fields go in through repr(), which
+        quotes every string, so no text can pass for a field boundary."""
+        content = (self.organisation_id, self.kind, self.effective_date.isoformat(), self.description,
+                   self.reverses_entry_id,
+                   tuple((p.fund_id, p.debit_account_id, p.credit_account_id, p.amount_minor, p.currency)
+                         for p in self.postings))
+        return hashlib.sha256(repr(content).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,6 +189,8 @@ class Posting(Base):
             name="fk_postings_credit_account_accounts",
         ),
         Index("ix_postings_entry_id", "entry_id"),
+        # Reports of one organisation or one fund as of a date read only their own postings.
+        Index("ix_postings_organisation_fund_date", "organisation_id", "fund_id", "effective_date"),
         Index("ix_postings_debit_account", "debit_account_id", "fund_id", "effective_date", "id"),
         Index("ix_postings_credit_account", "credit_account_id", "fund_id", "effective_date", "id"),
     )

@@ -254,6 +254,12 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index("ix_postings_entry_id", "postings", ["entry_id"], unique=False)
+    op.create_index(
+        "ix_postings_organisation_fund_date",
+        "postings",
+        ["organisation_id", "fund_id", "effective_date"],
+        unique=False,
+    )
 
     if op.get_bind().dialect.name == "postgresql":
         _create_postgresql_guards()
