@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 
 from ledger.demo import load_demo_if_empty
 from ledger.integrity import seal_pending, verify
@@ -14,9 +15,7 @@ def _database():
     return current_app.extensions["ledger_db"]
 
 
-@click.group("ledger", help="Maintain the ledger's database.")
-def ledger_group() -> None:
-    pass
+ledger_group = AppGroup("ledger", help="Maintain the ledger's database.")
 
 
 @ledger_group.command("migrate", help="Upgrade the schema to the newest Alembic revision.")
