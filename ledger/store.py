@@ -4,8 +4,8 @@
 totals of the balances it will move, earlier uses of its idempotency keys), lets the caller's ``check``
 raise a typed refusal, and writes the entries, their postings and the cumulative balances. The database
 holds the same rules on its own (foreign keys, and triggers that, among other things, keep every balance
-within its account's limit), so a write that a concurrent transaction made invalid after the read is refused by the
-database, and the refusal is translated back into the same typed error.
+within its account's limit), so a write that a concurrent transaction made invalid after the read is
+refused by the database, and the refusal is translated back into the same typed error.
 
 PostgreSQL, one entry (a gift, a grant): one statement reads what the checks need, judges it, and only
 if every rule holds inserts the entry (its id from the sequence), its postings and the balance deltas, in
