@@ -106,7 +106,6 @@ class Account(Base):
     __table_args__ = (
         UniqueConstraint("organisation_id", "code"),
         UniqueConstraint("organisation_id", "id"),
-        UniqueConstraint("organisation_id", "id", "balance_limit"),
         CheckConstraint(
             "type IN ('asset', 'liability', 'net_assets', 'revenue', 'expense')", name="type"
         ),
@@ -211,17 +210,15 @@ class Balance(Base):
     """Cumulative debits and credits of one (account, fund, currency): a cache of the postings.
 
     Both totals only ever grow (a trigger refuses a decrease); the balance is their difference, read in
-    O(1). The integrity check recomputes them from the postings. balance_limit repeats the account's limit
-    (a cascading foreign key keeps them equal) so that the database's triggers hold every row to it.
+    O(1). The integrity check recomputes them from the postings.
     """
 
     __tablename__ = "balances"
     __table_args__ = (
         CheckConstraint("debits_minor >= 0 AND credits_minor >= 0", name="totals_not_negative"),
         ForeignKeyConstraint(
-            ["organisation_id", "account_id", "balance_limit"],
-            ["accounts.organisation_id", "accounts.id", "accounts.balance_limit"],
-            name="fk_balances_account_accounts", onupdate="CASCADE",
+            ["organisation_id", "account_id"], ["accounts.organisation_id", "accounts.id"],
+            name="fk_balances_account_accounts",
         ),
         ForeignKeyConstraint(
             ["organisation_id", "fund_id", "currency"],
@@ -237,7 +234,6 @@ class Balance(Base):
     organisation_id: Mapped[int] = mapped_column(Id)
     debits_minor: Mapped[int] = mapped_column(BigInteger)
     credits_minor: Mapped[int] = mapped_column(BigInteger)
-    balance_limit: Mapped[str] = mapped_column(String(40))
 
 
 class Period(Base):

@@ -183,17 +183,14 @@ WITH e AS (
    ORDER BY u.position
   RETURNING organisation_id, fund_id, debit_account_id, credit_account_id, amount_minor, currency
 ), delta AS (
-  SELECT sides.account_id, sides.fund_id, sides.currency, sides.organisation_id, sum(sides.debit) AS debits,
-         sum(sides.credit) AS credits, a.balance_limit
+  SELECT account_id, fund_id, currency, organisation_id, sum(debit) AS debits, sum(credit) AS credits
     FROM (SELECT debit_account_id AS account_id, fund_id, currency, organisation_id, amount_minor AS debit,
                  0 AS credit FROM p
           UNION ALL
           SELECT credit_account_id, fund_id, currency, organisation_id, 0, amount_minor FROM p) AS sides
-    JOIN accounts a ON a.id = sides.account_id
-   GROUP BY sides.account_id, sides.fund_id, sides.currency, sides.organisation_id, a.balance_limit
+   GROUP BY account_id, fund_id, currency, organisation_id
 ), b AS (
-  INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_minor, credits_minor,
-                        balance_limit)
+  INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_minor, credits_minor)
   SELECT * FROM delta ORDER BY account_id, fund_id, currency
   ON CONFLICT (account_id, fund_id, currency) DO UPDATE
     SET debits_minor = balances.debits_minor + excluded.debits_minor,
@@ -332,10 +329,8 @@ WITH lookup AS MATERIALIZED ({_POSTGRES_LOOKUP_ONE}
   SELECT e.id, e.organisation_id, %(d)s::date, v.fund_id, v.debit, v.credit, v.amount, v.currency
     FROM e, posting v ORDER BY v.position
 ), b AS (
-  INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_minor, credits_minor,
-                        balance_limit)
-  SELECT d.*, a.text2 FROM delta d JOIN lookup a ON a.kind = 'a' AND a.id = d.account_id
-   WHERE EXISTS (SELECT 1 FROM e) ORDER BY d.account_id, d.fund_id, d.currency
+  INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_minor, credits_minor)
+  SELECT d.* FROM delta d WHERE EXISTS (SELECT 1 FROM e) ORDER BY d.account_id, d.fund_id, d.currency
   ON CONFLICT (account_id, fund_id, currency) DO UPDATE
     SET debits_minor = balances.debits_minor + excluded.debits_minor,
         credits_minor = balances.credits_minor + excluded.credits_minor
@@ -435,7 +430,7 @@ def _sqlite_batch(cursor, batch: Batch) -> dict[tuple[int, str], int]:
     highest = cursor.execute("SELECT coalesce(max(id), 0) FROM entries").fetchone()[0]
     entry_ids = {(row[0], row[5]): highest + offset for offset, row in enumerate(fresh, start=1)}
     fresh_postings = [row for row in batch.postings if (row[0], row[1]) in entry_ids]
-    cursor.executemany(_SQLITE_UPSERT, [(*delta, lookup.accounts[delta[0]][2]) for delta in _deltas(fresh_postings)])
+    cursor.executemany(_SQLITE_UPSERT, _deltas(fresh_postings))
     posted_at = {moment: _sqlite_datetime(moment) for moment in {row[3] for row in fresh}}  # one per batch
     cursor.executemany(
         "INSERT INTO entries (id, organisation_id, kind, effective_date, posted_at, description, idempotency_key,"
@@ -499,8 +494,8 @@ def _sqlite_balances(cursor, keys: list[BalanceKey], lookup: Lookup) -> None:
 
 
 _SQLITE_UPSERT = """
-INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_minor, credits_minor, balance_limit)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_minor, credits_minor)
+VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (account_id, fund_id, currency) DO UPDATE
   SET debits_minor = debits_minor + excluded.debits_minor, credits_minor = credits_minor + excluded.credits_minor
 """

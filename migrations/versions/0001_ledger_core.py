@@ -32,8 +32,9 @@ PERIOD_CLOSED_CONDITION = """
 # written, AFTER INSERT and BEFORE UPDATE: a CHECK constraint would judge an upsert's proposed row (the
 # delta alone) before the conflict turns it into an update, and refuse a payment from money that is there.
 BALANCE_BREAKS_LIMIT = """
-    (NEW.balance_limit = 'credits_must_not_exceed_debits' AND NEW.credits_minor > NEW.debits_minor)
-    OR (NEW.balance_limit = 'debits_must_not_exceed_credits' AND NEW.debits_minor > NEW.credits_minor)"""
+    EXISTS (SELECT 1 FROM accounts a WHERE a.id = NEW.account_id AND (
+        (a.balance_limit = 'credits_must_not_exceed_debits' AND NEW.credits_minor > NEW.debits_minor)
+        OR (a.balance_limit = 'debits_must_not_exceed_credits' AND NEW.debits_minor > NEW.credits_minor)))"""
 LIMIT_MESSAGE = "account_limit_exceeded: a balance would break its account''s limit"
 
 BALANCE_SHRINKS_CONDITION = """
@@ -83,9 +84,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_accounts"),
         sa.UniqueConstraint("organisation_id", "code", name="uq_accounts_organisation_id_code"),
         sa.UniqueConstraint("organisation_id", "id", name="uq_accounts_organisation_id_id"),
-        sa.UniqueConstraint(
-            "organisation_id", "id", "balance_limit", name="uq_accounts_organisation_id_id_balance_limit"
-        ),
     )
     op.create_table(
         "entries",
@@ -190,17 +188,13 @@ def upgrade() -> None:
         sa.Column("organisation_id", ID, nullable=False),
         sa.Column("debits_minor", sa.BigInteger(), nullable=False),
         sa.Column("credits_minor", sa.BigInteger(), nullable=False),
-        sa.Column("balance_limit", sa.String(length=40), nullable=False),
         sa.CheckConstraint(
             "debits_minor >= 0 AND credits_minor >= 0", name="ck_balances_totals_not_negative"
         ),
-        # Each balance carries its account's limit, kept equal by this cascading key, so that the
-        # triggers below judge a row by its own columns, without reading the account.
         sa.ForeignKeyConstraint(
-            ["organisation_id", "account_id", "balance_limit"],
-            ["accounts.organisation_id", "accounts.id", "accounts.balance_limit"],
+            ["organisation_id", "account_id"],
+            ["accounts.organisation_id", "accounts.id"],
             name="fk_balances_account_accounts",
-            onupdate="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["organisation_id", "fund_id", "currency"],
@@ -327,44 +321,42 @@ def _create_postgresql_guards() -> None:
         "CREATE TRIGGER entries_period_open BEFORE INSERT ON entries "
         "FOR EACH ROW EXECUTE FUNCTION ledger_check_period_open()"
     )
-    # The balance guards fire their function only when their WHEN condition holds, so the hot path (every
-    # posting updates two balances) runs no PL/pgSQL at all.
     op.execute(f"""
-        CREATE FUNCTION ledger_refuse_balance() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE FUNCTION ledger_guard_balances() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            IF TG_ARGV[0] = 'limit' THEN
-                RAISE EXCEPTION '{LIMIT_MESSAGE}: account % in fund % (%), debits %, credits %',
-                    NEW.account_id, NEW.fund_id, NEW.currency, NEW.debits_minor, NEW.credits_minor
-                    USING ERRCODE = 'check_violation';
-            ELSIF TG_ARGV[0] = 'shrink' THEN
+            IF TG_OP IN ('DELETE', 'TRUNCATE') THEN
+                RAISE EXCEPTION 'balances are derived from postings and are never deleted'
+                    USING ERRCODE = 'restrict_violation';
+            END IF;
+            IF TG_OP = 'UPDATE' AND ({BALANCE_SHRINKS_CONDITION}) THEN
                 RAISE EXCEPTION 'balances only grow: cumulative totals cannot decrease'
                     USING ERRCODE = 'check_violation';
             END IF;
-            RAISE EXCEPTION 'balances are derived from postings and are never deleted'
-                USING ERRCODE = 'restrict_violation';
+            IF {BALANCE_BREAKS_LIMIT} THEN
+                RAISE EXCEPTION '{LIMIT_MESSAGE}: account % in fund % (%), debits %, credits %',
+                    NEW.account_id, NEW.fund_id, NEW.currency, NEW.debits_minor, NEW.credits_minor
+                    USING ERRCODE = 'check_violation';
+            END IF;
+            RETURN NEW;
         END $$""")
-    for name, timing, condition, reason in (
-        ("balances_only_grow", "BEFORE UPDATE", BALANCE_SHRINKS_CONDITION, "shrink"),
-        ("balances_within_limit_update", "BEFORE UPDATE", BALANCE_BREAKS_LIMIT, "limit"),
-        ("balances_within_limit_insert", "AFTER INSERT", BALANCE_BREAKS_LIMIT, "limit"),
-    ):
-        op.execute(
-            f"CREATE TRIGGER {name} {timing} ON balances FOR EACH ROW WHEN ({condition}) "
-            f"EXECUTE FUNCTION ledger_refuse_balance('{reason}')"
-        )
     op.execute(
-        "CREATE TRIGGER balances_no_delete BEFORE DELETE ON balances "
-        "FOR EACH ROW EXECUTE FUNCTION ledger_refuse_balance('delete')"
+        "CREATE TRIGGER balances_only_grow BEFORE UPDATE OR DELETE ON balances "
+        "FOR EACH ROW EXECUTE FUNCTION ledger_guard_balances()"
+    )
+    # The update is judged by balances_only_grow above; a new row, once inserted, by this one.
+    op.execute(
+        "CREATE TRIGGER balances_within_limit AFTER INSERT ON balances "
+        "FOR EACH ROW EXECUTE FUNCTION ledger_guard_balances()"
     )
     op.execute(
         "CREATE TRIGGER balances_no_truncate BEFORE TRUNCATE ON balances "
-        "FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_balance('delete')"
+        "FOR EACH STATEMENT EXECUTE FUNCTION ledger_guard_balances()"
     )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        for function in ("ledger_refuse_balance", "ledger_check_period_open", "ledger_refuse_change"):
+        for function in ("ledger_guard_balances", "ledger_check_period_open", "ledger_refuse_change"):
             op.execute(f"DROP FUNCTION {function}() CASCADE")
     for table in (
         "seal_batches",
