@@ -54,7 +54,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def _start_sealer(app: Flask, database: Database) -> None:
-    interval = float(app.config["SEALER_INTERVAL_SECONDS"])
+    interval = int(app.config["SEALER_INTERVAL_SECONDS"])
     if interval > 0:
         sealer = SealerThread(database, interval)
         sealer.start()

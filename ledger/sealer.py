@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 class SealerThread(threading.Thread):
-    def __init__(self, db: Database, interval_seconds: float) -> None:
+    def __init__(self, db: Database, interval_seconds: int) -> None:
         super().__init__(name="ledger-sealer", daemon=True)
         self.db = db
         self.interval_seconds = interval_seconds

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from ledger.chart import Role
 from ledger.database import Database
-from ledger.models import Fund
+from ledger.models import Balance, Fund
 from ledger.organisations import Chart, create_fund, create_organisation, load_chart
 from ledger.recipes import Particulars
 from ledger.registration import unified_social_credit_code
@@ -69,3 +69,12 @@ def new_books(db: Database, currency: str = "CNY") -> Books:
 def chart_general(session, organisation_id: int) -> int:
     return session.scalars(select(Fund.id).where(Fund.organisation_id == organisation_id,
                                                  Fund.code == "GENERAL")).one()
+
+
+def balances_of(db: Database, organisation_id: int) -> dict[tuple[int, int, str], tuple[int, int]]:
+    """Every stored (debits, credits) of the organisation, by (account, fund, currency)."""
+    with db.read() as session:
+        rows = session.execute(
+            select(Balance.account_id, Balance.fund_id, Balance.currency, Balance.debits_minor,
+                   Balance.credits_minor).where(Balance.organisation_id == organisation_id))
+        return {(r.account_id, r.fund_id, r.currency): (r.debits_minor, r.credits_minor) for r in rows}

@@ -27,10 +27,10 @@ from ledger.database import Database
 from ledger.entries import EntryDraft, PostedEntry, post_entry, reverse_entry
 from ledger.errors import AccountLimitExceeded, EntryAlreadyReversed, PeriodClosed
 from ledger.integrity import verify_totals
-from ledger.models import Balance, Entry
+from ledger.models import Entry
 from ledger.money import Money
 from ledger.periods import close_period, closed_periods
-from tests.builders import Books, key, new_books, particulars
+from tests.builders import Books, balances_of, key, new_books, particulars
 
 pytestmark = pytest.mark.postgres
 
@@ -54,14 +54,6 @@ def run_in_threads(count: int, work: Callable[[int], object]) -> list:
     with ThreadPoolExecutor(max_workers=count) as pool:
         futures = [pool.submit(started, index) for index in range(count)]
         return [future.result(timeout=600) for future in futures]
-
-
-def balances_of(db: Database, organisation_id: int) -> dict[Key, tuple[int, int]]:
-    with db.read() as session:
-        rows = session.execute(
-            select(Balance.account_id, Balance.fund_id, Balance.currency, Balance.debits_minor,
-                   Balance.credits_minor).where(Balance.organisation_id == organisation_id))
-        return {(r.account_id, r.fund_id, r.currency): (r.debits_minor, r.credits_minor) for r in rows}
 
 
 def entry_count(db: Database, organisation_id: int) -> int:

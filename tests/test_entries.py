@@ -20,12 +20,12 @@ from ledger.chart import Role
 from ledger.database import Database
 from ledger.entries import EntryDraft, PostedEntry, get_entry, post_entries, post_entry, reverse_entry
 from ledger.errors import AccountLimitExceeded, EntryAlreadyReversed, IdempotencyKeyReused, NotFound
-from ledger.models import Balance, Entry, Posting
+from ledger.models import Entry, Posting
 from ledger.money import Money
 from ledger.organisations import create_fund, set_fund_status
 from ledger.periods import close_period
 from ledger.recipes import JournalLine
-from tests.builders import Books, key, new_books, particulars
+from tests.builders import Books, balances_of, key, new_books, particulars
 
 Key = tuple[int, int, str]  # (account id, fund id, currency)
 NOV_2, NOV_10, NOV_20 = dt.date(2026, 11, 2), dt.date(2026, 11, 10), dt.date(2026, 11, 20)
@@ -37,15 +37,6 @@ def cny(amount_minor: int) -> Money:
 
 def post(db: Database, draft: EntryDraft) -> PostedEntry:
     return db.write(lambda session: post_entry(session, draft))
-
-
-def balances_of(db: Database, organisation_id: int) -> dict[Key, tuple[int, int]]:
-    """Every stored (debits, credits) of the organisation, by (account, fund, currency)."""
-    with db.read() as session:
-        rows = session.execute(
-            select(Balance.account_id, Balance.fund_id, Balance.currency, Balance.debits_minor,
-                   Balance.credits_minor).where(Balance.organisation_id == organisation_id))
-        return {(r.account_id, r.fund_id, r.currency): (r.debits_minor, r.credits_minor) for r in rows}
 
 
 def row_counts(db: Database, organisation_id: int) -> tuple[int, int]:
