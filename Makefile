@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench openapi clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
+
+openapi: install  # rewrite the committed OpenAPI document after changing the API
+	$(BIN)/flask --app wsgi openapi write api/openapi.json
 
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

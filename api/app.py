@@ -11,6 +11,7 @@ from pathlib import Path
 
 from flask import Flask
 from flask_smorest import Api
+from flask_swagger_ui import get_swaggerui_blueprint
 
 from api import cli, errors, health, reports
 from api.session import close_session
@@ -48,6 +49,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     api = Api(app)
     api.register_blueprint(health.blp)
     api.register_blueprint(reports.blp)
+    app.extensions["ledger_api"] = api
+    # Swagger UI from the flask-swagger-ui package, served by the app itself: the documentation works on a
+    # machine with no route to a CDN.
+    app.register_blueprint(get_swaggerui_blueprint("/api/docs", "/api/openapi.json",
+                                                   config={"app_name": "FundLedger API"}))
     errors.register(app)
     cli.register(app)
     return app

@@ -37,6 +37,14 @@ def register(app: Flask) -> None:
         return problem(status_for(error), error.code.replace("_", " ").capitalize(), error.message,
                        error.code, errors)
 
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        if isinstance(error, HTTPException):
+            return http_error(error)
+        # The details go to the log, never to the client: they may hold donors' data or the schema.
+        app.logger.exception("unhandled error")
+        return problem(500, "Internal Server Error", "the server failed to answer this request", "internal_error")
+
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         # flask-smorest attaches webargs' per-field messages to its 422s.

@@ -3,6 +3,9 @@ including `verify` failing, naming the posting, after a posting is changed behin
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from sqlalchemy import select, text
 
@@ -103,3 +106,49 @@ def test_verify_fails_naming_a_posting_changed_behind_the_applications_back(app)
     assert result.exit_code != 0
     assert f"posting {posting_id} changed after it was sealed" in result.output
     assert "total_mismatch" in result.output
+
+
+def test_the_committed_openapi_document_matches_the_code(app):
+    """Run `make openapi` after changing the API, and review the document's diff like code."""
+    committed = json.loads((Path(__file__).parent.parent / "api" / "openapi.json").read_text())
+
+    assert app.extensions["ledger_api"].spec.to_dict() == committed
+
+
+def test_the_api_documentation_is_served_by_the_app_itself(app):
+    client = app.test_client()
+
+    page = client.get("/api/docs/")
+    with client.get("/api/docs/swagger-ui-bundle.js") as script:  # a file response: close it
+        assert script.status_code == 200 and len(script.data) > 100_000
+
+    assert page.status_code == 200 and b"/api/openapi.json" in page.data
+
+
+def test_an_unexpected_failure_is_a_problem_document_that_reveals_nothing(tmp_path):
+    application = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"})
+
+    @application.get("/explode")
+    def explode():
+        raise RuntimeError("secret donor 张三 13800000000")
+
+    response = application.test_client().get("/explode")
+
+    assert response.status_code == 500
+    assert response.mimetype == "application/problem+json"
+    assert response.json["code"] == "internal_error"
+    assert "张三" not in response.get_data(as_text=True)
+    application.extensions["ledger_db"].dispose()
+
+
+@pytest.mark.parametrize(("method", "path", "status", "code"), [
+    ("GET", "/no/such/page", 404, "not_found"),
+    ("POST", "/health", 405, "method_not_allowed"),
+])
+def test_every_error_answer_has_the_one_problem_shape(app, method, path, status, code):
+    response = app.test_client().open(path, method=method)
+
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    assert set(response.json) == {"type", "title", "status", "detail", "code", "errors"}
+    assert response.json["code"] == code
