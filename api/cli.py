@@ -1,4 +1,4 @@
-"""`flask ledger …` commands: migrate, load the demo, seal, verify."""
+"""`flask ledger …` (migrate, load the demo, seal, verify), `flask users …` and `flask tokens …`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from ledger.access import create_user, find_user_by_email, issue_token, revoke_token
 from ledger.demo import load_demo_if_empty
 from ledger.integrity import seal_pending, verify
 from ledger.schema import migrate
@@ -55,5 +56,45 @@ def verify_command(organisation_id: int | None) -> None:
     click.echo("ledger verified: every cached total matches its postings, every sealed batch its hash")
 
 
+
+
+users_group = AppGroup("users", help="Manage the people who sign in.")
+tokens_group = AppGroup("tokens", help="Manage API tokens.")
+
+
+@users_group.command("create-admin", help="Create a platform administrator.")
+@click.option("--email", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--name", "display_name", default="")
+def create_admin_command(email: str, password: str, display_name: str) -> None:
+    user = _database().write(lambda session: create_user(
+        session, email=email, password=password, display_name=display_name, platform_admin=True))
+    click.echo(f"created platform administrator {user.email} (user {user.id})")
+
+
+@tokens_group.command("create", help="Issue an API token for a user; it is shown once.")
+@click.option("--email", required=True)
+@click.option("--name", default="cli", help="What the token is for.")
+@click.option("--days", default=90, show_default=True, type=int)
+def create_token_command(email: str, name: str, days: int) -> None:
+    def issue(session):
+        user = find_user_by_email(session, email)
+        if user is None:
+            raise click.ClickException(f"no user has the email {email}")
+        return issue_token(session, user.id, name, days)
+
+    token, row = _database().write(issue)
+    click.echo(token)
+    click.echo(f"token {row.prefix} expires {row.expires_at:%Y-%m-%d}; it will not be shown again", err=True)
+
+
+@tokens_group.command("revoke", help="Revoke a token by its prefix.")
+@click.argument("prefix")
+def revoke_token_command(prefix: str) -> None:
+    _database().write(lambda session: revoke_token(session, prefix))
+    click.echo(f"token {prefix} revoked")
+
+
 def register(app: Flask) -> None:
-    app.cli.add_command(ledger_group)
+    for group in (ledger_group, users_group, tokens_group):
+        app.cli.add_command(group)

@@ -279,3 +279,41 @@ class SealBatch(Base):
     previous_hash: Mapped[str] = mapped_column(String(64))
     batch_hash: Mapped[str] = mapped_column(String(64))
     sealed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class User(Base):
+    """A person who signs in: a fund manager, an auditor, an administrator.
+
+    email: lower-cased, unique; password_hash: argon2id (PHC string); platform_admin: may administer every
+    organisation; disabled_at: set when the account is switched off (its tokens stop working with it).
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    platform_admin: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ApiToken(Base):
+    """A long random secret a program presents instead of a password, shown once when issued.
+
+    prefix: the token's public start, unique, to find the row without a scan; secret_sha256: SHA-256 of the
+    whole token (a 256-bit secret needs no slow hash, and a slow one would cap every request, DESIGN §9);
+    expires_at / revoked_at: after either, the token no longer authenticates.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

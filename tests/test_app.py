@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import select, text
 
 from api import create_app
-from ledger.models import Fund, Organisation, Posting
+from ledger.access import find_user_by_token
+from ledger.models import ApiToken, Fund, Organisation, Posting
 
 
 @pytest.fixture
@@ -152,3 +153,23 @@ def test_every_error_answer_has_the_one_problem_shape(app, method, path, status,
     assert response.mimetype == "application/problem+json"
     assert set(response.json) == {"type", "title", "status", "detail", "code", "errors"}
     assert response.json["code"] == code
+
+
+def test_the_cli_creates_an_admin_and_issues_a_token_shown_once(app):
+    runner = app.test_cli_runner()
+
+    created = runner.invoke(args=["users", "create-admin", "--email", "Admin@Example.org"],
+                            input="a long enough password\na long enough password\n")
+    issued = runner.invoke(args=["tokens", "create", "--email", "admin@example.org", "--name", "deploy"])
+
+    assert created.exit_code == 0, created.output
+    assert issued.exit_code == 0, issued.output
+    token = next(line for line in issued.output.splitlines() if line.startswith("fl_"))
+    with database(app).read() as session:
+        user = find_user_by_token(session, token)
+        assert user.email == "admin@example.org" and user.platform_admin
+        assert token not in str(session.scalars(select(ApiToken.secret_sha256)).all())
+    revoked = runner.invoke(args=["tokens", "revoke", token.split("_")[1]])
+    assert revoked.exit_code == 0
+    with database(app).read() as session:
+        assert find_user_by_token(session, token) is None
