@@ -38,9 +38,8 @@ def register(app: Flask) -> None:
                        error.code, errors)
 
     @app.errorhandler(Exception)
-    def unexpected_error(error: Exception):
-        if isinstance(error, HTTPException):
-            return http_error(error)
+    def unexpected_error(_error: Exception):
+        # Flask sends HTTPExceptions to the more specific handler below; this one sees only real failures.
         # The details go to the log, never to the client: they may hold donors' data or the schema.
         app.logger.exception("unhandled error")
         return problem(500, "Internal Server Error", "the server failed to answer this request", "internal_error")

@@ -15,7 +15,8 @@ from sqlalchemy import func, literal, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from ledger.errors import InvalidInput, NotFound
-from ledger.models import Account, Balance, Entry, Fund, Posting
+from ledger.models import Account, Balance, Entry, Posting
+from ledger.organisations import get_fund
 
 MAX_STATEMENT_PAGE = 1_000
 
@@ -115,9 +116,7 @@ def trial_balance(
 ) -> TrialBalance:
     """The organisation's (or one fund's) trial balance, now or as of the end of a date."""
     if fund_id is not None:
-        fund = session.get(Fund, fund_id)
-        if fund is None or fund.organisation_id != organisation_id:
-            raise NotFound(f"fund {fund_id} does not exist", field="fund_id")
+        get_fund(session, organisation_id, fund_id)
     totals = _totals_now(organisation_id, fund_id) if as_of is None else _totals_as_of(
         organisation_id, fund_id, as_of)
     sums = totals.subquery()

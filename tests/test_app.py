@@ -65,10 +65,16 @@ def test_each_demo_fund_balances_on_its_own(app):
     with database(app).read() as session:
         fund_ids = session.scalars(select(Fund.id)).all()
 
-    for fund_id in fund_ids:
-        body = client.get(f"/api/v1/organisations/1/trial-balance?fund_id={fund_id}").json
+    whole = client.get("/api/v1/organisations/1/trial-balance").json
+    per_fund = [client.get(f"/api/v1/organisations/1/trial-balance?fund_id={fund_id}").json for fund_id in fund_ids]
+
+    for fund_id, body in zip(fund_ids, per_fund, strict=True):
         assert body["balanced"] is True, fund_id
         assert body["fund_id"] == fund_id
+    # The funds partition the organisation: their gross debits add up to the organisation's, line by line.
+    assert sum(line["debits_minor"] for body in per_fund for line in body["lines"]) == sum(
+        line["debits_minor"] for line in whole["lines"])
+    assert len({body["totals"][0]["debit_balance_minor"] for body in per_fund if body["totals"]}) > 1
 
 
 def test_an_unknown_organisation_is_a_problem_document(app):

@@ -19,10 +19,10 @@ from ledger.balances import Totals, account_statement, balance, balance_as_of, t
 from ledger.chart import Role
 from ledger.database import Database
 from ledger.entries import EntryDraft, PostedEntry, get_entry, post_entries, post_entry, reverse_entry
-from ledger.errors import AccountLimitExceeded, EntryAlreadyReversed, IdempotencyKeyReused, NotFound
-from ledger.models import Entry, Posting
+from ledger.errors import AccountLimitExceeded, Conflict, EntryAlreadyReversed, IdempotencyKeyReused, NotFound
+from ledger.models import Account, Entry, Posting
 from ledger.money import Money
-from ledger.organisations import create_fund, set_fund_status
+from ledger.organisations import create_fund, set_account_limit, set_fund_status
 from ledger.periods import close_period
 from ledger.recipes import JournalLine
 from tests.builders import Books, balances_of, key, new_books, particulars
@@ -574,3 +574,36 @@ def test_a_trial_balance_for_another_organisations_fund_is_not_found(db):
         trial_balance(session, books.organisation_id, fund_id=stranger.open_fund)
 
     assert (refused.value.code, refused.value.field) == ("not_found", "fund_id")
+
+
+
+def _limit_of(db: Database, account_id: int) -> str:
+    with db.read() as session:
+        return session.get(Account, account_id).balance_limit
+
+
+def test_a_limit_that_a_balance_already_breaks_is_refused_and_a_new_limit_holds_from_then_on(db):
+    books = new_books(db)
+    revenue = books.account(Role.DONATION_REVENUE)
+    post(db, _gift(books, 10_000))  # donation revenue now carries a credit balance of 10,000 in the fund
+
+    def set_limit(limit: str):
+        return db.write(lambda session: set_account_limit(session, books.organisation_id, revenue, limit))
+
+    with pytest.raises(Conflict) as refused:
+        set_limit("credits_must_not_exceed_debits")
+    assert refused.value.field == "balance_limit"
+    assert _limit_of(db, revenue) == "none"
+
+    set_limit("debits_must_not_exceed_credits")
+    overdrawn = recipes.journal_entry(books.chart, [
+        JournalLine(revenue, books.open_fund, "debit", cny(10_001)),
+        JournalLine(books.account(Role.PROGRAM_EXPENSE), books.open_fund, "credit", cny(10_001)),
+    ], particulars())
+    with pytest.raises(AccountLimitExceeded) as breach:
+        post(db, overdrawn)
+
+    assert breach.value.details["account_id"] == revenue
+    assert _limit_of(db, revenue) == "debits_must_not_exceed_credits"
+    with pytest.raises(NotFound):
+        db.write(lambda session: set_account_limit(session, books.organisation_id, 10**9, "none"))

@@ -122,6 +122,22 @@ def test_seal_pending_seals_every_new_entry_and_verify_finds_nothing_wrong(db):
     assert problems_of(db, books.organisation_id) == []
 
 
+def test_an_idle_sealer_writes_nothing_and_a_new_entry_gets_the_next_batch(db):
+    books = new_books(db)
+    post(db, gift(books))
+    seal_pending(db)
+    sealed = batches_of(db, books.organisation_id)
+
+    assert seal_pending(db) == 0  # nothing new anywhere: no batch, and no table lock taken to find that out
+    assert [b.batch_hash for b in batches_of(db, books.organisation_id)] == [b.batch_hash for b in sealed]
+
+    later = post(db, gift(books, 700))
+    assert seal_pending(db) >= 1
+    [*_, newest] = batches_of(db, books.organisation_id)
+    assert (newest.sequence_no, newest.first_entry_id, newest.last_entry_id) == (2, later.id, later.id)
+    assert newest.previous_hash == sealed[-1].batch_hash
+
+
 def test_verify_finds_nothing_wrong_with_entries_not_sealed_yet(db):
     books = new_books(db)
     post(db, gift(books))
