@@ -13,7 +13,7 @@ from flask import Flask
 from flask_smorest import Api
 from flask_swagger_ui import get_swaggerui_blueprint
 
-from api import cli, errors, health, reports
+from api import cli, errors, gifts, grants, health, journal, limits, organisations, people
 from api.session import close_session
 from ledger.database import Database
 from ledger.sealer import SealerThread
@@ -32,6 +32,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={"components": {"securitySchemes": {
+            "bearerAuth": {"type": "http", "scheme": "bearer", "description": "An API token: fl_<prefix>_<secret>"},
+        }}},
+        MAX_CONTENT_LENGTH=64 * 1024,  # the largest honest request (a grant, a gift) is well under 4 KiB
+        RATELIMIT_SIGN_IN="10 per minute",
+        REDIS_URL=os.environ.get("REDIS_URL"),
     )
     if "DATABASE_URL" in os.environ:
         app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
@@ -47,13 +53,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     _start_sealer(app, database)
 
     api = Api(app)
-    api.register_blueprint(health.blp)
-    api.register_blueprint(reports.blp)
+    for module in (health, people, organisations, gifts, grants, journal):
+        api.register_blueprint(module.blp)
     app.extensions["ledger_api"] = api
     # Swagger UI from the flask-swagger-ui package, served by the app itself: the documentation works on a
     # machine with no route to a CDN.
     app.register_blueprint(get_swaggerui_blueprint("/api/docs", "/api/openapi.json",
                                                    config={"app_name": "FundLedger API"}))
+    limits.register(app)
     errors.register(app)
     cli.register(app)
     return app

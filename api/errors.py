@@ -9,9 +9,13 @@ from __future__ import annotations
 from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
+from api.writes import IdempotencyKeyMissing
 from ledger import errors as ledger_errors
 
 STATUS_BY_ERROR: tuple[tuple[type[ledger_errors.LedgerError], int], ...] = (
+    (IdempotencyKeyMissing, 400),
+    (ledger_errors.Unauthenticated, 401),
+    (ledger_errors.Forbidden, 403),
     (ledger_errors.NotFound, 404),
     (ledger_errors.IdempotencyKeyReused, 409),
     (ledger_errors.EntryAlreadyReversed, 409),
@@ -34,8 +38,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(ledger_errors.LedgerError)
     def ledger_error(error: ledger_errors.LedgerError):
         errors = {error.field: [error.message]} if error.field else {}
-        return problem(status_for(error), error.code.replace("_", " ").capitalize(), error.message,
-                       error.code, errors)
+        response = problem(status_for(error), error.code.replace("_", " ").capitalize(), error.message,
+                           error.code, errors)
+        if isinstance(error, ledger_errors.Unauthenticated):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="fundledger"'
+        return response
 
     @app.errorhandler(Exception)
     def unexpected_error(_error: Exception):
@@ -48,6 +55,9 @@ def register(app: Flask) -> None:
     def http_error(error: HTTPException):
         # flask-smorest attaches webargs' per-field messages to its 422s.
         messages = getattr(error, "data", {}).get("messages", {})
-        fields = {field: found for location in messages.values() for field, found in location.items()}
-        code = (error.name or "error").lower().replace(" ", "_")
+        fields = {}
+        for location, found in messages.items():
+            # A whole-body problem (JSON that does not parse) comes as a list, not per field.
+            fields.update(found if isinstance(found, dict) else {location: found})
+        code = "invalid_input" if error.code == 422 else (error.name or "error").lower().replace(" ", "_")
         return problem(error.code or 500, error.name, error.description or "", code, fields)

@@ -9,17 +9,20 @@ every request its time (DESIGN.md §9). The token is shown once, when issued; on
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from ledger.errors import Conflict, InvalidInput, NotFound
-from ledger.models import ApiToken, User
+from ledger.errors import Conflict, Forbidden, InvalidInput, NotFound
+from ledger.models import ApiToken, Fund, FundAssignment, Membership, User
 
 MIN_PASSWORD_LENGTH = 12
 MAX_TOKEN_DAYS = 366
@@ -115,3 +118,134 @@ def revoke_token(session: Session, prefix: str) -> None:
     if row.revoked_at is None:
         row.revoked_at = _now()
         session.flush()
+
+
+ROLES = ("org_admin", "fund_manager", "auditor")
+
+
+class Need(enum.Enum):
+    """What an operation needs of its caller. Each route of the API names one (see api/authz.py)."""
+
+    PUBLIC = "public"                    # anyone, signed in or not; nothing private is shown
+    SIGNED_IN = "signed_in"              # any user, about themselves
+    PLATFORM_ADMIN = "platform_admin"    # runs the platform: creates organisations and users
+    ORG_ADMIN = "org_admin"              # runs one organisation: funds, members, periods, settings
+    ORG_READ = "org_read"                # reads the whole organisation: its admins and auditors
+    MEMBER_READ = "member_read"          # anyone with a role in the organisation (the chart, donors)
+    MEMBER_WRITE = "member_write"        # its admins and fund managers (records donors)
+    FUND_READ = "fund_read"              # the whole organisation's readers, or the managers of the funds
+    FUND_WRITE = "fund_write"            # its admins, or the managers of the funds
+
+
+READ_ROLES = {"org_admin", "auditor"}
+WRITE_ROLES = {"org_admin", "fund_manager"}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking, with their roles: organisation id → role, and for fund managers the funds assigned."""
+
+    user_id: int | None = None
+    email: str = ""
+    platform_admin: bool = False
+    roles: dict[int, str] = field(default_factory=dict)
+    funds: dict[int, frozenset[int]] = field(default_factory=dict)
+
+    @property
+    def signed_in(self) -> bool:
+        return self.user_id is not None
+
+    def role_in(self, organisation_id: int) -> str | None:
+        return "org_admin" if self.platform_admin else self.roles.get(organisation_id)
+
+    def allows(self, need: Need, organisation_id: int | None = None) -> bool:
+        """Whether the role allows the operation at all; for FUND_* the funds are judged by ``allows_funds``."""
+        if need is Need.PUBLIC:
+            return True
+        if need is Need.SIGNED_IN:
+            return self.signed_in
+        if need is Need.PLATFORM_ADMIN:
+            return self.platform_admin
+        role = self.role_in(organisation_id) if organisation_id is not None else None
+        return role is not None and role in {
+            Need.ORG_ADMIN: {"org_admin"}, Need.ORG_READ: READ_ROLES, Need.MEMBER_READ: set(ROLES),
+            Need.MEMBER_WRITE: WRITE_ROLES, Need.FUND_READ: set(ROLES), Need.FUND_WRITE: WRITE_ROLES,
+        }[need]
+
+    def allows_funds(self, organisation_id: int, fund_ids: Iterable[int], *, write: bool) -> bool:
+        role = self.role_in(organisation_id)
+        if role == "org_admin" or (role == "auditor" and not write):
+            return True
+        return role == "fund_manager" and set(fund_ids) <= self.funds.get(organisation_id, frozenset())
+
+    def require_funds(self, organisation_id: int, fund_ids: Iterable[int], *, write: bool) -> None:
+        if not self.allows_funds(organisation_id, fund_ids, write=write):
+            raise Forbidden("your role does not cover this fund", field="fund_id")
+
+
+ANONYMOUS = Principal()
+
+
+def principal_for(session: Session, user: User) -> Principal:
+    """The user's roles, read in one query (memberships with their fund assignments)."""
+    rows = session.execute(
+        select(Membership.organisation_id, Membership.role, FundAssignment.fund_id)
+        .outerjoin(FundAssignment, FundAssignment.membership_id == Membership.id)
+        .where(Membership.user_id == user.id)
+    ).all()
+    funds: dict[int, set[int]] = {}
+    for row in rows:
+        if row.fund_id is not None:
+            funds.setdefault(row.organisation_id, set()).add(row.fund_id)
+    return Principal(user.id, user.email, user.platform_admin, {row.organisation_id: row.role for row in rows},
+                     {org: frozenset(ids) for org, ids in funds.items()})
+
+
+def set_membership(session: Session, organisation_id: int, user_id: int, role: str,
+                   fund_ids: Iterable[int] = ()) -> Membership:
+    """Gives a user one role in an organisation, replacing any earlier one; a fund manager gets the funds."""
+    if role not in ROLES:
+        raise InvalidInput(f"must be one of {', '.join(ROLES)}", field="role")
+    fund_ids = sorted(set(fund_ids))
+    if (role == "fund_manager") != bool(fund_ids):
+        raise InvalidInput("a fund manager needs at least one fund; other roles take none", field="fund_ids")
+    if session.get(User, user_id) is None:
+        raise NotFound(f"user {user_id} does not exist", field="user_id")
+    funds = session.execute(select(Fund.id, Fund.currency).where(
+        Fund.organisation_id == organisation_id, Fund.id.in_(fund_ids))).all() if fund_ids else []
+    if len(funds) != len(fund_ids):
+        raise NotFound("a fund does not exist in this organisation", field="fund_ids")
+    remove_membership(session, organisation_id, user_id, missing_ok=True)
+    membership = Membership(user_id=user_id, organisation_id=organisation_id, role=role, created_at=_now())
+    session.add(membership)
+    session.flush()
+    session.add_all(FundAssignment(membership_id=membership.id, fund_id=fund.id, organisation_id=organisation_id,
+                                   currency=fund.currency) for fund in funds)
+    session.flush()
+    return membership
+
+
+def remove_membership(session: Session, organisation_id: int, user_id: int, missing_ok: bool = False) -> None:
+    membership = session.scalars(select(Membership).where(
+        Membership.organisation_id == organisation_id, Membership.user_id == user_id)).first()
+    if membership is None:
+        if missing_ok:
+            return
+        raise NotFound(f"user {user_id} has no role in this organisation", field="user_id")
+    session.execute(delete(FundAssignment).where(FundAssignment.membership_id == membership.id))
+    session.delete(membership)
+    session.flush()
+
+
+def memberships(session: Session, organisation_id: int) -> list[tuple[Membership, User, list[int]]]:
+    rows = session.execute(
+        select(Membership, User).join(User, User.id == Membership.user_id)
+        .where(Membership.organisation_id == organisation_id).order_by(Membership.id)
+    ).all()
+    assigned: dict[int, list[int]] = {}
+    for membership_id, fund_id in session.execute(
+        select(FundAssignment.membership_id, FundAssignment.fund_id)
+        .where(FundAssignment.organisation_id == organisation_id).order_by(FundAssignment.fund_id)
+    ):
+        assigned.setdefault(membership_id, []).append(fund_id)
+    return [(m, u, assigned.get(m.id, [])) for m, u in rows]

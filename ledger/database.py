@@ -31,7 +31,10 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 WRITE_ATTEMPTS = 5
 # SQLSTATEs worth a retry: serialization_failure, deadlock_detected.
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}
-_RACED_CONSTRAINTS = {"uq_entries_organisation_id_idempotency_key", "uq_entries_reverses_entry_id"}
+_RACED_CONSTRAINTS = {
+    "uq_entries_organisation_id_idempotency_key", "uq_entries_reverses_entry_id",
+    "uq_idempotency_records_user_id_idempotency_key", "pk_grant_approvals",
+}
 
 
 def normalise_url(url: str) -> str:

@@ -35,6 +35,7 @@ from ledger.errors import (
     SameAccount,
     TooMany,
 )
+from ledger.listing import keyset_page
 from ledger.models import Entry, Posting
 from ledger.money import check_amount_minor, check_currency
 from ledger.store import Batch, Lookup, LookupRequest, post_batches
@@ -388,3 +389,24 @@ def reverse_entry(
             reversal_entry_id=earlier.id,
         )
     return post_entry(session, draft)
+
+
+def list_entries(
+    session: Session, organisation_id: int, *, fund_ids: Iterable[int] | None = None, kind: str | None = None,
+    date_from: dt.date | None = None, date_to: dt.date | None = None, after: int | None = None, limit: int = 100,
+) -> tuple[list[PostedEntry], int | None]:
+    """A page of the organisation's entries in id order, optionally only those touching ``fund_ids``, of one
+    kind, or effective within dates; with the id to pass as ``after`` for the next page."""
+    query = select(Entry).where(Entry.organisation_id == organisation_id)
+    if fund_ids is not None:
+        query = query.where(Entry.id.in_(select(Posting.entry_id).where(
+            Posting.organisation_id == organisation_id, Posting.fund_id.in_(list(fund_ids)))))
+    if kind is not None:
+        query = query.where(Entry.kind == kind)
+    if date_from is not None:
+        query = query.where(Entry.effective_date >= date_from)
+    if date_to is not None:
+        query = query.where(Entry.effective_date <= date_to)
+    page = keyset_page(session, query, Entry.id, after, limit)
+    loaded = _load_posted(session, [entry.id for entry in page.items])
+    return [replace(loaded[entry.id], replayed=False) for entry in page.items], page.next_after

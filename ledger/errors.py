@@ -105,3 +105,27 @@ class ConcurrentWrite(Conflict):
     ``Database.write`` retries the work, which then answers with the committed entry."""
 
     code = "concurrent_write"
+
+
+class Unauthenticated(LedgerError):
+    """No credentials, or credentials that are unknown, expired or revoked."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(LedgerError):
+    """The caller is known but their role does not allow this."""
+
+    code = "forbidden"
+
+
+class SeparationOfDuties(Forbidden):
+    """The rule that one person may not both ask for money and approve it."""
+
+    code = "separation_of_duties"
+
+
+class InvalidState(Conflict):
+    """The object is not in a state that allows this step (paying a grant not yet approved, say)."""
+
+    code = "invalid_state"

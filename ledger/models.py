@@ -69,6 +69,8 @@ class Organisation(Base):
     jurisdiction: Mapped[str] = mapped_column(String(2))
     registration_number: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # Grants above this amount need two approvers; none means one approver is always enough.
+    dual_approval_threshold_minor: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Fund(Base):
@@ -317,3 +319,218 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Membership(Base):
+    """A user's role in one organisation: org_admin (runs it), fund_manager (only the funds assigned in
+    ``fund_assignments``) or auditor (reads everything of it, changes nothing)."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        UniqueConstraint("user_id", "organisation_id"),
+        UniqueConstraint("id", "organisation_id"),
+        CheckConstraint("role IN ('org_admin', 'fund_manager', 'auditor')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    role: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FundAssignment(Base):
+    """A fund a fund manager manages. The composite keys keep the fund in the membership's organisation."""
+
+    __tablename__ = "fund_assignments"
+    __table_args__ = (
+        ForeignKeyConstraint(["membership_id", "organisation_id"], ["memberships.id", "memberships.organisation_id"],
+                             name="fk_fund_assignments_membership_memberships", ondelete="CASCADE"),
+        ForeignKeyConstraint(["organisation_id", "fund_id", "currency"],
+                             ["funds.organisation_id", "funds.id", "funds.currency"],
+                             name="fk_fund_assignments_fund_funds"),
+    )
+
+    membership_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    fund_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Id)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class Donor(Base):
+    """Someone who gives. email, phone, address and tax_id are personal data: they never leave through a
+    public answer. public_name_consent: whether the name may be published (masked otherwise, 张*)."""
+
+    __tablename__ = "donors"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "id"),
+        CheckConstraint("kind IN ('individual', 'organisation')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    address: Mapped[str | None] = mapped_column(String(500))
+    tax_id: Mapped[str | None] = mapped_column(String(40))
+    public_name_consent: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class Donation(Base):
+    """A gift recorded in the books: who (donor_id, none when anonymous), which fund, how much, by which
+    channel (bank, cheque, cash, in_kind), and the entry that recorded it, dated the day it was received.
+    In-kind gifts carry a description and the basis of their valuation. refunded_minor grows with refunds
+    and never passes the amount."""
+
+    __tablename__ = "donations"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "id"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refunds_within_amount"),
+        CheckConstraint("channel IN ('bank', 'cheque', 'cash', 'in_kind')", name="channel"),
+        CheckConstraint("channel <> 'in_kind' OR (in_kind_description <> '' AND valuation_basis <> '')",
+                        name="in_kind_described"),
+        ForeignKeyConstraint(["organisation_id", "donor_id"], ["donors.organisation_id", "donors.id"],
+                             name="fk_donations_donor_donors"),
+        ForeignKeyConstraint(["organisation_id", "fund_id", "currency"],
+                             ["funds.organisation_id", "funds.id", "funds.currency"], name="fk_donations_fund_funds"),
+        ForeignKeyConstraint(["organisation_id", "entry_id", "received_on"],
+                             ["entries.organisation_id", "entries.id", "entries.effective_date"],
+                             name="fk_donations_entry_entries"),
+        Index("ix_donations_organisation_id_fund_id", "organisation_id", "fund_id"),
+        Index("ix_donations_donor_id", "donor_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Id)
+    fund_id: Mapped[int] = mapped_column(Id)
+    donor_id: Mapped[int | None] = mapped_column(Id)
+    channel: Mapped[str] = mapped_column(String(20))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    reference: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(String(500))
+    in_kind_description: Mapped[str] = mapped_column(String(500))
+    valuation_basis: Mapped[str] = mapped_column(String(200))
+    refunded_minor: Mapped[int] = mapped_column(BigInteger)
+    entry_id: Mapped[int] = mapped_column(Id, unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class Refund(Base):
+    """Money given back for a donation, recorded by its own entry."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        ForeignKeyConstraint(["organisation_id", "donation_id"], ["donations.organisation_id", "donations.id"],
+                             name="fk_refunds_donation_donations"),
+        ForeignKeyConstraint(["organisation_id", "entry_id", "refunded_on"],
+                             ["entries.organisation_id", "entries.id", "entries.effective_date"],
+                             name="fk_refunds_entry_entries"),
+        Index("ix_refunds_donation_id", "donation_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Id)
+    donation_id: Mapped[int] = mapped_column(Id)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    refunded_on: Mapped[dt.date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(500))
+    entry_id: Mapped[int] = mapped_column(Id, unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class Grant(Base):
+    """Money leaving a fund for a payee: requested, then approved (by one person, or two above the
+    organisation's threshold; never by the requester), then paid. Approval posts the cost and the amount owed,
+    payment the money leaving the bank. Rejected grants post nothing."""
+
+    __tablename__ = "grants"
+    __table_args__ = (
+        UniqueConstraint("id", "requested_by_user_id"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("category IN ('charitable_activities', 'management', 'fundraising')", name="category"),
+        CheckConstraint("status IN ('requested', 'approved', 'paid', 'rejected')", name="status"),
+        CheckConstraint("approvals_required IN (1, 2)", name="approvals_required"),
+        CheckConstraint("(status IN ('approved', 'paid')) = (approved_entry_id IS NOT NULL)", name="approved_posted"),
+        CheckConstraint("(status = 'paid') = (paid_entry_id IS NOT NULL)", name="paid_posted"),
+        ForeignKeyConstraint(["organisation_id", "fund_id", "currency"],
+                             ["funds.organisation_id", "funds.id", "funds.currency"], name="fk_grants_fund_funds"),
+        Index("ix_grants_organisation_id_status", "organisation_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Id)
+    fund_id: Mapped[int] = mapped_column(Id)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    payee: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(String(500))
+    category: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(10))
+    approvals_required: Mapped[int] = mapped_column(Integer)
+    requested_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    approved_entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
+    paid_entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
+
+
+class GrantApproval(Base):
+    """One person's approval of a grant. The database itself refuses the requester as approver (the
+    composite key copies the requester from the grant) and the same approver twice (the primary key)."""
+
+    __tablename__ = "grant_approvals"
+    __table_args__ = (
+        CheckConstraint("user_id <> requested_by_user_id", name="not_the_requester"),
+        ForeignKeyConstraint(["grant_id", "requested_by_user_id"], ["grants.id", "grants.requested_by_user_id"],
+                             name="fk_grant_approvals_grant_grants"),
+    )
+
+    grant_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    requested_by_user_id: Mapped[int] = mapped_column(Id)
+    approved_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a write sent with an Idempotency-Key, kept so that a retry gets it again.
+    request_digest tells a retry (same body) from a reuse of the key for another request."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("user_id", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    request_digest: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditRecord(Base):
+    """One write by a person: who (user), when, from which address, what (method, path, action, target and
+    the request's body). Append-only: the database refuses to change or delete a record."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_organisation_id_id", "organisation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    remote_addr: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    action: Mapped[str] = mapped_column(String(100))
+    status_code: Mapped[int] = mapped_column(Integer)
+    details: Mapped[str] = mapped_column(Text)

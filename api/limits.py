@@ -1,0 +1,58 @@
+"""Limits at the edge: rate limits (Flask-Limiter; Redis when REDIS_URL is set, so every worker counts
+together, else per-process memory), the request body cap (Flask's MAX_CONTENT_LENGTH → 413), and the
+security headers on every answer.
+
+The headers are set here rather than by Flask-Talisman: Talisman's HTTPS redirect, session-cookie and nonce
+machinery is for HTML apps, and it cannot give the documentation page (which needs its inline script) another
+policy than the JSON API without decorating views of a blueprint we do not own.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from api.auth import bearer_token
+
+API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+               "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+}
+
+
+def rate_key() -> str:
+    """A token is limited on its own (its public prefix), a caller without one by address."""
+    token = bearer_token()
+    if token and token.startswith("fl_") and token.count("_") >= 2:
+        return "token:" + token.split("_", 2)[1]
+    return "address:" + get_remote_address()
+
+
+limiter = Limiter(key_func=rate_key)
+
+
+def register(app: Flask) -> None:
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    app.config.setdefault("RATELIMIT_DEFAULT", "100 per second; 3000 per minute")
+    limiter.init_app(app)
+    app.after_request(_security_headers)
+
+
+def _security_headers(response: Response) -> Response:
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    is_docs = request.path.startswith("/api/docs")
+    response.headers.setdefault("Content-Security-Policy", DOCS_POLICY if is_docs else API_POLICY)
+    if request.path.startswith("/api/v1"):
+        response.headers.setdefault("Cache-Control", "no-store")  # answers may hold personal data
+    return response

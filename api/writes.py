@@ -1,0 +1,69 @@
+"""Every write through the API runs here: one database transaction holding the change, its audit record
+and, when the caller sent an ``Idempotency-Key``, the answer kept for retries (ledger/idempotency.py).
+
+Writes that move money must carry the key; the header follows the IETF draft "The Idempotency-Key HTTP
+Header Field": missing → 400, reused for another request → 409 (``idempotency_key_reused``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from flask import Response, current_app, g, request
+from sqlalchemy.orm import Session
+
+from api.auth import current_principal
+from api.session import database
+from ledger import audit
+from ledger.access import Principal
+from ledger.errors import InvalidInput
+from ledger.idempotency import check_key, keep_answer, kept_answer, request_digest
+
+
+class IdempotencyKeyMissing(InvalidInput):
+    code = "idempotency_key_missing"
+
+
+def perform(action: str, organisation_id: int | None, work: Callable[[Session, Principal], dict], *,
+            status: int = 201, moves_money: bool = True) -> Response:
+    """Runs ``work`` (which returns the answer's body, already dumped by its schema) in one transaction."""
+    principal = current_principal()
+    key = request.headers.get("Idempotency-Key")
+    if key is None and moves_money:
+        raise IdempotencyKeyMissing("is required on a write that moves money", field="Idempotency-Key")
+    body_in = request.get_json(silent=True)
+    digest = None
+    if key is not None:
+        key = check_key(key)
+        digest = request_digest(request.method, request.path,
+                                json.dumps(body_in, sort_keys=True, separators=(",", ":")))
+
+    def unit(session: Session) -> tuple[int, str, bool]:
+        if key is not None:
+            kept = kept_answer(session, principal.user_id, key, digest)
+            if kept is not None:
+                return kept[0], kept[1], True
+        body = current_app.json.dumps(work(session, principal), separators=(",", ":"))
+        if key is not None:
+            keep_answer(session, principal.user_id, key, digest, status, body)
+        audit.record(session, user_id=principal.user_id, organisation_id=organisation_id,
+                     remote_addr=request.remote_addr or "", method=request.method, path=request.path,
+                     action=action, status_code=status, details={"body": body_in, "answer": json.loads(body)})
+        return status, body, False
+
+    status_code, body, replayed = database().write(unit)
+    if replayed:
+        # The first answer went to this same caller, whose role the decorator has checked again; the funds it
+        # touched were checked when it was first given.
+        g.funds_checked = True
+    response = Response(body, status=status_code, mimetype="application/json")
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def entry_key(principal: Principal) -> str:
+    """The idempotency key of the entry a write posts: the caller's key, scoped to the caller, so that two
+    users' keys never meet in the ledger."""
+    return f"api:{principal.user_id}:{request.headers.get('Idempotency-Key', '')}"

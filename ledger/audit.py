@@ -1,0 +1,29 @@
+"""The audit log: every write by a person, with who, when, from which address and what. Written in the
+same database transaction as the write itself, so a write without its record (or the reverse) cannot
+commit; append-only, enforced by the database's triggers (migration 0003)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from ledger.models import AuditRecord
+
+MAX_DETAILS = 20_000
+
+
+def record(session: Session, *, user_id: int | None, organisation_id: int | None, remote_addr: str, method: str,
+           path: str, action: str, status_code: int, details: dict) -> None:
+    text = json.dumps(details, ensure_ascii=False, sort_keys=True, default=str)
+    session.execute(insert(AuditRecord).values(
+        occurred_at=dt.datetime.now(dt.UTC), user_id=user_id, organisation_id=organisation_id,
+        remote_addr=(remote_addr or "")[:64], method=method, path=path[:500], action=action[:100],
+        status_code=status_code, details=text[:MAX_DETAILS]))
+
+
+def organisation_log(organisation_id: int):
+    """The query for an organisation's records, for keyset paging by id."""
+    return select(AuditRecord).where(AuditRecord.organisation_id == organisation_id)
