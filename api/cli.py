@@ -7,7 +7,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from ledger.access import create_user, find_user_by_email, issue_token, revoke_token
-from ledger.demo import load_demo_if_empty
+from ledger.demo import DEMO_PASSWORD, DEMO_PEOPLE, load_demo_if_empty
 from ledger.integrity import seal_pending, verify
 from ledger.schema import migrate
 
@@ -28,8 +28,15 @@ def migrate_command() -> None:
 @ledger_group.command("load-demo", help="Load the demo foundation when the database is empty.")
 def load_demo_command() -> None:
     organisation_id = load_demo_if_empty(_database())
-    click.echo(f"demo loaded as organisation {organisation_id}" if organisation_id
-               else "database already holds data; demo not loaded")
+    if organisation_id is None:
+        click.echo("database already holds data; demo not loaded")
+        return
+    click.echo(f"demo loaded as organisation {organisation_id}; its people (password {DEMO_PASSWORD}) and "
+               "their API tokens, shown this once:")
+    for email, role, _funds in DEMO_PEOPLE:
+        token = _database().write(lambda session, email=email: issue_token(
+            session, find_user_by_email(session, email).id, "demo", 30))[0]
+        click.echo(f"  {role:<13} {email:<36} {token}")
 
 
 @ledger_group.command("setup", help="Migrate, then load the demo if the database is empty.")

@@ -11,6 +11,7 @@ import random
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.access import create_user, set_membership
 from ledger.database import Database
 from ledger.entries import EntryDraft, post_entries
 from ledger.integrity import seal_pending
@@ -32,6 +33,13 @@ from ledger.registration import unified_social_credit_code
 
 DEMO_NAME = "成都市锦城社区发展基金会 Jincheng Community Development Foundation (demo)"
 MANAGER = "demo-manager@jincheng.example.org"
+# The demo's people, all with DEMO_PASSWORD: for trying the API on a laptop, never for a real deployment.
+DEMO_PASSWORD = "demo-password-2026"
+DEMO_PEOPLE = (
+    ("demo-admin@jincheng.example.org", "org_admin", ()),
+    (MANAGER, "fund_manager", ("YULIN", "WANGJIANG")),
+    ("demo-auditor@jincheng.example.org", "auditor", ()),
+)
 
 
 def load_demo_if_empty(db: Database) -> int | None:
@@ -59,6 +67,9 @@ def _load(session: Session) -> int:
     }
     chart = load_chart(session, organisation.id)
     post_entries(session, _demo_entries(chart, funds))
+    for email, role, fund_codes in DEMO_PEOPLE:
+        user = create_user(session, email=email, password=DEMO_PASSWORD, display_name=email.split("@")[0])
+        set_membership(session, organisation.id, user.id, role, [funds[code] for code in fund_codes])
     return organisation.id
 
 

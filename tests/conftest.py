@@ -62,3 +62,13 @@ def postgres_db(postgres_url) -> Database:
 def db(request) -> Database:
     """The test runs once per engine."""
     return request.getfixturevalue(f"{request.param}_db" if request.param == "sqlite" else "postgres_db")
+
+
+@pytest.fixture
+def world(db):
+    """A fresh world (tests/api_support.py) on each engine, served by a new application."""
+    from tests.api_support import make_app, make_world
+
+    app = make_app(db)
+    yield make_world(app)
+    app.extensions["ledger_db"].dispose()

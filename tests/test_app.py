@@ -19,6 +19,9 @@ def app(tmp_path):
     application = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite3'}", "TESTING": True})
     result = application.test_cli_runner().invoke(args=["ledger", "setup"])
     assert result.exit_code == 0, result.output
+    # set-up prints each demo person's token once: "  <role> <email> <token>"
+    application.demo_tokens = {line.split()[0]: line.split()[-1] for line in result.output.splitlines()
+                               if line.strip().split()[-1].startswith("fl_")}
     yield application
     application.extensions["ledger_db"].dispose()
 
@@ -46,8 +49,20 @@ def test_health_answers_ok_with_its_database(app):
     assert response.json == {"status": "ok", "database": "ok"}
 
 
-def test_the_demo_trial_balance_balances_and_cites_the_sealed_chain(app):
-    response = app.test_client().get("/api/v1/organisations/1/trial-balance")
+def get(app, path: str, role: str = "auditor"):
+    return app.test_client().get(path, headers={"Authorization": f"Bearer {app.demo_tokens[role]}"})
+
+
+def test_setup_prints_a_working_token_for_each_demo_person(app):
+    assert set(app.demo_tokens) == {"org_admin", "fund_manager", "auditor"}
+    for role, token in app.demo_tokens.items():
+        me = app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json
+        assert [entry["role"] for entry in me["roles"]] == [role]
+
+
+def test_the_demo_trial_balance_needs_a_role_and_balances_and_cites_the_sealed_chain(app):
+    assert app.test_client().get("/api/v1/organisations/1/trial-balance").status_code == 401
+    response = get(app, "/api/v1/organisations/1/trial-balance")
 
     body = response.json
     assert response.status_code == 200
@@ -61,12 +76,11 @@ def test_the_demo_trial_balance_balances_and_cites_the_sealed_chain(app):
 
 
 def test_each_demo_fund_balances_on_its_own(app):
-    client = app.test_client()
     with database(app).read() as session:
         fund_ids = session.scalars(select(Fund.id)).all()
 
-    whole = client.get("/api/v1/organisations/1/trial-balance").json
-    per_fund = [client.get(f"/api/v1/organisations/1/trial-balance?fund_id={fund_id}").json for fund_id in fund_ids]
+    whole = get(app, "/api/v1/organisations/1/trial-balance").json
+    per_fund = [get(app, f"/api/v1/organisations/1/trial-balance?fund_id={fund_id}").json for fund_id in fund_ids]
 
     for fund_id, body in zip(fund_ids, per_fund, strict=True):
         assert body["balanced"] is True, fund_id
@@ -78,7 +92,7 @@ def test_each_demo_fund_balances_on_its_own(app):
 
 
 def test_an_unknown_organisation_is_a_problem_document(app):
-    response = app.test_client().get("/api/v1/organisations/999/trial-balance")
+    response = app.test_client().get("/api/v1/organisations/999")
 
     assert response.status_code == 404
     assert response.mimetype == "application/problem+json"
@@ -87,7 +101,7 @@ def test_an_unknown_organisation_is_a_problem_document(app):
 
 
 def test_a_bad_query_parameter_is_a_problem_document_naming_it(app):
-    response = app.test_client().get("/api/v1/organisations/1/trial-balance?as_of=yesterday")
+    response = get(app, "/api/v1/organisations/1/trial-balance?as_of=yesterday")
 
     assert response.status_code == 422
     assert response.mimetype == "application/problem+json"
