@@ -79,8 +79,9 @@ GRANT_COLUMNS = ["id", "fund_id", "amount_minor", "currency", "payee", "purpose"
 
 
 def _view(session, grant: Grant) -> dict:
-    return GrantSchema().dump({**{column: getattr(grant, column) for column in GrantSchema().fields
-                                  if column != "approved_by"}, "approved_by": grants.approvers_of(session, grant.id)})
+    """The grant with its approvers, not yet dumped."""
+    return {**{column: getattr(grant, column) for column in GrantSchema().fields if column != "approved_by"},
+            "approved_by": grants.approvers_of(session, grant.id)}
 
 
 @blp.route("/grants")
@@ -105,7 +106,7 @@ class Grants(MethodView):
         page = keyset_page(session, statement, Grant.id, query.get("after"), query["limit"])
         items = [_view(session, grant) for grant in page.items]
         if wants_csv():
-            return csv_response(items, GRANT_COLUMNS, "grants")
+            return csv_response(GrantSchema(many=True).dump(items), GRANT_COLUMNS, "grants")
         return {"items": items, "next_after": page.next_after}
 
     @requires(Need.FUND_WRITE)
@@ -119,8 +120,8 @@ class Grants(MethodView):
             fund_currency = get_fund(session, organisation_id, data["fund_id"]).currency
             if data.pop("currency") != fund_currency:
                 raise CurrencyMismatch(f"the fund keeps {fund_currency}", field="currency")
-            return _view(session, grants.request_grant(session, organisation_id,
-                                                       requested_by_user_id=principal.user_id, **data))
+            return GrantSchema().dump(_view(session, grants.request_grant(
+                session, organisation_id, requested_by_user_id=principal.user_id, **data)))
         return perform("grant.request", organisation_id, work, moves_money=False)
 
 
@@ -151,7 +152,7 @@ def _step(action: str, organisation_id: int, grant_id: int, data: dict, moves_mo
                                      idempotency_key=entry_key(principal), recorded_by=principal.email)
         else:
             grant = grants.reject_grant(session, organisation_id, grant_id)
-        return _view(session, grant)
+        return GrantSchema().dump(_view(session, grant))
     return perform(f"grant.{action}", organisation_id, work, status=200, moves_money=moves_money)
 
 

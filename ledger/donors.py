@@ -56,6 +56,6 @@ def public_name(donor: Donor | None) -> str:
     return donor.name[:1] + "*"
 
 
-def list_donors(session: Session, organisation_id: int):
+def list_donors(organisation_id: int):
     """The query for an organisation's donors, for keyset paging by id."""
     return select(Donor).where(Donor.organisation_id == organisation_id)

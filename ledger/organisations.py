@@ -51,11 +51,14 @@ def create_organisation(
     template: tuple[AccountTemplate, ...] = CHINA_NONPROFIT,
 ) -> Organisation:
     """Creates an organisation with its chart of accounts (from ``template``) and its general fund."""
+    number = normalise_registration_number(jurisdiction, registration_number)
+    if session.scalars(select(Organisation.id).where(Organisation.jurisdiction == jurisdiction,
+                                                     Organisation.registration_number == number)).first():
+        raise Conflict("an organisation with this registration number exists", field="registration_number")
     organisation = Organisation(
         name=_name(name, "name"), kind=_choice(kind, ORGANISATION_KINDS, "kind"),
         base_currency=check_currency(base_currency, "base_currency"), jurisdiction=jurisdiction,
-        registration_number=normalise_registration_number(jurisdiction, registration_number),
-        created_at=dt.datetime.now(dt.UTC),
+        registration_number=number, created_at=dt.datetime.now(dt.UTC),
     )
     session.add(organisation)
     session.flush()
@@ -77,6 +80,8 @@ def create_fund(
     organisation = get_organisation(session, organisation_id)
     if not isinstance(restricted, bool):
         raise InvalidInput("must be true or false", field="restricted")
+    if session.scalars(select(Fund.id).where(Fund.organisation_id == organisation_id, Fund.code == code)).first():
+        raise Conflict(f"the organisation already has a fund {code}", field="code")
     fund = Fund(
         organisation_id=organisation_id, code=_name(code, "code", 40), name=_name(name, "name"),
         kind=_choice(kind, FUND_KINDS, "kind"), restricted=restricted, status="open",

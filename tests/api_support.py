@@ -32,7 +32,7 @@ from tests.builders import chart_general, fresh_uscc
 
 PASSWORD = "correct horse battery staple"
 _PASSWORD_HASH = PasswordHasher().hash(PASSWORD)  # hashed once: argon2 is slow on purpose
-ROLES = ("platform_admin", "org_admin", "second_admin", "fund_manager", "auditor", "other_admin", "no_role")
+ROLES = ("platform_admin", "org_admin", "second_admin", "fund_manager", "auditor", "other_admin", "no_role", "spare")
 
 
 def make_app(db: Database, **config) -> Flask:
@@ -42,8 +42,9 @@ def make_app(db: Database, **config) -> Flask:
 
 @dataclass
 class World:
-    """``org``: the organisation under test with funds ``fund`` (its manager's) and ``other_fund`` (not
-    theirs); ``other_org`` with ``foreign_fund``: an organisation none of org's people belong to."""
+    """``org``: the organisation under test with funds ``fund`` and ``general`` (its fund manager's) and
+    ``other_fund`` (not theirs); ``other_org`` with ``foreign_fund``: an organisation none of org's people
+    belong to. ``spare`` is an auditor whose role tests may take away and give back."""
 
     app: Flask
     db: Database
@@ -93,8 +94,9 @@ def make_world(app: Flask) -> World:
             world.tokens[role] = issue_token(session, world.users[role], "test")[0]
         for role, org, name, fund_ids in (("org_admin", world.org, "org_admin", ()),
                                           ("second_admin", world.org, "org_admin", ()),
-                                          ("fund_manager", world.org, "fund_manager", (world.fund,)),
+                                          ("fund_manager", world.org, "fund_manager", (world.fund, world.general)),
                                           ("auditor", world.org, "auditor", ()),
+                                          ("spare", world.org, "auditor", ()),
                                           ("other_admin", world.other_org, "org_admin", ())):
             set_membership(session, org, world.users[role], name, fund_ids)
         return world
