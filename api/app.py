@@ -36,7 +36,8 @@ def create_app(test_config: dict | None = None) -> Flask:
             "bearerAuth": {"type": "http", "scheme": "bearer", "description": "An API token: fl_<prefix>_<secret>"},
         }}},
         MAX_CONTENT_LENGTH=64 * 1024,  # the largest honest request (a grant, a gift) is well under 4 KiB
-        RATELIMIT_SIGN_IN="10 per minute",
+        RATELIMIT_DEFAULT="100 per second; 3000 per minute",  # per token, or per address without one
+        RATELIMIT_SIGN_IN="10 per minute",  # per address: passwords are not guessed quickly
         REDIS_URL=os.environ.get("REDIS_URL"),
     )
     if "DATABASE_URL" in os.environ:
@@ -53,14 +54,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     _start_sealer(app, database)
 
     api = Api(app)
-    for module in (health, people, organisations, gifts, grants, journal):
-        api.register_blueprint(module.blp)
+    for blueprint in (health.blp, people.sign_in_blp, people.blp, organisations.blp, gifts.blp, grants.blp,
+                      journal.blp):
+        api.register_blueprint(blueprint)
     app.extensions["ledger_api"] = api
     # Swagger UI from the flask-swagger-ui package, served by the app itself: the documentation works on a
     # machine with no route to a CDN.
     app.register_blueprint(get_swaggerui_blueprint("/api/docs", "/api/openapi.json",
                                                    config={"app_name": "FundLedger API"}))
-    limits.register(app)
+    limits.register(app, people.sign_in_blp)
     errors.register(app)
     cli.register(app)
     return app

@@ -9,7 +9,7 @@ policy than the JSON API without decorating views of a blueprint we do not own.
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Blueprint, Flask, Response, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -37,14 +37,15 @@ def rate_key() -> str:
     return "address:" + get_remote_address()
 
 
-limiter = Limiter(key_func=rate_key)
-
-
-def register(app: Flask) -> None:
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
-    app.config.setdefault("RATELIMIT_DEFAULT", "100 per second; 3000 per minute")
-    limiter.init_app(app)
+def register(app: Flask, sign_in: Blueprint) -> None:
+    """One limiter per application (so each test's application keeps its own limits): the default limit on
+    every route, and a tighter one, per address, on signing in with a password."""
+    limiter = Limiter(
+        rate_key, app=app, default_limits=[app.config["RATELIMIT_DEFAULT"]], headers_enabled=True,
+        storage_uri=app.config.get("RATELIMIT_STORAGE_URI") or app.config.get("REDIS_URL") or "memory://",
+        key_prefix="fundledger")
+    limiter.limit(app.config["RATELIMIT_SIGN_IN"], key_func=get_remote_address)(sign_in)
+    app.extensions["ledger_limiter"] = limiter
     app.after_request(_security_headers)
 
 
