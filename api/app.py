@@ -12,8 +12,10 @@ from pathlib import Path
 from flask import Flask
 from flask_smorest import Api
 from flask_swagger_ui import get_swaggerui_blueprint
+from werkzeug.routing import IntegerConverter
 
 from api import cli, errors, gifts, grants, health, journal, limits, organisations, people
+from api.common import MAX_ID
 from api.session import close_session
 from ledger.database import Database
 from ledger.sealer import SealerThread
@@ -21,9 +23,19 @@ from ledger.sealer import SealerThread
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+class PathInteger(IntegerConverter):
+    """``<int:…>`` in every route, bounded: a number larger than any id matches no route (404) instead of
+    reaching the database, which cannot hold it."""
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     instance_path = os.environ.get("FUNDLEDGER_INSTANCE_PATH", str(PROJECT_ROOT / "instance"))
     app = Flask(__name__, instance_path=instance_path)
+    app.url_map.converters["int"] = PathInteger
     app.config.from_mapping(
         DATABASE_URL=f"sqlite:///{Path(instance_path) / 'fundledger.sqlite3'}",
         SEALER_INTERVAL_SECONDS=0,

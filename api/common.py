@@ -14,6 +14,7 @@ from ledger.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from ledger.money import MAX_AMOUNT_MINOR
 
 CSV = "text/csv"
+MAX_ID = 2**63 - 1  # ids are BIGINT on PostgreSQL, INTEGER (64-bit) on SQLite
 
 
 class Instant(fields.DateTime):
@@ -40,6 +41,12 @@ class MinorUnits(fields.Integer):
         return super()._validated(value)
 
 
+def object_id(**kwargs) -> fields.Integer:
+    """An object's id (ids are positive 64-bit integers): a number no id can be is refused with a 422 rather
+    than sent to the database, which cannot hold it (SQLite raises OverflowError)."""
+    return fields.Integer(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
 def text(max_length: int, required: bool = False, **kwargs) -> fields.String:
     if required:
         return fields.String(required=True, validate=validate.Length(min=1, max=max_length), **kwargs)
@@ -47,7 +54,8 @@ def text(max_length: int, required: bool = False, **kwargs) -> fields.String:
 
 
 class PageQuerySchema(Schema):
-    after = fields.Integer(validate=validate.Range(min=0), metadata={"description": "The last id of the page before"})
+    after = fields.Integer(validate=validate.Range(min=0, max=MAX_ID),
+                           metadata={"description": "The last id of the page before"})
     limit = fields.Integer(load_default=DEFAULT_PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
 
 
@@ -106,7 +114,9 @@ def csv_response(rows: list[dict], columns: list[str], filename: str) -> Respons
                     headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'})
 
 
-CSV_DOC = {"responses": {"200": {"content": {CSV: {"schema": {"type": "string"}}}}}}
+# The status is an int, as @blp.response keys it: with "200" this would replace the JSON answer's documentation
+# instead of adding the CSV one to it.
+CSV_DOC = {"responses": {200: {"content": {CSV: {"schema": {"type": "string"}}}}}}
 
 
 def strict_boolean(**kwargs) -> fields.Boolean:

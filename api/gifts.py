@@ -18,6 +18,7 @@ from api.common import (
     PageQuerySchema,
     csv_response,
     documents_problems,
+    object_id,
     page_schema,
     strict_boolean,
     text,
@@ -99,8 +100,8 @@ class DonationDetailSchema(DonationSchema):
 
 
 class DonationInSchema(Schema):
-    fund_id = fields.Integer(required=True, strict=True)
-    donor_id = fields.Integer(allow_none=True, strict=True, load_default=None)
+    fund_id = object_id(required=True, strict=True)
+    donor_id = object_id(allow_none=True, strict=True, load_default=None)
     amount_minor = MinorUnits(required=True)
     currency = fields.String(required=True, validate=validate.Length(equal=3))
     channel = fields.String(required=True, validate=validate.OneOf(donations.CHANNELS))
@@ -114,8 +115,8 @@ class DonationInSchema(Schema):
 
 
 class DonationQuerySchema(PageQuerySchema):
-    fund_id = fields.Integer()
-    donor_id = fields.Integer()
+    fund_id = object_id()
+    donor_id = object_id()
     channel = fields.String(validate=validate.OneOf(donations.CHANNELS))
     received_from = fields.Date()
     received_to = fields.Date()
@@ -138,7 +139,7 @@ class Donors(MethodView):
     @requires(Need.MEMBER_READ)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, DonorPageSchema)
-    @documents_problems(blp, 403, 404)
+    @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
         """The organisation's donors, with their personal data (members only)."""
         page = keyset_page(read_session(), donors.list_donors(organisation_id), Donor.id, query.get("after"),
@@ -171,7 +172,7 @@ class Donations(MethodView):
     @blp.arguments(DonationQuerySchema, location="query")
     @blp.response(200, DonationPageSchema)
     @blp.doc(**CSV_DOC)
-    @documents_problems(blp, 403, 404)
+    @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
         """Recorded gifts, filtered; fund managers see their funds' gifts. Also as CSV (`Accept: text/csv`)."""
         statement = select(Donation).where(Donation.organisation_id == organisation_id)

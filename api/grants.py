@@ -18,6 +18,7 @@ from api.common import (
     PageQuerySchema,
     csv_response,
     documents_problems,
+    object_id,
     page_schema,
     text,
     wants_csv,
@@ -56,7 +57,7 @@ class GrantSchema(Schema):
 
 
 class GrantInSchema(Schema):
-    fund_id = fields.Integer(required=True, strict=True)
+    fund_id = object_id(required=True, strict=True)
     amount_minor = MinorUnits(required=True)
     currency = fields.String(required=True, validate=validate.Length(equal=3))
     payee = text(200, required=True)
@@ -69,7 +70,7 @@ class GrantStepSchema(Schema):
 
 
 class GrantQuerySchema(PageQuerySchema):
-    fund_id = fields.Integer()
+    fund_id = object_id()
     status = fields.String(validate=validate.OneOf(("requested", "approved", "paid", "rejected")))
 
 
@@ -90,7 +91,7 @@ class Grants(MethodView):
     @blp.arguments(GrantQuerySchema, location="query")
     @blp.response(200, GrantPageSchema)
     @blp.doc(**CSV_DOC)
-    @documents_problems(blp, 403, 404)
+    @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
         """Grants, filtered by fund and status; fund managers see their funds'. Also as CSV."""
         session = read_session()

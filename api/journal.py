@@ -17,6 +17,7 @@ from api.common import (
     PageQuerySchema,
     csv_response,
     documents_problems,
+    object_id,
     page_schema,
     text,
     wants_csv,
@@ -55,7 +56,7 @@ class EntrySchema(Schema):
 
 
 class EntryQuerySchema(PageQuerySchema):
-    fund_id = fields.Integer()
+    fund_id = object_id()
     kind = fields.String(validate=validate.Length(max=40))
     date_from = fields.Date()
     date_to = fields.Date()
@@ -67,8 +68,8 @@ class ReversalInSchema(Schema):
 
 
 class TransferInSchema(Schema):
-    from_fund_id = fields.Integer(required=True, strict=True)
-    to_fund_id = fields.Integer(required=True, strict=True)
+    from_fund_id = object_id(required=True, strict=True)
+    to_fund_id = object_id(required=True, strict=True)
     amount_minor = MinorUnits(required=True)
     currency = fields.String(required=True, validate=validate.Length(equal=3))
     effective_date = fields.Date(required=True)
@@ -76,7 +77,7 @@ class TransferInSchema(Schema):
 
 
 class TrialBalanceQuerySchema(Schema):
-    fund_id = fields.Integer(metadata={"description": "Only this fund (every fund balances on its own)"})
+    fund_id = object_id(metadata={"description": "Only this fund (every fund balances on its own)"})
     as_of = fields.Date(metadata={"description": "Balances at the end of this effective date"})
 
 
@@ -134,7 +135,7 @@ class Cursor(fields.String):
 class StatementQuerySchema(Schema):
     currency = fields.String(validate=validate.Length(equal=3),
                              metadata={"description": "The organisation's base currency when left out"})
-    fund_id = fields.Integer(metadata={"description": "Only this fund's postings"})
+    fund_id = object_id(metadata={"description": "Only this fund's postings"})
     date_from = fields.Date()
     date_to = fields.Date()
     after = Cursor()
@@ -196,7 +197,7 @@ class Entries(MethodView):
     @blp.arguments(EntryQuerySchema, location="query")
     @blp.response(200, EntryPageSchema)
     @blp.doc(**CSV_DOC)
-    @documents_problems(blp, 403, 404)
+    @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
         """Entries in id order, filtered by fund, kind and effective dates; fund managers see the entries
         touching their funds. As CSV: one row per posting."""
@@ -240,7 +241,7 @@ class Transfers(MethodView):
     @blp.arguments(EntryQuerySchema, location="query")
     @blp.response(200, EntryPageSchema)
     @blp.doc(**CSV_DOC)
-    @documents_problems(blp, 403, 404)
+    @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
         """Transfers between funds (entries of kind `transfer`)."""
         return _entry_list(query, organisation_id, kind="transfer")

@@ -15,7 +15,15 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
 from api.auth import requires
-from api.common import Instant, PageQuerySchema, documents_problems, page_schema, strict_boolean, text
+from api.common import (
+    Instant,
+    PageQuerySchema,
+    documents_problems,
+    object_id,
+    page_schema,
+    strict_boolean,
+    text,
+)
 from api.session import read_session
 from api.writes import perform
 from ledger import access, organisations, periods
@@ -107,7 +115,7 @@ class MemberSchema(Schema):
 class MemberInSchema(Schema):
     email = fields.Email(required=True)
     role = fields.String(required=True, validate=validate.OneOf(access.ROLES))
-    fund_ids = fields.List(fields.Integer(strict=True), load_default=list, validate=validate.Length(max=1000))
+    fund_ids = fields.List(object_id(strict=True), load_default=list, validate=validate.Length(max=1000))
 
 
 class PeriodSchema(Schema):
@@ -153,6 +161,7 @@ AuditPageSchema = page_schema(AuditRecordSchema, "AuditPage")
 class Organisations(MethodView):
     @requires(Need.PUBLIC)
     @blp.response(200, OrganisationSchema(many=True))
+    @documents_problems(blp)
     def get(self):
         """Lists the organisations kept in this ledger (public)."""
         return read_session().scalars(select(Organisation).order_by(Organisation.id)).all()
@@ -195,7 +204,7 @@ class Funds(MethodView):
     @requires(Need.PUBLIC)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, FundPageSchema)
-    @documents_problems(blp, 404)
+    @documents_problems(blp, 404, 422)
     def get(self, query, organisation_id: int):
         """The organisation's funds: names, purposes, status (public)."""
         session = read_session()
@@ -207,7 +216,7 @@ class Funds(MethodView):
     @requires(Need.ORG_ADMIN)
     @blp.arguments(FundInSchema)
     @blp.response(201, FundSchema)
-    @documents_problems(blp, 403, 404, 422)
+    @documents_problems(blp, 403, 404, 409, 422)
     def post(self, data, organisation_id: int):
         """Opens a fund: a community, project or general fund, restricted or not."""
         return perform("fund.create", organisation_id, lambda session, _principal: FundSchema().dump(
@@ -369,7 +378,7 @@ class AuditLog(MethodView):
     @requires(Need.ORG_READ)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, AuditPageSchema)
-    @documents_problems(blp, 403, 404)
+    @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
         """Every write made in the organisation: who, when, from where, what. Append-only."""
         page = keyset_page(read_session(), organisation_log(organisation_id), AuditRecord.id,

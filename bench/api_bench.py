@@ -39,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -76,7 +77,7 @@ REQUEST_TIMEOUT_S = 10.0
 class World:
     url: str
     organisation_id: int
-    fund_id: int
+    fund_ids: list[int]
     bank_account_id: int
     tokens: list[str]
 
@@ -90,7 +91,7 @@ def fresh_postgres(server_url: str, name: str) -> str:
     return url.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
 
 
-def build_world(url: str) -> World:
+def build_world(url: str, funds: int) -> World:
     db = Database(url)
     migrate(db.engine)
     run = uuid.uuid4().hex[:8]
@@ -99,16 +100,16 @@ def build_world(url: str) -> World:
         organisation = create_organisation(
             session, name="API Bench Foundation", kind="foundation", base_currency="CNY", jurisdiction="CN",
             registration_number=unified_social_credit_code("53510100MJ0123456"))
-        fund = create_fund(session, organisation.id, code="HOT", name="hot fund", kind="community",
-                           restricted=False)
+        fund_ids = [create_fund(session, organisation.id, code=f"HOT{n}", name=f"hot fund {n}", kind="community",
+                                restricted=False).id for n in range(funds)]
         tokens = []
         for number in range(USERS):
             user = create_user(session, email=f"manager{number}-{run}@bench.example.org",
                                password="bench password long enough")
-            set_membership(session, organisation.id, user.id, "fund_manager", [fund.id])
+            set_membership(session, organisation.id, user.id, "fund_manager", fund_ids)
             tokens += [issue_token(session, user.id, f"bench-{t}")[0] for t in range(TOKENS_PER_USER)]
         bank = load_chart(session, organisation.id).account(Role.BANK)
-        return World(url, organisation.id, fund.id, bank, tokens)
+        return World(url, organisation.id, fund_ids, bank, tokens)
 
     try:
         return db.write(setup)
@@ -200,9 +201,10 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-# --- CPU accounting from /proc --------------------------------------------------------------------------------
+# --- what the machine did during a phase: CPU by process, PostgreSQL's wait events ----------------------------
 
 TICK = os.sysconf("SC_CLK_TCK")
+CPU_COLUMNS = ("gunicorn", "postgres", "redis", "client", "others")
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -213,49 +215,113 @@ def machine_ticks() -> tuple[int, int]:
     return sum(values[:8]) - idle, sum(values[:8])
 
 
-def process_seconds(server_pid: int) -> dict[str, float]:
-    """CPU seconds used so far by gunicorn (master and workers), PostgreSQL, Redis and this client."""
-    used: Counter = Counter()
+def cpu_by_process(server_pid: int) -> dict[int, tuple[str, float]]:
+    """pid → (group, CPU seconds so far): gunicorn's master and workers, the PostgreSQL processes serving
+    this bench (its database's backends and the server's own writers), Redis, this client, and others (another
+    database's backends, anything else running on the machine)."""
+    found = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/stat") as stat:
                 text = stat.read()
+            with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline:
+                command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
         name = text[text.index("(") + 1:text.rindex(")")]
         fields = text[text.rindex(")") + 2:].split()
         pid, parent, seconds = int(entry.name), int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
         if pid == os.getpid():
-            used["client"] += seconds
-        elif pid == server_pid or parent == server_pid:
-            used["gunicorn"] += seconds
+            group = "client"
+        elif server_pid in (pid, parent):
+            group = "gunicorn"
         elif name.startswith("postgres"):
-            used["postgres"] += seconds
+            backend = command.startswith("postgres:") and (" autovacuum worker " in command or "(" in command)
+            group = "postgres" if f" {DATABASE} " in command or not backend else "others"
         elif name.startswith("redis"):
-            used["redis"] += seconds
-    return dict(used)
+            group = "redis"
+        else:
+            group = "others"
+        found[pid] = (group, seconds)
+    return found
 
 
-@dataclass
 class CpuMeter:
-    server_pid: int
-    start: dict = field(default_factory=dict)
-    machine: tuple = (0, 0)
+    """CPU used during a phase, in % of one core, by group (see cpu_by_process) and by the whole machine."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
 
     def __enter__(self) -> CpuMeter:
-        self.start, self.machine = process_seconds(self.server_pid), machine_ticks()
+        self.start, self.machine = cpu_by_process(self.server_pid), machine_ticks()
         self.began = time.perf_counter()
         return self
 
     def __exit__(self, *_exc) -> None:
         seconds = time.perf_counter() - self.began
-        end, machine = process_seconds(self.server_pid), machine_ticks()
-        self.shares = {name: 100 * (end.get(name, 0) - self.start.get(name, 0)) / seconds
-                       for name in ("gunicorn", "postgres", "redis", "client")}
-        busy, total = machine[0] - self.machine[0], machine[1] - self.machine[1]
-        self.shares["machine"] = 100 * os.cpu_count() * busy / total if total else 0.0
+        end, machine = cpu_by_process(self.server_pid), machine_ticks()
+        used: Counter = Counter()
+        for pid, (group, total) in end.items():
+            used[group] += total - self.start.get(pid, (group, 0.0))[1]
+        busy, ticks = machine[0] - self.machine[0], machine[1] - self.machine[1]
+        self.shares = {group: 100 * used[group] / seconds for group in CPU_COLUMNS}
+        self.shares["machine"] = 100 * (os.cpu_count() or 1) * busy / ticks if ticks else 0.0
+
+
+def busy_elsewhere(seconds: float = 1.0) -> float:
+    """How busy the machine is while this bench does nothing, in % of one core."""
+    before = machine_ticks()
+    time.sleep(seconds)
+    after = machine_ticks()
+    return 100 * (os.cpu_count() or 1) * (after[0] - before[0]) / max(1, after[1] - before[1])
+
+
+def wait_for_quiet(limit_s: float, threshold: float = 25.0) -> float:
+    """The machine is shared: waits (up to limit_s) until others use less than ``threshold``% of one core."""
+    deadline = time.monotonic() + limit_s
+    busy = busy_elsewhere()
+    while busy > threshold and time.monotonic() < deadline:
+        print(f"  the machine is busy elsewhere ({busy:.0f}% of a core): waiting", file=sys.stderr, flush=True)
+        time.sleep(4)
+        busy = busy_elsewhere()
+    return busy
+
+
+class WaitSampler(threading.Thread):
+    """Samples what this database's backends are doing, 50 times a second: running (on CPU), waiting for the
+    app inside a transaction ("idle in transaction": Python's turn), idle between requests, or waiting on a
+    lock (a hot balance row: Lock:transactionid) or on the WAL flush of a COMMIT (IO:WALSync, LWLock:WALWrite)."""
+
+    SQL = """SELECT CASE WHEN state IN ('idle', 'idle in transaction') THEN state
+                         ELSE coalesce(wait_event_type || ':' || wait_event, 'running') END
+               FROM pg_stat_activity
+              WHERE datname = %s AND backend_type = 'client backend' AND pid <> pg_backend_pid()"""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.seen, self.samples = url, Counter(), 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as connection:
+            while not self.done.wait(0.02):
+                self.samples += 1
+                for (state,) in connection.execute(self.SQL, (DATABASE,)):
+                    self.seen[state] += 1
+
+    def __enter__(self) -> WaitSampler:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.done.set()
+        self.join()
+
+    def backends(self) -> dict[str, float]:
+        """Average number of backends in each state."""
+        return {state: count / max(1, self.samples) for state, count in self.seen.most_common()}
 
 
 # --- the client -----------------------------------------------------------------------------------------------
@@ -325,7 +391,8 @@ class Load:
     def request(self, token: str) -> tuple[bytes, int]:
         self.sequence += 1
         amount = BASE_AMOUNT + self.sequence % 97
-        body = json.dumps({"fund_id": self.world.fund_id, "amount_minor": amount, "currency": "CNY",
+        fund_id = self.world.fund_ids[self.sequence % len(self.world.fund_ids)]
+        body = json.dumps({"fund_id": fund_id, "amount_minor": amount, "currency": "CNY",
                            "channel": "bank", "received_on": RECEIVED_ON,
                            "reference": f"bench-{self.sequence}"}).encode()
         head = (f"POST {self.path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nAuthorization: Bearer {token}\r\n"
