@@ -72,3 +72,16 @@ def world(db):
     app = make_app(db)
     yield make_world(app)
     app.extensions["ledger_db"].dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A Redis database for tests (TEST_REDIS_URL, else the local server's database 15), emptied first."""
+    import redis
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).flushdb()
+    except redis.RedisError as error:
+        missing_service(f"Redis at {url} is not answering: {error}")
+    return url

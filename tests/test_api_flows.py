@@ -352,8 +352,16 @@ def test_every_answer_carries_the_security_headers(world):
     assert "script-src 'self' 'unsafe-inline'" in docs.headers["Content-Security-Policy"]
 
 
-def test_rate_limits_answer_429_per_token_and_per_address(db):
-    app = make_app(db, RATELIMIT_DEFAULT="3 per minute", RATELIMIT_SIGN_IN="2 per minute")
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+def test_rate_limits_answer_429_per_token_and_per_address(db, storage, request):
+    # Redis: the counters every worker shares (REDIS_URL); memory: one process's own.
+    uri = request.getfixturevalue("redis_url") if storage == "redis" else "memory://"
+    if storage == "redis":
+        import redis
+
+        redis.Redis.from_url(uri).flushdb()  # the other engine's run counted the same address
+    app = make_app(db, RATELIMIT_DEFAULT="3 per minute", RATELIMIT_SIGN_IN="2 per minute",
+                   RATELIMIT_STORAGE_URI=uri)
     world = make_world(app)
     try:
         answers = [world.call("auditor", "GET", "/api/v1/me").status_code for _ in range(4)]
@@ -367,3 +375,5 @@ def test_rate_limits_answer_429_per_token_and_per_address(db):
     assert other_token.status_code == 200
     assert [r.status_code for r in sign_ins] == [401, 401, 429]
     assert sign_ins[-1].mimetype == "application/problem+json"
+    if storage == "redis":
+        assert redis.Redis.from_url(uri).keys("*fundledger*"), "the counters are not in Redis"
