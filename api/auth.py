@@ -13,7 +13,7 @@ import functools
 from flask import g, request
 
 from api.session import read_session
-from ledger.access import ANONYMOUS, Need, Principal, find_user_by_token, principal_for
+from ledger.access import ANONYMOUS, Need, Principal, principal_for_token
 from ledger.errors import Forbidden, Unauthenticated
 
 FUND_NEEDS = (Need.FUND_READ, Need.FUND_WRITE)
@@ -34,12 +34,11 @@ def bearer_token() -> str | None:
 def _principal_from_request() -> Principal:
     if "Authorization" not in request.headers:
         return ANONYMOUS
-    token = bearer_token()
-    user = find_user_by_token(read_session(), token) if token else None
-    if user is None:
+    principal = principal_for_token(read_session(), bearer_token())
+    if principal is None:
         raise Unauthenticated("the bearer token is missing, malformed, unknown, expired or revoked",
                               field="Authorization")
-    return principal_for(read_session(), user)
+    return principal
 
 
 def requires(need: Need):

@@ -209,7 +209,7 @@ class Donations(MethodView):
 
 def _detail(session, donation: Donation) -> dict:
     return {**{name: getattr(donation, name) for name in DonationSchema().fields},
-            "refunds": donations.refunds_of(session, donation.id)}
+            "refunds": donations.refunds_of(session, donation.id) if donation.refunded_minor else []}
 
 
 @blp.route("/donations/<int:donation_id>")

@@ -97,18 +97,27 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def find_user_by_token(session: Session, token: object) -> User | None:
-    """The enabled user a live token belongs to, else None: unknown, malformed, expired or revoked."""
+def _prefix(token: object) -> str | None:
     if not isinstance(token, str) or token.count("_") < 2 or not token.startswith("fl_"):
         return None
-    prefix = token.split("_", 2)[1]
-    row = session.scalars(select(ApiToken).where(ApiToken.prefix == prefix)).first()
-    if row is None or not hmac.compare_digest(row.secret_sha256, _digest(token)):
+    return token.split("_", 2)[1]
+
+
+def _live(token: str, secret_sha256: str, expires_at: dt.datetime, revoked_at: dt.datetime | None,
+          disabled_at: dt.datetime | None) -> bool:
+    return (hmac.compare_digest(secret_sha256, _digest(token)) and revoked_at is None
+            and _aware(expires_at) > _now() and disabled_at is None)
+
+
+def find_user_by_token(session: Session, token: object) -> User | None:
+    """The enabled user a live token belongs to, else None: unknown, malformed, expired or revoked."""
+    prefix = _prefix(token)
+    found = session.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+                            .where(ApiToken.prefix == prefix)).first() if prefix else None
+    if found is None or not _live(token, found.ApiToken.secret_sha256, found.ApiToken.expires_at,
+                                  found.ApiToken.revoked_at, found.User.disabled_at):
         return None
-    if row.revoked_at is not None or _aware(row.expires_at) <= _now():
-        return None
-    user = session.get(User, row.user_id)
-    return user if user is not None and user.disabled_at is None else None
+    return found.User
 
 
 def revoke_token(session: Session, prefix: str) -> None:
@@ -186,18 +195,33 @@ class Principal:
 ANONYMOUS = Principal()
 
 
-def principal_for(session: Session, user: User) -> Principal:
-    """The user's roles, read in one query (memberships with their fund assignments)."""
+def principal_for_token(session: Session, token: object) -> Principal | None:
+    """The roles of the user a live token belongs to, in one query (every API request asks), else None."""
+    prefix = _prefix(token)
+    if prefix is None:
+        return None
     rows = session.execute(
-        select(Membership.organisation_id, Membership.role, FundAssignment.fund_id)
+        select(ApiToken.secret_sha256, ApiToken.expires_at, ApiToken.revoked_at, User.id, User.email,
+               User.platform_admin, User.disabled_at, Membership.organisation_id, Membership.role,
+               FundAssignment.fund_id)
+        .join(User, User.id == ApiToken.user_id)
+        .outerjoin(Membership, Membership.user_id == User.id)
         .outerjoin(FundAssignment, FundAssignment.membership_id == Membership.id)
-        .where(Membership.user_id == user.id)
+        .where(ApiToken.prefix == prefix)
     ).all()
+    if not rows or not _live(token, rows[0].secret_sha256, rows[0].expires_at, rows[0].revoked_at,
+                             rows[0].disabled_at):
+        return None
+    return _principal(rows[0].id, rows[0].email, rows[0].platform_admin, rows)
+
+
+def _principal(user_id: int, email: str, platform_admin: bool, rows) -> Principal:
     funds: dict[int, set[int]] = {}
     for row in rows:
         if row.fund_id is not None:
             funds.setdefault(row.organisation_id, set()).add(row.fund_id)
-    return Principal(user.id, user.email, user.platform_admin, {row.organisation_id: row.role for row in rows},
+    return Principal(user_id, email, platform_admin,
+                     {row.organisation_id: row.role for row in rows if row.organisation_id is not None},
                      {org: frozenset(ids) for org, ids in funds.items()})
 
 

@@ -110,25 +110,3 @@ def _token(world, case) -> str:
 def test_every_answer_conforms_to_the_openapi_document(case, world):
     case.call_and_validate(headers={"Authorization": f"Bearer {_token(world, case)}",
                                     "Idempotency-Key": uuid.uuid4().hex}, checks=CHECKS)
-
-import collections, atexit  # noqa
-STATS = collections.defaultdict(collections.Counter)
-_orig = test_every_answer_conforms_to_the_openapi_document
-def _dump():
-    for k, v in sorted(STATS.items()):
-        print(k, dict(v))
-atexit.register(_dump)
-from schemathesis.generation.case import Case  # noqa
-_call = Case.call
-def _spy(self, *a, **k):
-    r = _call(self, *a, **k)
-    STATS[f"{self.method.upper()} {self.operation.path}"][f"{r.status_code}{'-' if self._meta and self._meta.generation.mode.value=='negative' else '+'}"] += 1
-    return r
-Case.call = _spy
-_call2 = Case.call
-def _spy2(self, *a, **k):
-    r = _call2(self, *a, **k)
-    if self.operation.path.endswith("/donations") and self.method.upper() == "GET":
-        print("DBG", self._meta.phase.name.value if self._meta else None, self._meta.generation.mode.value if self._meta else None, self.path_parameters, dict(self.query or {}), r.status_code)
-    return r
-Case.call = _spy2
