@@ -48,7 +48,12 @@ def request_grant(session: Session, organisation_id: int, *, fund_id: int, amoun
 
 
 def get_grant(session: Session, organisation_id: int, grant_id: int, *, for_update: bool = False) -> Grant:
-    grant = session.get(Grant, grant_id, with_for_update=for_update or None)
+    """The grant; ``for_update`` locks its row until the transaction ends (PostgreSQL) and re-reads it even
+    if the session holds it already, so two approvals of one grant are judged one after the other."""
+    query = select(Grant).where(Grant.id == grant_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    grant = session.scalars(query).first()
     if grant is None or grant.organisation_id != organisation_id:
         raise NotFound(f"grant {grant_id} does not exist", field="grant_id")
     return grant
