@@ -47,10 +47,21 @@ def object_id(**kwargs) -> fields.Integer:
     return fields.Integer(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
+def storable(value: str) -> None:
+    """Text both engines can store: PostgreSQL refuses NUL (U+0000), and half a surrogate pair is not UTF-8.
+    Refused here (422, naming the field) rather than by the database (500)."""
+    if "\x00" in value:
+        raise ValidationError("must not contain the NUL character (U+0000)")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValidationError("must be valid Unicode (a lone surrogate is not)") from None
+
+
 def text(max_length: int, required: bool = False, **kwargs) -> fields.String:
     if required:
-        return fields.String(required=True, validate=validate.Length(min=1, max=max_length), **kwargs)
-    return fields.String(load_default="", validate=validate.Length(max=max_length), **kwargs)
+        return fields.String(required=True, validate=[validate.Length(min=1, max=max_length), storable], **kwargs)
+    return fields.String(load_default="", validate=[validate.Length(max=max_length), storable], **kwargs)
 
 
 class PageQuerySchema(Schema):
@@ -119,6 +130,14 @@ def csv_response(rows: list[dict], columns: list[str], filename: str) -> Respons
 CSV_DOC = {"responses": {200: {"content": {CSV: {"schema": {"type": "string"}}}}}}
 
 
+class _JsonBoolean(fields.Boolean):
+    def _deserialize(self, value, attr, data, **kwargs):
+        # 1 == True and 0 == False in Python, so truthy={True} alone would let 1 and 0 through.
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 def strict_boolean(**kwargs) -> fields.Boolean:
     """JSON true or false only: not "yes", 1 or "on"."""
-    return fields.Boolean(truthy={True}, falsy={False}, **kwargs)
+    return _JsonBoolean(truthy={True}, falsy={False}, **kwargs)

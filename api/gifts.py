@@ -20,6 +20,7 @@ from api.common import (
     documents_problems,
     object_id,
     page_schema,
+    storable,
     strict_boolean,
     text,
     wants_csv,
@@ -53,9 +54,9 @@ class DonorInSchema(Schema):
     kind = fields.String(load_default="individual", validate=validate.OneOf(donors.DONOR_KINDS))
     name = text(200, required=True)
     email = fields.Email(allow_none=True, validate=validate.Length(max=320))
-    phone = fields.String(allow_none=True, validate=validate.Length(max=40))
-    address = fields.String(allow_none=True, validate=validate.Length(max=500))
-    tax_id = fields.String(allow_none=True, validate=validate.Length(max=40))
+    phone = fields.String(allow_none=True, validate=[validate.Length(max=40), storable])
+    address = fields.String(allow_none=True, validate=[validate.Length(max=500), storable])
+    tax_id = fields.String(allow_none=True, validate=[validate.Length(max=40), storable])
     public_name_consent = strict_boolean(load_default=False)
 
 

@@ -160,7 +160,7 @@ def _step(action: str, organisation_id: int, grant_id: int, data: dict, moves_mo
 @blp.route("/grants/<int:grant_id>/approvals")
 class GrantApprovals(MethodView):
     @requires(Need.FUND_WRITE)
-    @blp.arguments(GrantStepSchema)
+    @blp.arguments(GrantStepSchema, required=False)
     @blp.response(200, GrantSchema)
     @documents_problems(blp, 403, 404, 409, 422)
     def post(self, data, organisation_id: int, grant_id: int):
@@ -173,7 +173,7 @@ class GrantApprovals(MethodView):
 @blp.route("/grants/<int:grant_id>/payment")
 class GrantPayment(MethodView):
     @requires(Need.FUND_WRITE)
-    @blp.arguments(GrantStepSchema)
+    @blp.arguments(GrantStepSchema, required=False)
     @blp.response(200, GrantSchema)
     @documents_problems(blp, 403, 404, 409, 422)
     def post(self, data, organisation_id: int, grant_id: int):
@@ -184,7 +184,7 @@ class GrantPayment(MethodView):
 @blp.route("/grants/<int:grant_id>/rejection")
 class GrantRejection(MethodView):
     @requires(Need.FUND_WRITE)
-    @blp.arguments(GrantStepSchema)
+    @blp.arguments(GrantStepSchema, required=False)
     @blp.response(200, GrantSchema)
     @documents_problems(blp, 403, 404, 409, 422)
     def post(self, data, organisation_id: int, grant_id: int):

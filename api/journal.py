@@ -12,6 +12,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from api.auth import authorize_any_fund, authorize_funds, require_org_read, requires, visible_funds
 from api.common import (
     CSV_DOC,
+    MAX_ID,
     Instant,
     MinorUnits,
     PageQuerySchema,
@@ -19,6 +20,7 @@ from api.common import (
     documents_problems,
     object_id,
     page_schema,
+    storable,
     text,
     wants_csv,
 )
@@ -57,14 +59,14 @@ class EntrySchema(Schema):
 
 class EntryQuerySchema(PageQuerySchema):
     fund_id = object_id()
-    kind = fields.String(validate=validate.Length(max=40))
+    kind = fields.String(validate=[validate.Length(max=40), storable])
     date_from = fields.Date()
     date_to = fields.Date()
 
 
 class ReversalInSchema(Schema):
     effective_date = fields.Date(metadata={"description": "The reversal's date; the original's when left out"})
-    description = fields.String(validate=validate.Length(max=500))
+    description = fields.String(validate=[validate.Length(max=500), storable])
 
 
 class TransferInSchema(Schema):
@@ -127,13 +129,16 @@ class Cursor(fields.String):
         text_value = super()._deserialize(value, attr, data, **kwargs)
         day, _, posting = text_value.partition(".")
         try:
-            return dt.date.fromisoformat(day), int(posting)
+            posting_id = int(posting)
+            if not 0 <= posting_id <= MAX_ID:  # a larger id cannot reach the database (SQLite: OverflowError)
+                raise ValueError(posting)
+            return dt.date.fromisoformat(day), posting_id
         except ValueError:
             raise ValidationError("must be YYYY-MM-DD.posting_id, as next_after gave it") from None
 
 
 class StatementQuerySchema(Schema):
-    currency = fields.String(validate=validate.Length(equal=3),
+    currency = fields.String(validate=[validate.Length(equal=3), storable],
                              metadata={"description": "The organisation's base currency when left out"})
     fund_id = object_id(metadata={"description": "Only this fund's postings"})
     date_from = fields.Date()
@@ -219,7 +224,7 @@ class EntryItem(MethodView):
 @blp.route("/entries/<int:entry_id>/reversal")
 class EntryReversal(MethodView):
     @requires(Need.FUND_WRITE)
-    @blp.arguments(ReversalInSchema)
+    @blp.arguments(ReversalInSchema, required=False)
     @blp.response(201, EntrySchema)
     @documents_problems(blp, 403, 404, 409, 422)
     def post(self, data, organisation_id: int, entry_id: int):
