@@ -6,16 +6,18 @@ Configuration is layered as in Flask's tutorial: defaults here, then the environ
 
 from __future__ import annotations
 
+import http
 import os
 from pathlib import Path
 
 from flask import Flask
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
 from flask_swagger_ui import get_swaggerui_blueprint
 from werkzeug.routing import IntegerConverter
 
 from api import cli, errors, gifts, grants, health, journal, limits, organisations, people
-from api.common import MAX_ID
+from api.common import MAX_ID, ProblemSchema
 from api.session import close_session
 from ledger.database import Database
 from ledger.sealer import SealerThread
@@ -30,6 +32,24 @@ class PathInteger(IntegerConverter):
     def __init__(self, map, *args, **kwargs) -> None:
         kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
+
+
+class LedgerApi(Api):
+    """flask-smorest's Api, documenting its default error answers as they are sent: problem+json (the
+    library registers them with its own error schema as application/json)."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self):
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, "application/problem+json")
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Any other error", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, "application/problem+json")
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -65,7 +85,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.teardown_appcontext(close_session)
     _start_sealer(app, database)
 
-    api = Api(app)
+    api = LedgerApi(app)
     for blueprint in (health.blp, people.sign_in_blp, people.blp, organisations.blp, gifts.blp, grants.blp,
                       journal.blp):
         api.register_blueprint(blueprint)

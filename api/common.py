@@ -127,6 +127,12 @@ def csv_response(rows: list[dict], columns: list[str], filename: str) -> Respons
 
 # The status is an int, as @blp.response keys it: with "200" this would replace the JSON answer's documentation
 # instead of adding the CSV one to it.
+IDEMPOTENCY_DOC = {"parameters": [{
+    "in": "header", "name": "Idempotency-Key", "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    "description": "Unique per intended write. A retry with the same key and body gets the first answer again; "
+                   "the same key with another body is a 409 `idempotency_key_reused`.",
+}]}
 CSV_DOC = {"responses": {200: {"content": {CSV: {"schema": {"type": "string"}}}}}}
 
 

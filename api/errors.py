@@ -27,7 +27,8 @@ STATUS_BY_ERROR: tuple[tuple[type[ledger_errors.LedgerError], int], ...] = (
 def problem(status: int, title: str, detail: str, code: str, errors: dict | None = None) -> Response:
     body = {"type": f"https://fundledger.org/problems/{code}", "title": title, "status": status,
             "detail": detail, "code": code, "errors": errors or {}}
-    return Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    # ASCII escapes: a field name the client sent may hold half a surrogate pair, which UTF-8 cannot carry.
+    return Response(json.dumps(body, ensure_ascii=True), status=status, mimetype="application/problem+json")
 
 
 def status_for(error: ledger_errors.LedgerError) -> int:

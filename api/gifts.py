@@ -13,6 +13,7 @@ from sqlalchemy import select
 from api.auth import authorize_funds, requires, visible_funds
 from api.common import (
     CSV_DOC,
+    IDEMPOTENCY_DOC,
     Instant,
     MinorUnits,
     PageQuerySchema,
@@ -195,6 +196,7 @@ class Donations(MethodView):
     @blp.arguments(DonationInSchema)
     @blp.response(201, DonationDetailSchema)
     @documents_problems(blp, 403, 404, 409, 422)
+    @blp.doc(**IDEMPOTENCY_DOC)
     def post(self, data, organisation_id: int):
         """Records a gift received by bank transfer, cheque, cash or in kind, and posts its entry.
 
@@ -232,6 +234,7 @@ class Refunds(MethodView):
     @blp.arguments(RefundInSchema)
     @blp.response(201, RefundSchema)
     @documents_problems(blp, 403, 404, 409, 422)
+    @blp.doc(**IDEMPOTENCY_DOC)
     def post(self, data, organisation_id: int, donation_id: int):
         """Gives back part or all of a gift, the way it came; refunds never pass the gift's amount.
 

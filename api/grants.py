@@ -13,6 +13,7 @@ from sqlalchemy import select
 from api.auth import authorize_funds, requires, visible_funds
 from api.common import (
     CSV_DOC,
+    IDEMPOTENCY_DOC,
     Instant,
     MinorUnits,
     PageQuerySchema,
@@ -163,6 +164,7 @@ class GrantApprovals(MethodView):
     @blp.arguments(GrantStepSchema, required=False)
     @blp.response(200, GrantSchema)
     @documents_problems(blp, 403, 404, 409, 422)
+    @blp.doc(**IDEMPOTENCY_DOC)
     def post(self, data, organisation_id: int, grant_id: int):
         """Approves a grant. Refused for its requester (403 `separation_of_duties`) and for a second approval
         by the same person; the last approval needed posts the cost and the amount owed. Needs an
@@ -176,6 +178,7 @@ class GrantPayment(MethodView):
     @blp.arguments(GrantStepSchema, required=False)
     @blp.response(200, GrantSchema)
     @documents_problems(blp, 403, 404, 409, 422)
+    @blp.doc(**IDEMPOTENCY_DOC)
     def post(self, data, organisation_id: int, grant_id: int):
         """Pays an approved grant from the fund's bank account. Needs an `Idempotency-Key` header."""
         return _step("pay", organisation_id, grant_id, data)

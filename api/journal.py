@@ -12,6 +12,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from api.auth import authorize_any_fund, authorize_funds, require_org_read, requires, visible_funds
 from api.common import (
     CSV_DOC,
+    IDEMPOTENCY_DOC,
     MAX_ID,
     Instant,
     MinorUnits,
@@ -227,6 +228,7 @@ class EntryReversal(MethodView):
     @blp.arguments(ReversalInSchema, required=False)
     @blp.response(201, EntrySchema)
     @documents_problems(blp, 403, 404, 409, 422)
+    @blp.doc(**IDEMPOTENCY_DOC)
     def post(self, data, organisation_id: int, entry_id: int):
         """Posts the mirror image of an entry; both stay in the books. An entry is reversed once (409
         `entry_already_reversed`). Needs an `Idempotency-Key` header and write rights on every fund it touches."""
@@ -255,6 +257,7 @@ class Transfers(MethodView):
     @blp.arguments(TransferInSchema)
     @blp.response(201, EntrySchema)
     @documents_problems(blp, 403, 404, 409, 422)
+    @blp.doc(**IDEMPOTENCY_DOC)
     def post(self, data, organisation_id: int):
         """Moves money from one fund to another (each stays balanced on its own). Needs write rights on both
         funds and an `Idempotency-Key` header."""

@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from api.auth import bearer_token, current_principal, requires
-from api.common import Instant, documents_problems, strict_boolean, text
+from api.common import Instant, documents_problems, storable, strict_boolean, text
 from api.session import database
 from api.writes import perform
 from ledger import audit
@@ -31,7 +31,7 @@ sign_in_blp = Blueprint("sign_in", __name__, url_prefix="/api/v1", description="
 
 class TokenInSchema(Schema):
     email = fields.Email(required=True)
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1000))
+    password = fields.String(required=True, load_only=True, validate=[validate.Length(min=1, max=1000), storable])
     name = text(200, metadata={"description": "What the token is for"})
     days = fields.Integer(load_default=90, strict=True, validate=validate.Range(min=1, max=MAX_TOKEN_DAYS))
 
@@ -46,7 +46,7 @@ class TokenSchema(Schema):
 class UserInSchema(Schema):
     email = fields.Email(required=True)
     password = fields.String(required=True, load_only=True,
-                             validate=validate.Length(min=MIN_PASSWORD_LENGTH, max=1000))
+                             validate=[validate.Length(min=MIN_PASSWORD_LENGTH, max=1000), storable])
     display_name = text(200)
     platform_admin = strict_boolean(load_default=False)
 

@@ -13,11 +13,21 @@ from sqlalchemy.orm import Session
 from ledger.models import AuditRecord
 
 MAX_DETAILS = 20_000
+# Secrets never go into the log, whoever reads it later: a new user's password, a token just issued.
+SECRET_KEYS = frozenset({"password", "token", "secret"})
+
+
+def redacted(value):
+    if isinstance(value, dict):
+        return {key: "[redacted]" if key in SECRET_KEYS else redacted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redacted(item) for item in value]
+    return value
 
 
 def record(session: Session, *, user_id: int | None, organisation_id: int | None, remote_addr: str, method: str,
            path: str, action: str, status_code: int, details: dict) -> None:
-    text = json.dumps(details, ensure_ascii=False, sort_keys=True, default=str)
+    text = json.dumps(redacted(details), ensure_ascii=False, sort_keys=True, default=str)
     session.execute(insert(AuditRecord).values(
         occurred_at=dt.datetime.now(dt.UTC), user_id=user_id, organisation_id=organisation_id,
         remote_addr=(remote_addr or "")[:64], method=method, path=path[:500], action=action[:100],

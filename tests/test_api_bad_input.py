@@ -119,6 +119,7 @@ def test_a_write_without_a_valid_token_is_refused_and_writes_nothing(world, name
 
 @pytest.mark.parametrize(("name", "data", "headers", "status", "code"), [
     ("malformed JSON", b'{"fund_id": 1,', {}, 400, "bad_request"),
+    ("a field named by half a surrogate pair", b'{"\\ud800": 1}', {}, 422, "invalid_input"),
     ("JSON that is not an object", b"[1, 2, 3]", {}, 422, "invalid_input"),
     ("an oversized body", b'{"reference": "' + b"x" * 70_000 + b'"}', {}, 413, "request_entity_too_large"),
     ("no Idempotency-Key", b"{}", {"Idempotency-Key": None}, 400, "idempotency_key_missing"),

@@ -377,3 +377,21 @@ def test_rate_limits_answer_429_per_token_and_per_address(db, storage, request):
     assert sign_ins[-1].mimetype == "application/problem+json"
     if storage == "redis":
         assert redis.Redis.from_url(uri).keys("*fundledger*"), "the counters are not in Redis"
+
+
+def test_secrets_never_reach_the_audit_log(world):
+    created = world.call("platform_admin", "POST", "/api/v1/users",
+                         json={"email": f"new-{uuid.uuid4().hex[:6]}@example.org", "password": "a secret passphrase"})
+    email = created.json["email"]
+    signed_in = world.app.test_client().post("/api/v1/tokens", json={"email": email,
+                                                                     "password": "a secret passphrase"})
+
+    with world.db.read() as session:
+        details = session.scalars(select(AuditRecord.details).where(AuditRecord.details.contains(email))).all()
+        issued = session.scalars(select(AuditRecord.details).where(
+            AuditRecord.action == "token.issue", AuditRecord.user_id == created.json["id"])).all()
+    assert created.status_code == 201 and signed_in.status_code == 201
+    assert details and issued
+    for text_ in (*details, *issued):
+        assert "a secret passphrase" not in text_ and signed_in.json["token"] not in text_
+    assert '"password": "[redacted]"' in details[0]

@@ -124,12 +124,17 @@ def _aim(case, seeded) -> None:
 
 
 def _headers(world, case) -> dict[str, str]:
-    """Writes that move money need an Idempotency-Key: a fresh one each time, so no answer is a replay.
+    """Writes that move money need an Idempotency-Key, documented as a header: where schemathesis sends a
+    valid one, a fresh one replaces it, so no case replays another's answer; a missing or invalid one (the
+    negative cases) goes as generated, and must be refused as documented.
 
     schemathesis puts a bearer token (of random contents) wherever the document asks for one, and leaves it
     out on purpose in the cases that test a missing credential: the former gets a real token, so the request
     reaches the handler; the latter stays anonymous, and its answer must be the documented 401."""
-    headers = {"Idempotency-Key": uuid.uuid4().hex}
+    headers = {}
+    key = (case.headers or {}).get("Idempotency-Key")
+    if key is not None and 1 <= len(key) <= 200:
+        headers["Idempotency-Key"] = uuid.uuid4().hex
     if "Authorization" in (case.headers or {}):
         headers["Authorization"] = f"Bearer {_token(world, case)}"
     return headers
