@@ -141,11 +141,14 @@ class Donors(MethodView):
     @requires(Need.MEMBER_READ)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, DonorPageSchema)
+    @blp.doc(**CSV_DOC)
     @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
-        """The organisation's donors, with their personal data (members only)."""
+        """The organisation's donors, with their personal data (members only). Also as CSV."""
         page = keyset_page(read_session(), donors.list_donors(organisation_id), Donor.id, query.get("after"),
                            query["limit"])
+        if wants_csv():
+            return csv_response(DonorSchema(many=True).dump(page.items), list(DonorSchema().fields), "donors")
         return {"items": page.items, "next_after": page.next_after}
 
     @requires(Need.MEMBER_WRITE)

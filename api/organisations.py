@@ -16,13 +16,16 @@ from sqlalchemy import func, select
 
 from api.auth import requires
 from api.common import (
+    CSV_DOC,
     Instant,
     PageQuerySchema,
+    csv_response,
     documents_problems,
     object_id,
     page_schema,
     strict_boolean,
     text,
+    wants_csv,
 )
 from api.session import read_session
 from api.writes import perform
@@ -378,9 +381,14 @@ class AuditLog(MethodView):
     @requires(Need.ORG_READ)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, AuditPageSchema)
+    @blp.doc(**CSV_DOC)
     @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
-        """Every write made in the organisation: who, when, from where, what. Append-only."""
+        """Every write made in the organisation: who, when, from where, what. Append-only. Also as CSV."""
         page = keyset_page(read_session(), organisation_log(organisation_id), AuditRecord.id,
                            query.get("after"), query["limit"])
+        if wants_csv():
+            rows = [{**record, "details": json.dumps(record["details"], ensure_ascii=False)}
+                    for record in AuditRecordSchema(many=True).dump(page.items)]
+            return csv_response(rows, list(AuditRecordSchema().fields), "audit-log")
         return {"items": page.items, "next_after": page.next_after}

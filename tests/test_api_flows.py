@@ -395,3 +395,15 @@ def test_secrets_never_reach_the_audit_log(world):
     for text_ in (*details, *issued):
         assert "a secret passphrase" not in text_ and signed_in.json["token"] not in text_
     assert '"password": "[redacted]"' in details[0]
+
+
+def test_donors_and_the_audit_log_answer_as_csv_too(world):
+    world.call("org_admin", "POST", world.url("/donors"), json={"name": "赵六", "phone": "13700000000"})
+
+    donors = world.call("auditor", "GET", world.url("/donors"), headers={"Accept": "text/csv"})
+    log = world.call("auditor", "GET", world.url("/audit-log"), headers={"Accept": "text/csv"})
+
+    [donor] = list(csv.DictReader(io.StringIO(donors.get_data(as_text=True))))
+    assert (donor["name"], donor["phone"], donor["public_name"]) == ("赵六", "13700000000", "赵*")
+    [record] = list(csv.DictReader(io.StringIO(log.get_data(as_text=True))))
+    assert record["action"] == "donor.create" and "赵六" in record["details"]
