@@ -6,6 +6,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from ledger import audit
 from ledger.access import create_user, find_user_by_email, issue_token, revoke_token
 from ledger.demo import DEMO_PASSWORD, DEMO_PEOPLE, load_demo_if_empty
 from ledger.integrity import seal_pending, verify
@@ -65,6 +66,12 @@ def verify_command(organisation_id: int | None) -> None:
 
 
 
+def _audit(session, action: str, details: dict) -> None:
+    """Writes made from the command line are in the audit log too, as made by the operator at the console."""
+    audit.record(session, user_id=None, organisation_id=None, remote_addr="console", method="CLI",
+                 path=f"flask {action}", action=action, status_code=0, details=details)
+
+
 users_group = AppGroup("users", help="Manage the people who sign in.")
 tokens_group = AppGroup("tokens", help="Manage API tokens.")
 
@@ -74,8 +81,13 @@ tokens_group = AppGroup("tokens", help="Manage API tokens.")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--name", "display_name", default="")
 def create_admin_command(email: str, password: str, display_name: str) -> None:
-    user = _database().write(lambda session: create_user(
-        session, email=email, password=password, display_name=display_name, platform_admin=True))
+    def create(session):
+        user = create_user(session, email=email, password=password, display_name=display_name,
+                           platform_admin=True)
+        _audit(session, "user.create-admin", {"email": user.email, "user_id": user.id})
+        return user
+
+    user = _database().write(create)
     click.echo(f"created platform administrator {user.email} (user {user.id})")
 
 
@@ -88,7 +100,9 @@ def create_token_command(email: str, name: str, days: int) -> None:
         user = find_user_by_email(session, email)
         if user is None:
             raise click.ClickException(f"no user has the email {email}")
-        return issue_token(session, user.id, name, days)
+        token, row = issue_token(session, user.id, name, days)
+        _audit(session, "token.issue", {"email": user.email, "prefix": row.prefix, "name": name, "days": days})
+        return token, row
 
     token, row = _database().write(issue)
     click.echo(token)
@@ -98,7 +112,11 @@ def create_token_command(email: str, name: str, days: int) -> None:
 @tokens_group.command("revoke", help="Revoke a token by its prefix.")
 @click.argument("prefix")
 def revoke_token_command(prefix: str) -> None:
-    _database().write(lambda session: revoke_token(session, prefix))
+    def revoke(session):
+        revoke_token(session, prefix)
+        _audit(session, "token.revoke", {"prefix": prefix})
+
+    _database().write(revoke)
     click.echo(f"token {prefix} revoked")
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 
 from api import create_app
 from ledger.access import find_user_by_token
-from ledger.models import ApiToken, Fund, Organisation, Posting
+from ledger.models import ApiToken, AuditRecord, Fund, Organisation, Posting
 
 
 @pytest.fixture
@@ -193,3 +193,5 @@ def test_the_cli_creates_an_admin_and_issues_a_token_shown_once(app):
     assert revoked.exit_code == 0
     with database(app).read() as session:
         assert find_user_by_token(session, token) is None
+        actions = session.scalars(select(AuditRecord.action).where(AuditRecord.remote_addr == "console")).all()
+    assert actions == ["user.create-admin", "token.issue", "token.revoke"]
