@@ -1,25 +1,28 @@
 """The HTTP API under load: recorded bank gifts posted concurrently to gunicorn on PostgreSQL.
 
     .venv/bin/python bench/api_bench.py                    # every configuration, then the correctness check
-    .venv/bin/python bench/api_bench.py --quick            # short phases, to check the script itself
-    .venv/bin/python bench/api_bench.py --profile 2000     # also: one request's statements and where its time goes
+    .venv/bin/python bench/api_bench.py --quick            # 2 s phases, to check the script itself
+    .venv/bin/python bench/api_bench.py --profile 1000     # then: one request's round trips and cProfile
+    .venv/bin/python bench/api_bench.py --py-spy sync:3/16 # then: py-spy on that configuration's workers
+    .venv/bin/python bench/api_bench.py --funds 8          # gifts spread over 8 funds instead of one hot fund
 
-Target (from the issue): POST /api/v1/organisations/<org>/donations, a bank gift, driven concurrently against
-gunicorn over loopback on this 2-core machine, on PostgreSQL: ≥ 500 requests/s sustained, p99 ≤ 100 ms, zero
-errors.
+Target (from the issue): POST /api/v1/organisations/<org>/donations, a recorded bank gift, driven concurrently
+against gunicorn over loopback on this 2-core machine, on PostgreSQL: ≥ 500 requests/s sustained, p99 ≤ 100 ms,
+zero errors.
 
 Set-up, from a clean state each run: a fresh database ``fl_api_bench`` (dropped if it exists), migrated; one
 foundation with one hot fund; 8 fund managers of that fund with 8 tokens each. Every client connection gets its
 own share of the 64 tokens and uses them in turn, so each token stays far below the default rate limit ("100
-per second; 3000 per minute", kept in Redis db 15, flushed before each run): the limiter is measured as it runs
-for real clients, not switched off. Every request carries its own Idempotency-Key and a different amount.
+per second; 3000 per minute", kept in Redis db 15; this bench's keys are deleted before each row): the limiter
+is measured as it runs for real clients, not switched off. Every request has its own Idempotency-Key and amount.
 
 Each gunicorn configuration is started once (sealer off) and driven at each client concurrency: a warm-up,
 then a measured phase of fixed length. The client is a closed loop on asyncio with raw keep-alive connections
 (gunicorn's sync workers close the connection after each answer; the client then reconnects, and the latency
-it records includes that connect). Any answer but 201, a timeout or a broken connection is an error. After
-the runs, the database must hold exactly one donation per 201 answered, and the fund's bank balance must be
-the sum of their amounts.
+it records includes that connect). Any answer but 201, a timeout or a broken connection is an error. The
+machine is shared, so each row first waits for other work to stop, and the CPU table shows what else ran.
+After the runs, the database must hold exactly one donation, entry, kept answer and audit record per 201,
+and the fund's bank balance must be the sum of the amounts answered 201.
 
 Nothing here is a timed test: it prints tables for the README.
 """
@@ -68,6 +71,7 @@ USERS, TOKENS_PER_USER = 8, 8
 RECEIVED_ON = "2026-11-20"
 BASE_AMOUNT = 10_000  # CNY 100.00, plus 0–96 fen so that the balance check sums distinct amounts
 REQUEST_TIMEOUT_S = 10.0
+DISTURBED = 25.0  # % of one core used by other work during a row: the row is measured again
 
 
 # --- set-up ---------------------------------------------------------------------------------------------------
@@ -117,10 +121,16 @@ def build_world(url: str, funds: int) -> World:
         db.dispose()
 
 
-def flush_limits() -> None:
+def flush_limits(world: World) -> None:
+    """Forgets what the rate limiter counted for this bench's tokens. Only their keys: the test suite keeps its
+    own limits in the same Redis database (TEST_REDIS_URL defaults to db 15) and may be running meanwhile."""
     client = redis.Redis.from_url(REDIS_URL)
+    prefixes = {token.split("_", 2)[1] for token in world.tokens}
     try:
-        client.flushdb()
+        ours = [key for key in client.scan_iter(match="*token:*", count=1000)
+                if key.decode().partition("token:")[2].partition("/")[0] in prefixes]
+        for start in range(0, len(ours), 500):
+            client.delete(*ours[start:start + 500])
     finally:
         client.close()
 
@@ -266,8 +276,11 @@ class CpuMeter:
         for pid, (group, total) in end.items():
             used[group] += total - self.start.get(pid, (group, 0.0))[1]
         busy, ticks = machine[0] - self.machine[0], machine[1] - self.machine[1]
-        self.shares = {group: 100 * used[group] / seconds for group in CPU_COLUMNS}
+        self.shares = {group: 100 * used[group] / seconds for group in CPU_COLUMNS if group != "others"}
+        ours = sum(self.shares.values())
         self.shares["machine"] = 100 * (os.cpu_count() or 1) * busy / ticks if ticks else 0.0
+        # Everything else: other processes (short-lived ones too, which /proc no longer shows), the kernel's work.
+        self.shares["others"] = max(0.0, self.shares["machine"] - ours)
 
 
 def busy_elsewhere(seconds: float = 1.0) -> float:
@@ -278,7 +291,7 @@ def busy_elsewhere(seconds: float = 1.0) -> float:
     return 100 * (os.cpu_count() or 1) * (after[0] - before[0]) / max(1, after[1] - before[1])
 
 
-def wait_for_quiet(limit_s: float, threshold: float = 25.0) -> float:
+def wait_for_quiet(limit_s: float, threshold: float = DISTURBED) -> float:
     """The machine is shared: waits (up to limit_s) until others use less than ``threshold``% of one core."""
     deadline = time.monotonic() + limit_s
     busy = busy_elsewhere()
@@ -452,7 +465,7 @@ def percentile(values: list[float], share: float) -> float:
 
 def measure(config: ServerConfig, world: World, process: subprocess.Popen, port: int, concurrency: int,
             warmup: float, seconds: float) -> tuple[dict, int, int]:
-    flush_limits()
+    flush_limits(world)
     load = Load(world, port)
     warm = load.drive(concurrency, warmup)
     with CpuMeter(process.pid) as meter, WaitSampler(conninfo(world.url)) as waits:
@@ -485,7 +498,9 @@ def print_tables(rows: list[dict], duration: float, funds: int) -> None:
         kinds = ", ".join(f"{n}× {kind}" for kind, n in row["error_kinds"].items())
         errors = f"{row['errors']} ({kinds})" if row["errors"] else "0"
         print(f"| {row['server']} | {row['concurrency']} | {row['requests']:,} | {row['rate']:,.0f} req/s "
-              f"| {row['p50_ms']:.1f} ms | {row['p99_ms']:.1f} ms | {errors} | {'met' if row['meets'] else 'missed'} |")
+              f"| {row['p50_ms']:.1f} ms | {row['p99_ms']:.1f} ms | {errors} | {'met' if row['meets'] else 'missed'}"
+              + (f" (others used {row['cpu']['others']:.0f}% of a core)" if row["cpu"]["others"] > DISTURBED else "")
+              + " |")
     cores = os.cpu_count() or 1
     print(f"\nCPU during the measured phase, % of one core ({cores} cores: {100 * cores}% in all). PostgreSQL: this "
           "database's backends and the server's writers; others: anything else on the machine.\n")
@@ -664,14 +679,15 @@ def profile(world: World, requests: int) -> None:
         if answer.status_code != 201:
             raise RuntimeError(f"{answer.status_code}: {answer.get_data(as_text=True)[:300]}")
 
-    def run(label: str) -> None:
+    def run(label: str, around=None) -> None:
         print(f"profiling: {label}", file=sys.stderr, flush=True)
-        flush_limits()
-        for number in range(requests):
-            call(number)
+        flush_limits(world)
+        with around or contextlib.nullcontext():
+            for number in range(requests):
+                call(number)
 
     run("warm-up")
-    flush_limits()
+    flush_limits(world)
     wall, before, cpu_before = [], cpu_by_process(-1), time.process_time()
     for number in range(requests):
         start = time.perf_counter()
@@ -681,14 +697,12 @@ def profile(world: World, requests: int) -> None:
     after = cpu_by_process(-1)
     pg_cpu = 1000 * sum(total - before.get(pid, (group, 0.0))[1] for pid, (group, total) in after.items()
                         if group == "postgres") / requests
-    with RoundTrips() as trips:
-        run("round trips")
+    trips = RoundTrips()
+    run("round trips", trips)
     profilers = {"wall": cProfile.Profile(time.perf_counter), "cpu": cProfile.Profile(time.process_time)}
     for kind, profiler in profilers.items():
-        profiler.enable()
-        run(f"cProfile ({kind})")
-        profiler.disable()
-    flush_limits()
+        run(f"cProfile ({kind})", profiler)
+    flush_limits(world)
     app.extensions["ledger_db"].dispose()
     median = statistics.median(wall)
 
@@ -735,25 +749,100 @@ def profile(world: World, requests: int) -> None:
         print(f"| `{where} {name}` | {calls / requests:.1f} | {1000 * own / requests:.3f} |")
 
 
+# --- where a real worker's CPU goes, sampled by py-spy ---------------------------------------------------------
+
+# The innermost of these frames in a sample names the part of the request it belongs to (py-spy's frame names).
+SPY_PARTS = (
+    ("flask-limiter: check the limits", ("_check_request_limit (flask_limiter",)),
+    ("flask-limiter: X-RateLimit headers", ("inject_headers (flask_limiter",)),
+    ("auth: principal_for_token (read session)", ("_principal_from_request (api/auth",)),
+    ("body parsing (webargs + marshmallow load)", ("Parser.parse (webargs",)),
+    ("· kept_answer (idempotency read)", ("kept_answer (ledger/idempotency",)),
+    ("·· get_fund", ("get_fund (ledger/organisations",)),
+    ("·· load_chart", ("load_chart (ledger/organisations",)),
+    ("·· post_entry (checks + the one statement)", ("post_entry (ledger/entries",)),
+    ("·· Session.flush (the donation's INSERT)", ("Session.flush (sqlalchemy",)),
+    ("· rest of record_donation", ("record_donation (ledger/donations",)),
+    ("· _detail + DonationDetailSchema.dump", ("_detail (api/gifts", "Schema.dump (marshmallow")),
+    ("· keep_answer (INSERT)", ("keep_answer (ledger/idempotency",)),
+    ("· audit.record (INSERT)", ("record (ledger/audit",)),
+    ("· Session.commit", ("Session.commit (sqlalchemy",)),
+    ("· rest of Database.write (session, pool, BEGIN, COMMIT)", ("Database.write (ledger/database",)),
+    ("rest of perform (digest, json)", ("perform (api/writes",)),
+    ("teardown: close the read session", ("close_session (api/session",)),
+    ("security headers", ("_security_headers (api/limits",)),
+    ("Flask, werkzeug, flask-smorest: the rest", ("(flask/", "(werkzeug/", "(flask_smorest/")),
+    ("gunicorn: accept, parse HTTP, write", ("(gunicorn/",)),
+)
+
+
+def py_spy_profile(config: ServerConfig, concurrency: int, world: World, seconds: float, warmup: float) -> None:
+    """Drives one configuration with py-spy attached to every worker, sampling only while a thread holds the
+    GIL (Python's CPU time), and reports the share of those samples each part of the request took."""
+    spy = ROOT / ".venv" / "bin" / "py-spy"
+    if not spy.exists():
+        print(f"\npy-spy is not installed: {ROOT / '.venv/bin/python'} -m pip install py-spy", file=sys.stderr)
+        return
+    with tempfile.TemporaryDirectory() as folder, gunicorn(config, world.url, folder) as (process, port, _):
+        flush_limits(world)
+        load = Load(world, port)
+        load.drive(concurrency, warmup)
+        output = Path(folder) / "samples.txt"
+        sampler = subprocess.Popen([str(spy), "record", "--pid", str(process.pid), "--subprocesses", "--gil",
+                                    "--nonblocking", "--rate", "200", "--duration", str(int(seconds)), "--format",
+                                    "raw", "--output", str(output)], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE)
+        time.sleep(1)  # py-spy finds the workers
+        phase = load.drive(concurrency, seconds)
+        _, complaint = sampler.communicate()
+        flush_limits(world)
+        if sampler.returncode != 0 or not output.exists():
+            print(f"\npy-spy failed: {complaint.decode()[-1000:]}", file=sys.stderr)
+            return
+        parts: Counter = Counter()
+        for line in output.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if "spawn_worker" not in stack:
+                continue  # gunicorn's master, not a worker
+            frames = stack.split(";")
+            part = next((label for frame in reversed(frames) for label, marks in SPY_PARTS
+                         if any(mark in frame for mark in marks)), "other")
+            parts[part] += int(count)
+    total = sum(parts.values()) or 1
+    rate = len(phase.latencies_ms) / phase.seconds
+    print(f"\npy-spy on {config.label} at concurrency {concurrency} ({rate:,.0f} req/s while sampled, "
+          f"{sum(phase.errors.values())} errors): the workers' Python CPU time (GIL held), {total:,} samples, "
+          "by the innermost part of the request each sample was in:\n")
+    print("| part of the request | share of Python CPU |\n|---|---|")
+    for label, _ in (*SPY_PARTS, ("other", ())):
+        if parts[label]:
+            print(f"| {label} | {100 * parts[label] / total:.1f}% |")
+
+
 # --- main -----------------------------------------------------------------------------------------------------
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pg", default=os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/"))
+    parser.add_argument("--pg", default=os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/"),
+                        help=f"the PostgreSQL server; its database {DATABASE} is dropped and created again")
     parser.add_argument("--servers", default="sync:2,sync:3,sync:4,gthread:2x4",
                         help="gunicorn configurations: sync:WORKERS or gthread:WORKERSxTHREADS, comma separated")
     parser.add_argument("--concurrency", default="8,16,32", help="client connections, comma separated")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds measured per row")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up before each row")
     parser.add_argument("--funds", type=int, default=1,
-                        help="gifts go to this many funds in turn (default: one hot fund, as the target means)")
+                        help="gifts go to this many funds in turn (default 1: one hot fund, the worst case)")
     parser.add_argument("--quiet-wait", type=float, default=300.0,
                         help="before each row, wait up to this many seconds for other work on the machine to stop")
+    parser.add_argument("--retries", type=int, default=2,
+                        help="measure a row again (up to this many times) when other work used the machine meanwhile")
     parser.add_argument("--quick", action="store_true", help="2 s phases, to check the script itself")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="after the runs, profile N requests in process (round trips, cProfile)")
-    parser.add_argument("--profile-only", action="store_true", help="skip the load runs")
+    parser.add_argument("--profile-only", action="store_true", help="skip the load runs: only --profile, --py-spy")
+    parser.add_argument("--py-spy", metavar="SERVER/CONCURRENCY",
+                        help="after the runs, sample one configuration's workers with py-spy, e.g. sync:3/16")
     args = parser.parse_args()
     if args.quick:
         args.duration, args.warmup = 2.0, 1.0
@@ -772,14 +861,19 @@ def main() -> int:
             for config in servers:
                 with gunicorn(config, url, logs) as (process, port, log_path):
                     for concurrency in concurrencies:
-                        if args.quiet_wait:
-                            wait_for_quiet(args.quiet_wait)
-                        print(f"running {config.label}, concurrency {concurrency}", file=sys.stderr, flush=True)
-                        row, done, summed = measure(config, world, process, port, concurrency, args.warmup,
-                                                    args.duration)
+                        for attempt in range(1 + args.retries):
+                            if args.quiet_wait:
+                                wait_for_quiet(args.quiet_wait)
+                            print(f"running {config.label}, concurrency {concurrency}", file=sys.stderr, flush=True)
+                            row, done, summed = measure(config, world, process, port, concurrency, args.warmup,
+                                                        args.duration)
+                            created += done
+                            amount += summed
+                            if row["cpu"]["others"] <= DISTURBED or attempt == args.retries:
+                                break
+                            print(f"  others used {row['cpu']['others']:.0f}% of a core meanwhile: again",
+                                  file=sys.stderr, flush=True)
                         rows.append(row)
-                        created += done
-                        amount += summed
                     if any(row["errors"] or row["warmup_errors"] for row in rows if row["server"] == config.label):
                         print(f"gunicorn log ({config.label}):\n{log_path.read_text()[-3000:]}", file=sys.stderr)
         books = check_books(world, created, amount)
@@ -787,13 +881,19 @@ def main() -> int:
         out.mkdir(exist_ok=True)
         (out / "api_latest.json").write_text(json.dumps({"rows": rows, "books": books}, indent=1, default=str))
         print_tables(rows, args.duration, args.funds)
-        best = max(rows, key=lambda row: (row["meets"], row["errors"] == 0, row["rate"]))
+        # The target first, then: no errors, then p99 within the target, then throughput.
+        best = max(rows, key=lambda row: (row["meets"], row["errors"] == 0, row["p99_ms"] <= TARGET["p99_ms"],
+                                          row["rate"]))
         print(f"\nBest: {best['server']} at concurrency {best['concurrency']}: {best['rate']:,.0f} req/s, "
               f"p50 {best['p50_ms']:.1f} ms, p99 {best['p99_ms']:.1f} ms, {best['errors']} errors "
               f"({'meets' if best['meets'] else 'misses'} the target).")
         print("\nBooks after every run, warm-ups included: "
               + ", ".join(f"{name} {value:,}" for name, value in books.items() if name != "exact")
               + (": exact." if books["exact"] else ": NOT EXACT."))
+    if args.py_spy:
+        server, _, concurrency = args.py_spy.partition("/")
+        py_spy_profile(ServerConfig.parse(server), int(concurrency or 16), world, max(args.duration, 10.0),
+                       args.warmup)
     if args.profile:
         profile(world, args.profile)
     return 0 if books["exact"] else 1
