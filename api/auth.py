@@ -12,7 +12,7 @@ import functools
 
 from flask import g, request
 
-from api.session import read_session
+from api.session import database
 from ledger.access import ANONYMOUS, Need, Principal, principal_for_token
 from ledger.errors import Forbidden, Unauthenticated
 
@@ -34,7 +34,8 @@ def bearer_token() -> str | None:
 def _principal_from_request() -> Principal:
     if "Authorization" not in request.headers:
         return ANONYMOUS
-    principal = principal_for_token(read_session(), bearer_token())
+    with database().lookup() as session:
+        principal = principal_for_token(session, bearer_token())
     if principal is None:
         raise Unauthenticated("the bearer token is missing, malformed, unknown, expired or revoked",
                               field="Authorization")

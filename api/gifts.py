@@ -139,7 +139,7 @@ DONATION_COLUMNS = ["id", "received_on", "fund_id", "donor_id", "channel", "amou
 @blp.route("/donors")
 class Donors(MethodView):
     @requires(Need.MEMBER_READ)
-    @blp.arguments(PageQuerySchema, location="query")
+    @blp.arguments(PageQuerySchema(), location="query")
     @blp.response(200, DonorPageSchema)
     @blp.doc(**CSV_DOC)
     @documents_problems(blp, 403, 404, 422)
@@ -152,7 +152,7 @@ class Donors(MethodView):
         return {"items": page.items, "next_after": page.next_after}
 
     @requires(Need.MEMBER_WRITE)
-    @blp.arguments(DonorInSchema)
+    @blp.arguments(DonorInSchema())
     @blp.response(201, DonorSchema)
     @documents_problems(blp, 403, 404, 422)
     def post(self, data, organisation_id: int):
@@ -174,7 +174,7 @@ class DonorItem(MethodView):
 @blp.route("/donations")
 class Donations(MethodView):
     @requires(Need.FUND_READ)
-    @blp.arguments(DonationQuerySchema, location="query")
+    @blp.arguments(DonationQuerySchema(), location="query")
     @blp.response(200, DonationPageSchema)
     @blp.doc(**CSV_DOC)
     @documents_problems(blp, 403, 404, 422)
@@ -196,7 +196,7 @@ class Donations(MethodView):
         return {"items": page.items, "next_after": page.next_after}
 
     @requires(Need.FUND_WRITE)
-    @blp.arguments(DonationInSchema)
+    @blp.arguments(DonationInSchema())
     @blp.response(201, DonationDetailSchema)
     @documents_problems(blp, 403, 404, 409, 422)
     @blp.doc(**IDEMPOTENCY_DOC)
@@ -209,12 +209,16 @@ class Donations(MethodView):
             donation = donations.record_donation(
                 session, organisation_id, donations.GiftRecord(**data), idempotency_key=entry_key(principal),
                 recorded_by=principal.email)
-            return DonationDetailSchema().dump(_detail(session, donation))
+            return DONATION_DETAIL.dump(_detail(session, donation))
         return perform("donation.record", organisation_id, work)
 
 
+DONATION_FIELDS = tuple(DonationSchema().fields)
+DONATION_DETAIL = DonationDetailSchema()  # built once: a marshmallow schema costs ~0.2 ms to instantiate
+
+
 def _detail(session, donation: Donation) -> dict:
-    return {**{name: getattr(donation, name) for name in DonationSchema().fields},
+    return {**{name: getattr(donation, name) for name in DONATION_FIELDS},
             "refunds": donations.refunds_of(session, donation.id) if donation.refunded_minor else []}
 
 
@@ -234,7 +238,7 @@ class DonationItem(MethodView):
 @blp.route("/donations/<int:donation_id>/refunds")
 class Refunds(MethodView):
     @requires(Need.FUND_WRITE)
-    @blp.arguments(RefundInSchema)
+    @blp.arguments(RefundInSchema())
     @blp.response(201, RefundSchema)
     @documents_problems(blp, 403, 404, 409, 422)
     @blp.doc(**IDEMPOTENCY_DOC)

@@ -89,7 +89,7 @@ def _view(session, grant: Grant) -> dict:
 @blp.route("/grants")
 class Grants(MethodView):
     @requires(Need.FUND_READ)
-    @blp.arguments(GrantQuerySchema, location="query")
+    @blp.arguments(GrantQuerySchema(), location="query")
     @blp.response(200, GrantPageSchema)
     @blp.doc(**CSV_DOC)
     @documents_problems(blp, 403, 404, 422)
@@ -112,7 +112,7 @@ class Grants(MethodView):
         return {"items": items, "next_after": page.next_after}
 
     @requires(Need.FUND_WRITE)
-    @blp.arguments(GrantInSchema)
+    @blp.arguments(GrantInSchema())
     @blp.response(201, GrantSchema)
     @documents_problems(blp, 403, 404, 409, 422)
     def post(self, data, organisation_id: int):
@@ -161,7 +161,7 @@ def _step(action: str, organisation_id: int, grant_id: int, data: dict, moves_mo
 @blp.route("/grants/<int:grant_id>/approvals")
 class GrantApprovals(MethodView):
     @requires(Need.FUND_WRITE)
-    @blp.arguments(GrantStepSchema, required=False)
+    @blp.arguments(GrantStepSchema(), required=False)
     @blp.response(200, GrantSchema)
     @documents_problems(blp, 403, 404, 409, 422)
     @blp.doc(**IDEMPOTENCY_DOC)
@@ -175,7 +175,7 @@ class GrantApprovals(MethodView):
 @blp.route("/grants/<int:grant_id>/payment")
 class GrantPayment(MethodView):
     @requires(Need.FUND_WRITE)
-    @blp.arguments(GrantStepSchema, required=False)
+    @blp.arguments(GrantStepSchema(), required=False)
     @blp.response(200, GrantSchema)
     @documents_problems(blp, 403, 404, 409, 422)
     @blp.doc(**IDEMPOTENCY_DOC)
@@ -187,7 +187,7 @@ class GrantPayment(MethodView):
 @blp.route("/grants/<int:grant_id>/rejection")
 class GrantRejection(MethodView):
     @requires(Need.FUND_WRITE)
-    @blp.arguments(GrantStepSchema, required=False)
+    @blp.arguments(GrantStepSchema(), required=False)
     @blp.response(200, GrantSchema)
     @documents_problems(blp, 403, 404, 409, 422)
     def post(self, data, organisation_id: int, grant_id: int):

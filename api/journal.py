@@ -200,7 +200,7 @@ def _entry_list(query: dict, organisation_id: int, kind: str | None = None):
 @blp.route("/entries")
 class Entries(MethodView):
     @requires(Need.FUND_READ)
-    @blp.arguments(EntryQuerySchema, location="query")
+    @blp.arguments(EntryQuerySchema(), location="query")
     @blp.response(200, EntryPageSchema)
     @blp.doc(**CSV_DOC)
     @documents_problems(blp, 403, 404, 422)
@@ -225,7 +225,7 @@ class EntryItem(MethodView):
 @blp.route("/entries/<int:entry_id>/reversal")
 class EntryReversal(MethodView):
     @requires(Need.FUND_WRITE)
-    @blp.arguments(ReversalInSchema, required=False)
+    @blp.arguments(ReversalInSchema(), required=False)
     @blp.response(201, EntrySchema)
     @documents_problems(blp, 403, 404, 409, 422)
     @blp.doc(**IDEMPOTENCY_DOC)
@@ -245,7 +245,7 @@ class EntryReversal(MethodView):
 @blp.route("/transfers")
 class Transfers(MethodView):
     @requires(Need.FUND_READ)
-    @blp.arguments(EntryQuerySchema, location="query")
+    @blp.arguments(EntryQuerySchema(), location="query")
     @blp.response(200, EntryPageSchema)
     @blp.doc(**CSV_DOC)
     @documents_problems(blp, 403, 404, 422)
@@ -254,7 +254,7 @@ class Transfers(MethodView):
         return _entry_list(query, organisation_id, kind="transfer")
 
     @requires(Need.FUND_WRITE)
-    @blp.arguments(TransferInSchema)
+    @blp.arguments(TransferInSchema())
     @blp.response(201, EntrySchema)
     @documents_problems(blp, 403, 404, 409, 422)
     @blp.doc(**IDEMPOTENCY_DOC)
@@ -277,7 +277,7 @@ class Transfers(MethodView):
 @blp.route("/trial-balance")
 class TrialBalance(MethodView):
     @requires(Need.FUND_READ)
-    @blp.arguments(TrialBalanceQuerySchema, location="query")
+    @blp.arguments(TrialBalanceQuerySchema(), location="query")
     @blp.response(200, TrialBalanceSchema)
     @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
@@ -321,7 +321,7 @@ class FundBalances(MethodView):
 @blp.route("/accounts/<int:account_id>/statement")
 class Statement(MethodView):
     @requires(Need.FUND_READ)
-    @blp.arguments(StatementQuerySchema, location="query")
+    @blp.arguments(StatementQuerySchema(), location="query")
     @blp.response(200, StatementSchema)
     @blp.doc(**CSV_DOC)
     @documents_problems(blp, 403, 404, 422)

@@ -170,7 +170,7 @@ class Organisations(MethodView):
         return read_session().scalars(select(Organisation).order_by(Organisation.id)).all()
 
     @requires(Need.PLATFORM_ADMIN)
-    @blp.arguments(OrganisationInSchema)
+    @blp.arguments(OrganisationInSchema())
     @blp.response(201, OrganisationSchema)
     @documents_problems(blp, 403, 409, 422)
     def post(self, data):
@@ -189,7 +189,7 @@ class OrganisationItem(MethodView):
         return organisations.get_organisation(read_session(), organisation_id)
 
     @requires(Need.ORG_ADMIN)
-    @blp.arguments(OrganisationPatchSchema)
+    @blp.arguments(OrganisationPatchSchema())
     @blp.response(200, OrganisationSchema)
     @documents_problems(blp, 403, 404, 422)
     def patch(self, data, organisation_id: int):
@@ -205,7 +205,7 @@ class OrganisationItem(MethodView):
 @blp.route("/organisations/<int:organisation_id>/funds")
 class Funds(MethodView):
     @requires(Need.PUBLIC)
-    @blp.arguments(PageQuerySchema, location="query")
+    @blp.arguments(PageQuerySchema(), location="query")
     @blp.response(200, FundPageSchema)
     @documents_problems(blp, 404, 422)
     def get(self, query, organisation_id: int):
@@ -217,7 +217,7 @@ class Funds(MethodView):
         return {"items": page.items, "next_after": page.next_after}
 
     @requires(Need.ORG_ADMIN)
-    @blp.arguments(FundInSchema)
+    @blp.arguments(FundInSchema())
     @blp.response(201, FundSchema)
     @documents_problems(blp, 403, 404, 409, 422)
     def post(self, data, organisation_id: int):
@@ -236,7 +236,7 @@ class FundItem(MethodView):
         return organisations.get_fund(read_session(), organisation_id, fund_id)
 
     @requires(Need.ORG_ADMIN)
-    @blp.arguments(FundPatchSchema)
+    @blp.arguments(FundPatchSchema())
     @blp.response(200, FundSchema)
     @documents_problems(blp, 403, 404, 422)
     def patch(self, data, organisation_id: int, fund_id: int):
@@ -262,7 +262,7 @@ class Accounts(MethodView):
 @blp.route("/organisations/<int:organisation_id>/accounts/<int:account_id>")
 class AccountItem(MethodView):
     @requires(Need.ORG_ADMIN)
-    @blp.arguments(AccountPatchSchema)
+    @blp.arguments(AccountPatchSchema())
     @blp.response(200, AccountSchema)
     @documents_problems(blp, 403, 404, 409, 422)
     def patch(self, data, organisation_id: int, account_id: int):
@@ -285,7 +285,7 @@ class Members(MethodView):
         return [_member(m, u, funds) for m, u, funds in access.memberships(read_session(), organisation_id)]
 
     @requires(Need.ORG_ADMIN)
-    @blp.arguments(MemberInSchema)
+    @blp.arguments(MemberInSchema())
     @blp.response(200, MemberSchema)
     @documents_problems(blp, 403, 404, 422)
     def post(self, data, organisation_id: int):
@@ -379,7 +379,7 @@ class Integrity(MethodView):
 @blp.route("/organisations/<int:organisation_id>/audit-log")
 class AuditLog(MethodView):
     @requires(Need.ORG_READ)
-    @blp.arguments(PageQuerySchema, location="query")
+    @blp.arguments(PageQuerySchema(), location="query")
     @blp.response(200, AuditPageSchema)
     @blp.doc(**CSV_DOC)
     @documents_problems(blp, 403, 404, 422)

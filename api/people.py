@@ -75,7 +75,7 @@ class MeSchema(Schema):
 @sign_in_blp.route("/tokens")
 class Tokens(MethodView):
     @requires(Need.PUBLIC)
-    @sign_in_blp.arguments(TokenInSchema)
+    @sign_in_blp.arguments(TokenInSchema())
     @sign_in_blp.response(201, TokenSchema)
     @documents_problems(sign_in_blp, 422)
     def post(self, data):
@@ -111,7 +111,7 @@ class CurrentToken(MethodView):
 @blp.route("/users")
 class Users(MethodView):
     @requires(Need.PLATFORM_ADMIN)
-    @blp.arguments(UserInSchema)
+    @blp.arguments(UserInSchema())
     @blp.response(201, UserSchema)
     @documents_problems(blp, 403, 409, 422)
     def post(self, data):

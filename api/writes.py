@@ -18,7 +18,7 @@ from api.session import database
 from ledger import audit
 from ledger.access import Principal
 from ledger.errors import InvalidInput
-from ledger.idempotency import check_key, keep_answer, kept_answer, request_digest
+from ledger.idempotency import answer_to_keep, check_key, kept_answer, request_digest
 
 
 class IdempotencyKeyMissing(InvalidInput):
@@ -44,12 +44,12 @@ def perform(action: str, organisation_id: int | None, work: Callable[[Session, P
             kept = kept_answer(session, principal.user_id, key, digest)
             if kept is not None:
                 return kept[0], kept[1], True
-        body = current_app.json.dumps(work(session, principal), separators=(",", ":"))
-        if key is not None:
-            keep_answer(session, principal.user_id, key, digest, status, body)
+        answer = work(session, principal)
+        body = current_app.json.dumps(answer, separators=(",", ":"))
+        kept = answer_to_keep(principal.user_id, key, digest, status, body) if key is not None else None
         audit.record(session, user_id=principal.user_id, organisation_id=organisation_id,
                      remote_addr=request.remote_addr or "", method=request.method, path=request.path,
-                     action=action, status_code=status, details={"body": body_in, "answer": json.loads(body)})
+                     action=action, status_code=status, details={"body": body_in, "answer": answer}, along=kept)
         return status, body, False
 
     status_code, body, replayed = database().write(unit)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import insert, select
+from sqlalchemy import Insert, insert, select
 from sqlalchemy.orm import Session
 
 from ledger.models import AuditRecord
@@ -26,12 +26,19 @@ def redacted(value):
 
 
 def record(session: Session, *, user_id: int | None, organisation_id: int | None, remote_addr: str, method: str,
-           path: str, action: str, status_code: int, details: dict) -> None:
+           path: str, action: str, status_code: int, details: dict, along: Insert | None = None) -> None:
+    """Adds the record. ``along``: another insert of the same write (a kept answer); on PostgreSQL both go in
+    one statement (a data-modifying CTE), one round trip fewer while the write holds its row locks."""
     text = json.dumps(redacted(details), ensure_ascii=False, sort_keys=True, default=str)
-    session.execute(insert(AuditRecord).values(
+    statement = insert(AuditRecord).values(
         occurred_at=dt.datetime.now(dt.UTC), user_id=user_id, organisation_id=organisation_id,
         remote_addr=(remote_addr or "")[:64], method=method, path=path[:500], action=action[:100],
-        status_code=status_code, details=text[:MAX_DETAILS]))
+        status_code=status_code, details=text[:MAX_DETAILS])
+    if along is not None and session.get_bind().dialect.name == "postgresql":
+        statement = statement.add_cte(along.cte("along"))
+    elif along is not None:
+        session.execute(along)
+    session.execute(statement)
 
 
 def organisation_log(organisation_id: int):

@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.errors import ConcurrentWrite
@@ -98,12 +98,28 @@ class Database:
         self.dialect = self.engine.dialect.name
         write_engine = self.engine.execution_options(ledger_write=True)
         self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        lookup_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT") \
+            if self.dialect == "postgresql" else self.engine
+        self._lookup_sessions = sessionmaker(lookup_engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(write_engine, expire_on_commit=False)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A session for reading; its transaction is rolled back at the end."""
+        """A session for reading. Its transaction ends with COMMIT, not ROLLBACK: psycopg forgets every
+        prepared statement of a connection on ROLLBACK, and reads share the pool with the hot write path,
+        whose statements would then be planned afresh on every request."""
         with self._read_sessions() as session:
+            yield session
+            try:
+                session.commit()
+            except SQLAlchemyError:  # a failed statement aborted the transaction: there is nothing to keep
+                session.rollback()
+
+    @contextmanager
+    def lookup(self) -> Iterator[Session]:
+        """A session for one self-contained read (a token's principal): on PostgreSQL without a transaction,
+        so it costs one round trip instead of three."""
+        with self._lookup_sessions() as session:
             yield session
 
     @contextmanager

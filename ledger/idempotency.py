@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from sqlalchemy import insert, select
+from sqlalchemy import Insert, insert, select
 from sqlalchemy.orm import Session
 
 from ledger.errors import IdempotencyKeyReused, InvalidInput
@@ -44,7 +44,12 @@ def kept_answer(session: Session, user_id: int, key: str, digest: str) -> tuple[
     return row.status_code, row.response_body
 
 
-def keep_answer(session: Session, user_id: int, key: str, digest: str, status_code: int, body: str) -> None:
-    session.execute(insert(IdempotencyRecord).values(
+def answer_to_keep(user_id: int, key: str, digest: str, status_code: int, body: str) -> Insert:
+    """The statement that keeps an answer; run it with ``audit.record(..., along=…)`` to save a round trip."""
+    return insert(IdempotencyRecord).values(
         user_id=user_id, idempotency_key=key, request_digest=digest, status_code=status_code,
-        response_body=body, created_at=dt.datetime.now(dt.UTC)))
+        response_body=body, created_at=dt.datetime.now(dt.UTC))
+
+
+def keep_answer(session: Session, user_id: int, key: str, digest: str, status_code: int, body: str) -> None:
+    session.execute(answer_to_keep(user_id, key, digest, status_code, body))
