@@ -200,7 +200,7 @@ def principal_for_token(session: Session, token: object) -> Principal | None:
     prefix = _prefix(token)
     if prefix is None:
         return None
-    rows = session.execute(
+    rows = session.connection().execute(
         select(ApiToken.secret_sha256, ApiToken.expires_at, ApiToken.revoked_at, User.id, User.email,
                User.platform_admin, User.disabled_at, Membership.organisation_id, Membership.role,
                FundAssignment.fund_id)

@@ -28,7 +28,8 @@ def redacted(value):
 def record(session: Session, *, user_id: int | None, organisation_id: int | None, remote_addr: str, method: str,
            path: str, action: str, status_code: int, details: dict, along: Insert | None = None) -> None:
     """Adds the record. ``along``: another insert of the same write (a kept answer); on PostgreSQL both go in
-    one statement (a data-modifying CTE), one round trip fewer while the write holds its row locks."""
+    one statement (a data-modifying CTE), one round trip fewer while the write holds its row locks. Run on
+    the session's connection, past the ORM: these statements are on every write's path."""
     text = json.dumps(redacted(details), ensure_ascii=False, sort_keys=True, default=str)
     statement = insert(AuditRecord).values(
         occurred_at=dt.datetime.now(dt.UTC), user_id=user_id, organisation_id=organisation_id,
@@ -37,8 +38,8 @@ def record(session: Session, *, user_id: int | None, organisation_id: int | None
     if along is not None and session.get_bind().dialect.name == "postgresql":
         statement = statement.add_cte(along.cte("along"))
     elif along is not None:
-        session.execute(along)
-    session.execute(statement)
+        session.connection().execute(along)
+    session.connection().execute(statement)
 
 
 def organisation_log(organisation_id: int):

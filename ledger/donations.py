@@ -18,7 +18,7 @@ from ledger.entries import post_entry
 from ledger.errors import CurrencyMismatch, InvalidInput, InvalidState, NotFound
 from ledger.models import Donation, Refund
 from ledger.money import Money, check_amount_minor, check_currency
-from ledger.organisations import get_fund, load_chart
+from ledger.organisations import fund_currency, load_chart
 from ledger.recipes import Particulars, in_kind_donation, offline_donation, refund
 
 CHANNELS = ("bank", "cheque", "cash", "in_kind")
@@ -44,8 +44,7 @@ class GiftRecord:
 
 def record_donation(session: Session, organisation_id: int, gift: GiftRecord, *, idempotency_key: str,
                     recorded_by: str) -> Donation:
-    fund = get_fund(session, organisation_id, gift.fund_id)
-    amount = _amount(gift.amount_minor, gift.currency, fund.currency)
+    amount = _amount(gift.amount_minor, gift.currency, fund_currency(session, organisation_id, gift.fund_id))
     if gift.channel not in CHANNELS:
         raise InvalidInput(f"must be one of {', '.join(CHANNELS)}", field="channel")
     if gift.channel == "in_kind":
@@ -58,20 +57,20 @@ def record_donation(session: Session, organisation_id: int, gift: GiftRecord, *,
     particulars = Particulars(gift.received_on, idempotency_key, recorded_by,
                               gift.description or f"{gift.channel} gift {gift.reference}".strip())
     if gift.channel == "in_kind":
-        draft = in_kind_donation(chart, fund.id, amount, particulars, gift.consumed_at_once)
+        draft = in_kind_donation(chart, gift.fund_id, amount, particulars, gift.consumed_at_once)
     else:
-        draft = offline_donation(chart, fund.id, amount, gift.channel, particulars)
+        draft = offline_donation(chart, gift.fund_id, amount, gift.channel, particulars)
     posted = post_entry(session, draft)
     if posted.replayed:
         return _by_entry(session, Donation, posted.id)
     values = dict(
-        organisation_id=organisation_id, fund_id=fund.id, donor_id=gift.donor_id, channel=gift.channel,
+        organisation_id=organisation_id, fund_id=gift.fund_id, donor_id=gift.donor_id, channel=gift.channel,
         amount_minor=amount.amount_minor, currency=amount.currency, received_on=gift.received_on,
         reference=gift.reference, description=draft.description, in_kind_description=gift.in_kind_description,
         valuation_basis=gift.valuation_basis, refunded_minor=0, entry_id=posted.id,
         created_at=posted.posted_at, created_by=recorded_by)
     # A plain INSERT … RETURNING rather than the ORM's unit of work: this is the API's hottest write.
-    donation_id = session.execute(insert(Donation).values(**values).returning(Donation.id)).scalar_one()
+    donation_id = session.connection().execute(insert(Donation).values(**values).returning(Donation.id)).scalar_one()
     return Donation(id=donation_id, **values)  # describes the row just written; not attached to the session
 
 

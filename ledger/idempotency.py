@@ -32,7 +32,7 @@ def request_digest(method: str, path: str, canonical_body: str) -> str:
 
 def kept_answer(session: Session, user_id: int, key: str, digest: str) -> tuple[int, str] | None:
     """The (status, body) first given for this key, or None; refuses a key reused for another request."""
-    row = session.execute(
+    row = session.connection().execute(
         select(IdempotencyRecord.request_digest, IdempotencyRecord.status_code, IdempotencyRecord.response_body)
         .where(IdempotencyRecord.user_id == user_id, IdempotencyRecord.idempotency_key == key)
     ).first()
@@ -52,4 +52,4 @@ def answer_to_keep(user_id: int, key: str, digest: str, status_code: int, body: 
 
 
 def keep_answer(session: Session, user_id: int, key: str, digest: str, status_code: int, body: str) -> None:
-    session.execute(answer_to_keep(user_id, key, digest, status_code, body))
+    session.connection().execute(answer_to_keep(user_id, key, digest, status_code, body))
