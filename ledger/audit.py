@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import Insert, insert, select
+from sqlalchemy import Insert, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from ledger.models import AuditRecord
@@ -25,21 +25,32 @@ def redacted(value):
     return value
 
 
+_COLUMNS = ("occurred_at", "user_id", "organisation_id", "remote_addr", "method", "path", "action", "status_code",
+            "details")
+_RECORD = insert(AuditRecord).values({column: bindparam(f"audit_{column}") for column in _COLUMNS})
+_WITH_ALONG: dict[int, Insert] = {}  # the record's statement with another insert as a CTE, by that insert
+
+
 def record(session: Session, *, user_id: int | None, organisation_id: int | None, remote_addr: str, method: str,
-           path: str, action: str, status_code: int, details: dict, along: Insert | None = None) -> None:
-    """Adds the record. ``along``: another insert of the same write (a kept answer); on PostgreSQL both go in
-    one statement (a data-modifying CTE), one round trip fewer while the write holds its row locks. Run on
-    the session's connection, past the ORM: these statements are on every write's path."""
+           path: str, action: str, status_code: int, details: dict,
+           along: tuple[Insert, dict] | None = None) -> None:
+    """Adds the record. ``along``: another insert of the same write and its parameters (a kept answer); on
+    PostgreSQL both go in one statement (a data-modifying CTE), one round trip fewer while the write holds its
+    row locks. The statements are built once and run on the session's connection, past the ORM: they are on
+    every write's path."""
     text = json.dumps(redacted(details), ensure_ascii=False, sort_keys=True, default=str)
-    statement = insert(AuditRecord).values(
-        occurred_at=dt.datetime.now(dt.UTC), user_id=user_id, organisation_id=organisation_id,
-        remote_addr=(remote_addr or "")[:64], method=method, path=path[:500], action=action[:100],
-        status_code=status_code, details=text[:MAX_DETAILS])
+    values = (dt.datetime.now(dt.UTC), user_id, organisation_id, (remote_addr or "")[:64], method, path[:500],
+              action[:100], status_code, text[:MAX_DETAILS])
+    parameters = {f"audit_{column}": value for column, value in zip(_COLUMNS, values, strict=True)}
+    statement = _RECORD
     if along is not None and session.get_bind().dialect.name == "postgresql":
-        statement = statement.add_cte(along.cte("along"))
+        statement = _WITH_ALONG.get(id(along[0]))
+        if statement is None:
+            statement = _WITH_ALONG[id(along[0])] = _RECORD.add_cte(along[0].cte("along"))
+        parameters.update(along[1])
     elif along is not None:
-        session.connection().execute(along)
-    session.connection().execute(statement)
+        session.connection().execute(*along)
+    session.connection().execute(statement, parameters)
 
 
 def organisation_log(organisation_id: int):

@@ -11,13 +11,20 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from sqlalchemy import Insert, insert, select
+from sqlalchemy import Insert, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from ledger.errors import IdempotencyKeyReused, InvalidInput
 from ledger.models import IdempotencyRecord
 
 MAX_KEY_LENGTH = 200
+# Built once (every write runs them); parameters named for the audit record's statement to carry them along.
+_KEPT_QUERY = select(IdempotencyRecord.request_digest, IdempotencyRecord.status_code,
+                     IdempotencyRecord.response_body).where(IdempotencyRecord.user_id == bindparam("user_id"),
+                                                            IdempotencyRecord.idempotency_key == bindparam("key"))
+_KEEP = insert(IdempotencyRecord).values(
+    user_id=bindparam("kept_user_id"), idempotency_key=bindparam("kept_key"), request_digest=bindparam("kept_digest"),
+    status_code=bindparam("kept_status"), response_body=bindparam("kept_body"), created_at=bindparam("kept_at"))
 
 
 def check_key(key: object) -> str:
@@ -32,10 +39,7 @@ def request_digest(method: str, path: str, canonical_body: str) -> str:
 
 def kept_answer(session: Session, user_id: int, key: str, digest: str) -> tuple[int, str] | None:
     """The (status, body) first given for this key, or None; refuses a key reused for another request."""
-    row = session.connection().execute(
-        select(IdempotencyRecord.request_digest, IdempotencyRecord.status_code, IdempotencyRecord.response_body)
-        .where(IdempotencyRecord.user_id == user_id, IdempotencyRecord.idempotency_key == key)
-    ).first()
+    row = session.connection().execute(_KEPT_QUERY, {"user_id": user_id, "key": key}).first()
     if row is None:
         return None
     if row.request_digest != digest:
@@ -44,12 +48,12 @@ def kept_answer(session: Session, user_id: int, key: str, digest: str) -> tuple[
     return row.status_code, row.response_body
 
 
-def answer_to_keep(user_id: int, key: str, digest: str, status_code: int, body: str) -> Insert:
-    """The statement that keeps an answer; run it with ``audit.record(..., along=…)`` to save a round trip."""
-    return insert(IdempotencyRecord).values(
-        user_id=user_id, idempotency_key=key, request_digest=digest, status_code=status_code,
-        response_body=body, created_at=dt.datetime.now(dt.UTC))
+def answer_to_keep(user_id: int, key: str, digest: str, status_code: int, body: str) -> tuple[Insert, dict]:
+    """The statement that keeps an answer, and its parameters; run them with ``audit.record(..., along=…)`` to
+    save a round trip."""
+    return _KEEP, {"kept_user_id": user_id, "kept_key": key, "kept_digest": digest, "kept_status": status_code,
+                   "kept_body": body, "kept_at": dt.datetime.now(dt.UTC)}
 
 
 def keep_answer(session: Session, user_id: int, key: str, digest: str, status_code: int, body: str) -> None:
-    session.connection().execute(answer_to_keep(user_id, key, digest, status_code, body))
+    session.connection().execute(*answer_to_keep(user_id, key, digest, status_code, body))
