@@ -6,7 +6,7 @@ import datetime as dt
 import weakref
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from ledger.chart import CHINA_NONPROFIT, AccountTemplate, BalanceLimit, Role
@@ -108,11 +108,15 @@ def get_fund(session: Session, organisation_id: int, fund_id: int) -> Fund:
     return fund
 
 
+_FUND_CURRENCY = select(Fund.currency).where(Fund.id == bindparam("fund_id"),
+                                             Fund.organisation_id == bindparam("organisation_id"))
+
+
 def fund_currency(session: Session, organisation_id: int, fund_id: int) -> str:
     """The currency of one of the organisation's funds: one plain read, for the hot write paths (whether the
     fund is open is judged with the posting itself)."""
-    currency = session.connection().execute(
-        select(Fund.currency).where(Fund.id == fund_id, Fund.organisation_id == organisation_id)).scalar()
+    currency = session.connection().execute(_FUND_CURRENCY, {"fund_id": fund_id, "organisation_id": organisation_id}
+                                            ).scalar()
     if currency is None:
         raise NotFound(f"fund {fund_id} does not exist", field="fund_id")
     return currency
