@@ -10,6 +10,7 @@ import io
 from flask import Response, request
 from marshmallow import Schema, ValidationError, fields, validate
 
+from ledger.idempotency import MAX_KEY_LENGTH
 from ledger.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from ledger.money import MAX_AMOUNT_MINOR
 
@@ -120,7 +121,7 @@ def csv_response(rows: list[dict], columns: list[str], filename: str) -> Respons
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: _inert(value) for key, value in row.items()} for row in rows)
     return Response(buffer.getvalue(), mimetype=CSV,
                     headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'})
 
@@ -129,10 +130,18 @@ def csv_response(rows: list[dict], columns: list[str], filename: str) -> Respons
 # instead of adding the CSV one to it.
 IDEMPOTENCY_DOC = {"parameters": [{
     "in": "header", "name": "Idempotency-Key", "required": True,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
     "description": "Unique per intended write. A retry with the same key and body gets the first answer again; "
                    "the same key with another body is a 409 `idempotency_key_reused`.",
 }]}
+def _inert(value):
+    """A text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading apostrophe:
+    donors' names and descriptions come from outside. Numbers stay numbers."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 CSV_DOC = {"responses": {200: {"content": {CSV: {"schema": {"type": "string"}}}}}}
 
 

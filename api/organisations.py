@@ -153,7 +153,16 @@ class AuditRecordSchema(Schema):
     path = fields.String(required=True)
     action = fields.String(required=True)
     status_code = fields.Integer(required=True)
-    details = fields.Function(lambda record: json.loads(record.details), required=True)
+    details = fields.Function(lambda record: _details(record.details), required=True)
+
+
+def _details(text: str) -> dict:
+    # Records are never rewritten, so one that does not parse (written before truncation kept JSON whole) is
+    # shown as it is rather than failing the whole page.
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"unparsed": text}
 
 
 FundPageSchema = page_schema(FundSchema, "FundPage")

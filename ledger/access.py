@@ -254,15 +254,16 @@ def set_membership(session: Session, organisation_id: int, user_id: int, role: s
 
 
 def remove_membership(session: Session, organisation_id: int, user_id: int, missing_ok: bool = False) -> None:
-    membership = session.scalars(select(Membership).where(
+    # Plain DELETEs, not the ORM's: two admins may change one membership at once, and the loser's retry must
+    # not trip over a row the winner already removed.
+    membership_id = session.scalars(select(Membership.id).where(
         Membership.organisation_id == organisation_id, Membership.user_id == user_id)).first()
-    if membership is None:
+    if membership_id is None:
         if missing_ok:
             return
         raise NotFound(f"user {user_id} has no role in this organisation", field="user_id")
-    session.execute(delete(FundAssignment).where(FundAssignment.membership_id == membership.id))
-    session.delete(membership)
-    session.flush()
+    session.execute(delete(FundAssignment).where(FundAssignment.membership_id == membership_id))
+    session.execute(delete(Membership).where(Membership.id == membership_id))
 
 
 def memberships(session: Session, organisation_id: int) -> list[tuple[Membership, User, list[int]]]:

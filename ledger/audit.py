@@ -5,6 +5,7 @@ commit; append-only, enforced by the database's triggers (migration 0003)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 
 from sqlalchemy import Insert, bindparam, insert, select
@@ -25,6 +26,15 @@ def redacted(value):
     return value
 
 
+def _details_text(details: dict) -> str:
+    """The details as JSON; when too long, still JSON: the start of the text, its length and its SHA-256."""
+    text = json.dumps(redacted(details), ensure_ascii=False, sort_keys=True, default=str)
+    if len(text) <= MAX_DETAILS:
+        return text
+    return json.dumps({"truncated": True, "length": len(text), "sha256": hashlib.sha256(text.encode()).hexdigest(),
+                       "start": text[:MAX_DETAILS // 2]}, ensure_ascii=False)
+
+
 _COLUMNS = ("occurred_at", "user_id", "organisation_id", "remote_addr", "method", "path", "action", "status_code",
             "details")
 _RECORD = insert(AuditRecord).values({column: bindparam(f"audit_{column}") for column in _COLUMNS})
@@ -38,9 +48,8 @@ def record(session: Session, *, user_id: int | None, organisation_id: int | None
     PostgreSQL both go in one statement (a data-modifying CTE), one round trip fewer while the write holds its
     row locks. The statements are built once and run on the session's connection, past the ORM: they are on
     every write's path."""
-    text = json.dumps(redacted(details), ensure_ascii=False, sort_keys=True, default=str)
     values = (dt.datetime.now(dt.UTC), user_id, organisation_id, (remote_addr or "")[:64], method, path[:500],
-              action[:100], status_code, text[:MAX_DETAILS])
+              action[:100], status_code, _details_text(details))
     parameters = {f"audit_{column}": value for column, value in zip(_COLUMNS, values, strict=True)}
     statement = _RECORD
     if along is not None and session.get_bind().dialect.name == "postgresql":

@@ -184,7 +184,7 @@ def account_statement(
     if not (isinstance(limit, int) and 1 <= limit <= MAX_STATEMENT_PAGE):
         raise InvalidInput(f"must be between 1 and {MAX_STATEMENT_PAGE}", field="limit")
     account = get_account(session, organisation_id, account_id)
-    start = after or ((date_from - dt.timedelta(days=1), 2**62) if date_from else None)
+    start = after or ((date_from - dt.timedelta(days=1), 2**62) if date_from and date_from > dt.date.min else None)
     opening = _opening_totals(session, account_id, currency, fund_id, start)
     running = opening.balance_minor(account.normal_balance)
     rows = session.execute(_statement_query(account_id, currency, fund_id, start, date_to, limit + 1)).all()

@@ -34,6 +34,10 @@ _RETRYABLE_SQLSTATES = {"40001", "40P01"}
 _RACED_CONSTRAINTS = {
     "uq_entries_organisation_id_idempotency_key", "uq_entries_reverses_entry_id",
     "uq_idempotency_records_user_id_idempotency_key", "pk_grant_approvals",
+    # Check-then-insert of unique names: the retry's check finds the winner's row and answers 409 (or, for a
+    # membership, replaces it).
+    "uq_funds_organisation_id_code", "uq_users_email", "uq_memberships_user_id_organisation_id",
+    "uq_organisations_jurisdiction_registration_number",
 }
 
 

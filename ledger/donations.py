@@ -108,6 +108,9 @@ def refund_donation(session: Session, organisation_id: int, donation_id: int, *,
     if donation.channel == "in_kind":
         raise InvalidState("an in-kind gift is not refunded in money", field="donation_id")
     check_amount_minor(amount_minor)
+    if refunded_on < donation.received_on:
+        raise InvalidInput(f"a refund cannot precede the gift, received on {donation.received_on}",
+                           field="refunded_on")
     remaining = donation.amount_minor - donation.refunded_minor
     if amount_minor > remaining:
         raise InvalidInput(f"at most {remaining} minor units of this gift remain to refund", field="amount_minor")

@@ -16,7 +16,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ledger.chart import BalanceLimit
@@ -26,6 +26,7 @@ from ledger.errors import (
     CurrencyMismatch,
     EntryAlreadyReversed,
     EntryEmpty,
+    EntryKeptByRecord,
     FundClosed,
     IdempotencyKeyReused,
     InvalidInput,
@@ -36,7 +37,7 @@ from ledger.errors import (
     TooMany,
 )
 from ledger.listing import keyset_page
-from ledger.models import Entry, Posting
+from ledger.models import Donation, Entry, Grant, Posting, Refund
 from ledger.money import check_amount_minor, check_currency
 from ledger.store import Batch, Lookup, LookupRequest, post_batches
 
@@ -368,8 +369,10 @@ def reverse_entry(
     session: Session, organisation_id: int, entry_id: int, *, idempotency_key: str, recorded_by: str,
     effective_date: dt.date | None = None, description: str | None = None,
 ) -> PostedEntry:
-    """Posts the mirror image of an entry, naming it; both stay visible. An entry is reversed once."""
+    """Posts the mirror image of an entry, naming it; both stay visible. An entry is reversed once, and not
+    at all when a gift, refund or grant row records it (that row would go on claiming the money)."""
     original = get_entry(session, organisation_id, entry_id)
+    _refuse_kept_by_record(session, entry_id)
     draft = EntryDraft(
         organisation_id=organisation_id, kind="reversal",
         effective_date=effective_date or original.effective_date,
@@ -389,6 +392,16 @@ def reverse_entry(
             reversal_entry_id=earlier.id,
         )
     return post_entry(session, draft)
+
+
+def _refuse_kept_by_record(session: Session, entry_id: int) -> None:
+    for model, columns, what in ((Donation, (Donation.entry_id,), "donation"), (Refund, (Refund.entry_id,), "refund"),
+                                 (Grant, (Grant.approved_entry_id, Grant.paid_entry_id), "grant")):
+        holder = session.scalars(select(model.id).where(or_(*(column == entry_id for column in columns)))).first()
+        if holder is not None:
+            raise EntryKeptByRecord(
+                f"entry {entry_id} records {what} {holder}; undo it through the {what}, not by reversing the entry",
+                field="entry_id", **{f"{what}_id": holder})
 
 
 def list_entries(

@@ -96,6 +96,13 @@ class EntryAlreadyReversed(LedgerError):
     code = "entry_already_reversed"
 
 
+class EntryKeptByRecord(LedgerError):
+    """The entry records a gift, a refund or a grant's step: reversing it alone would leave that record
+    claiming money the books no longer hold. It is undone through the record (a refund, say)."""
+
+    code = "entry_kept_by_record"
+
+
 class Conflict(LedgerError):
     code = "conflict"
 

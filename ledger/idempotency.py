@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from ledger.errors import IdempotencyKeyReused, InvalidInput
 from ledger.models import IdempotencyRecord
 
-MAX_KEY_LENGTH = 200
+# The entry a write posts carries "api:<user id>:<key>" as its own key, which the ledger caps at 200.
+MAX_KEY_LENGTH = 150
 # Built once (every write runs them); parameters named for the audit record's statement to carry them along.
 _KEPT_QUERY = select(IdempotencyRecord.request_digest, IdempotencyRecord.status_code,
                      IdempotencyRecord.response_body).where(IdempotencyRecord.user_id == bindparam("user_id"),

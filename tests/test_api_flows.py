@@ -220,15 +220,78 @@ def test_a_transfer_moves_money_between_two_funds_each_balanced(world):
 
 
 def test_an_entry_is_reversed_once(world):
-    donation = gift(world, 9_000).json
-    path = world.url(f"/entries/{donation['entry_id']}/reversal")
+    gift(world, 9_000)
+    transfer = world.call("org_admin", "POST", world.url("/transfers"), key=uuid.uuid4().hex, json={
+        "from_fund_id": world.fund, "to_fund_id": world.general, "amount_minor": 4_000, "currency": "CNY",
+        "effective_date": DAY}).json
+    path = world.url(f"/entries/{transfer['id']}/reversal")
 
     reversal = world.call("org_admin", "POST", path, json={}, key=uuid.uuid4().hex)
     twice = world.call("org_admin", "POST", path, json={}, key=uuid.uuid4().hex)
 
-    assert reversal.status_code == 201 and reversal.json["reverses_entry_id"] == donation["entry_id"]
+    assert reversal.status_code == 201 and reversal.json["reverses_entry_id"] == transfer["id"]
     assert twice.status_code == 409 and twice.json["code"] == "entry_already_reversed"
-    assert fund_balance(world, Role.BANK, world.fund) == 0
+    assert fund_balance(world, Role.BANK, world.fund) == 9_000
+    assert fund_balance(world, Role.BANK, world.general) == 0
+
+
+def test_an_entry_that_records_a_gift_or_a_grant_is_not_reversed_on_its_own(world):
+    donation = gift(world, 50_000).json
+    grant = _grant(world, 1_000).json
+    approved = _step(world, "org_admin", grant["id"], "approvals").json
+    before = snapshot(world.db)
+
+    answers = [world.call("org_admin", "POST", world.url(f"/entries/{entry}/reversal"), json={},
+                          key=uuid.uuid4().hex) for entry in (donation["entry_id"], approved["approved_entry_id"])]
+
+    assert [(a.status_code, a.json["code"]) for a in answers] == [(409, "entry_kept_by_record")] * 2
+    assert snapshot(world.db) == before
+    refund = world.call("org_admin", "POST", world.url(f"/donations/{donation['id']}/refunds"),
+                        json={"amount_minor": 50_000, "refunded_on": DAY}, key=uuid.uuid4().hex)
+    assert refund.status_code == 201  # the gift is undone through the gift
+
+
+def test_a_statement_from_the_first_day_of_the_calendar_answers(world):
+    gift(world, 1_234)
+    account = world.db.write(lambda session: load_chart(session, world.org).account(Role.BANK))
+
+    response = world.call("auditor", "GET", world.url(f"/accounts/{account}/statement?date_from=0001-01-01"))
+
+    assert response.status_code == 200 and [line["debit_minor"] for line in response.json["lines"]] == [1_234]
+
+
+def test_an_oversized_audit_record_stays_readable_json(world):
+    created = world.call("org_admin", "POST", world.url("/funds"), json={
+        "code": "\x01" * 40, "name": "\x01" * 200, "kind": "project", "restricted": False,
+        "purpose": "\x01" * 2_000})
+
+    log = world.call("auditor", "GET", world.url("/audit-log"))
+
+    assert created.status_code == 201
+    assert log.status_code == 200
+    [record] = [r for r in log.json["items"] if r["action"] == "fund.create"]
+    assert record["details"]["truncated"] is True and len(record["details"]["sha256"]) == 64
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_made_inert(world):
+    world.call("fund_manager", "POST", world.url("/donors"), json={"name": '=HYPERLINK("http://x.example")'})
+
+    donors = world.call("auditor", "GET", world.url("/donors"), headers={"Accept": "text/csv"})
+
+    [donor] = list(csv.DictReader(io.StringIO(donors.get_data(as_text=True))))
+    assert donor["name"] == "'=HYPERLINK(\"http://x.example\")"
+
+
+def test_made_up_tokens_count_against_the_address(db):
+    app = make_app(db, RATELIMIT_DEFAULT="3 per minute")
+    try:
+        answers = [app.test_client().get("/api/v1/me", headers={
+            "Authorization": f"Bearer fl_{uuid.uuid4().hex[:12]}_{uuid.uuid4().hex}"}).status_code
+            for _ in range(4)]
+    finally:
+        app.extensions["ledger_db"].dispose()
+
+    assert answers == [401, 401, 401, 429]
 
 
 def test_a_closed_month_refuses_gifts_dated_in_it_until_reopened(world):

@@ -8,7 +8,7 @@ import uuid
 
 from sqlalchemy import func, select
 
-from ledger.models import Entry, Refund
+from ledger.models import Entry, Refund, User
 
 DAY = "2026-11-20"
 
@@ -60,3 +60,14 @@ def test_racing_approvals_approve_a_grant_once(world):
     with world.db.read() as session:
         assert session.scalar(select(func.count()).where(Entry.organisation_id == world.org,
                                                          Entry.kind == "grant_approved")) == 1
+
+
+def test_racing_creations_of_one_name_answer_409_not_500(world):
+    funds = race(5, lambda _: world.call("org_admin", "POST", world.url("/funds"), json={
+        "code": "SAME", "name": "同名基金", "kind": "project", "restricted": False}))
+    members = race(5, lambda _: world.call("org_admin", "POST", world.url("/members"), json={
+        "email": world.db.write(lambda session: session.get(User, world.users["spare"]).email),
+        "role": "auditor"}))
+
+    assert sorted(answer.status_code for answer in funds) == [201, 409, 409, 409, 409]
+    assert {answer.status_code for answer in members} == {200}

@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from ledger.access import issue_token
+from ledger.idempotency import MAX_KEY_LENGTH
 from ledger.organisations import set_fund_status
 from tests.api_support import snapshot
 
@@ -133,7 +134,7 @@ def _headers(world, case) -> dict[str, str]:
     reaches the handler; the latter stays anonymous, and its answer must be the documented 401."""
     headers = {}
     key = (case.headers or {}).get("Idempotency-Key")
-    if key is not None and 1 <= len(key) <= 200:
+    if key is not None and 1 <= len(key) <= MAX_KEY_LENGTH:
         headers["Idempotency-Key"] = uuid.uuid4().hex
     if "Authorization" in (case.headers or {}):
         headers["Authorization"] = f"Bearer {_token(world, case)}"
