@@ -41,6 +41,9 @@ _RACED_CONSTRAINTS = {
 }
 
 
+_SQLITE_KEPT_ANSWER_CLASH = "UNIQUE constraint failed: idempotency_records.user_id"
+
+
 def normalise_url(url: str) -> str:
     """Uses psycopg 3 for PostgreSQL whichever spelling of the URL the operator wrote."""
     parsed = make_url(url)
@@ -91,7 +94,11 @@ def is_retryable(error: DBAPIError | ConcurrentWrite) -> bool:
     # A concurrent writer committed the same idempotency key (or reversed the same entry) first: the retry
     # finds that entry and answers with it, or with a typed refusal.
     diagnostics = getattr(error.orig, "diag", None)
-    return isinstance(error, IntegrityError) and getattr(diagnostics, "constraint_name", None) in _RACED_CONSTRAINTS
+    if isinstance(error, IntegrityError) and getattr(diagnostics, "constraint_name", None) in _RACED_CONSTRAINTS:
+        return True
+    # SQLite names no constraint, only the columns. Its writers take turns, so the one case met there is a
+    # replayed request whose first attempt skipped the look-up of its kept answer (api/writes.py).
+    return isinstance(error, IntegrityError) and str(error.orig).startswith(_SQLITE_KEPT_ANSWER_CLASH)
 
 
 class Database:

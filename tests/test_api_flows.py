@@ -470,3 +470,14 @@ def test_donors_and_the_audit_log_answer_as_csv_too(world):
     assert (donor["name"], donor["phone"], donor["public_name"]) == ("赵六", "13700000000", "赵*")
     [record] = list(csv.DictReader(io.StringIO(log.get_data(as_text=True))))
     assert record["action"] == "donor.create" and "赵六" in record["details"]
+
+
+def test_a_key_reused_on_another_route_is_refused_and_its_work_undone(world):
+    key = uuid.uuid4().hex
+    gift(world, 2_000, key=key)
+    before = snapshot(world.db)
+
+    other = world.call("fund_manager", "POST", world.url("/donors"), json={"name": "钱七"}, key=key)
+
+    assert other.status_code == 409 and other.json["code"] == "idempotency_key_reused"
+    assert snapshot(world.db) == before
