@@ -11,13 +11,14 @@ import json
 from collections.abc import Callable
 
 from flask import Response, current_app, g, request
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from api.auth import current_principal
 from api.session import database
 from ledger import audit
 from ledger.access import Principal
-from ledger.errors import IdempotencyKeyReused, InvalidInput
+from ledger.errors import InvalidInput, LedgerError
 from ledger.idempotency import answer_to_keep, check_key, kept_answer, request_digest
 
 
@@ -54,10 +55,16 @@ def perform(action: str, organisation_id: int | None, work: Callable[[Session, P
                 return kept[0], kept[1], True
         try:
             answer = work(session, principal)
-        except IdempotencyKeyReused:
-            # The ledger met the key on an entry with other content: answer as the API does, from the kept
-            # answer (the ledger rolled its refusal back to a savepoint, so the session still reads).
-            kept = kept_answer(session, principal.user_id, key, digest) if key is not None else None
+        except LedgerError as refusal:
+            # A refusal on a first attempt may be a replay meeting its own earlier effect (the grant it approved
+            # is approved now, the fund it created exists, the ledger holds its entry): the kept answer, if any,
+            # is the answer.
+            if key is None:
+                raise
+            try:
+                kept = kept_answer(session, principal.user_id, key, digest)
+            except DBAPIError:  # the refusal came from the database and aborted the transaction: not a replay
+                raise refusal from None
             if kept is None:
                 raise
             return kept[0], kept[1], True

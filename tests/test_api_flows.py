@@ -481,3 +481,24 @@ def test_a_key_reused_on_another_route_is_refused_and_its_work_undone(world):
 
     assert other.status_code == 409 and other.json["code"] == "idempotency_key_reused"
     assert snapshot(world.db) == before
+
+
+def test_replays_of_writes_that_cannot_happen_twice_get_the_first_answer(world):
+    gift(world, 10_000)
+    grant = _grant(world).json
+    approve_key, fund_key = uuid.uuid4().hex, uuid.uuid4().hex
+    path = world.url(f"/grants/{grant['id']}/approvals")
+    fund = {"code": "ONCE", "name": "一次", "kind": "project", "restricted": False}
+
+    approved = world.call("org_admin", "POST", path, json={}, key=approve_key)
+    created = world.call("org_admin", "POST", world.url("/funds"), json=fund, key=fund_key)
+    before = snapshot(world.db)
+    approved_again = world.call("org_admin", "POST", path, json={}, key=approve_key)
+    created_again = world.call("org_admin", "POST", world.url("/funds"), json=fund, key=fund_key)
+    unkeyed = world.call("org_admin", "POST", world.url("/funds"), json=fund)
+
+    assert (approved_again.status_code, approved_again.get_data()) == (200, approved.get_data())
+    assert (created_again.status_code, created_again.get_data()) == (201, created.get_data())
+    assert approved_again.headers["Idempotent-Replayed"] == created_again.headers["Idempotent-Replayed"] == "true"
+    assert snapshot(world.db) == before
+    assert unkeyed.status_code == 409  # without a key, a second fund of one code is a conflict
