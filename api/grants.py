@@ -80,10 +80,15 @@ GRANT_COLUMNS = ["id", "fund_id", "amount_minor", "currency", "payee", "purpose"
                  "requested_at", "decided_at", "approved_entry_id", "paid_entry_id"]
 
 
+def _views(session, page: list[Grant]) -> list[dict]:
+    """The grants with their approvers, not yet dumped."""
+    approvers = grants.approvers_of(session, [grant.id for grant in page])
+    return [{**{column: getattr(grant, column) for column in GrantSchema().fields if column != "approved_by"},
+             "approved_by": approvers[grant.id]} for grant in page]
+
+
 def _view(session, grant: Grant) -> dict:
-    """The grant with its approvers, not yet dumped."""
-    return {**{column: getattr(grant, column) for column in GrantSchema().fields if column != "approved_by"},
-            "approved_by": grants.approvers_of(session, grant.id)}
+    return _views(session, [grant])[0]
 
 
 @blp.route("/grants")
@@ -106,7 +111,7 @@ class Grants(MethodView):
         if query.get("status"):
             statement = statement.where(Grant.status == query["status"])
         page = keyset_page(session, statement, Grant.id, query.get("after"), query["limit"])
-        items = [_view(session, grant) for grant in page.items]
+        items = _views(session, page.items)
         if wants_csv():
             return csv_response(GrantSchema(many=True).dump(items), GRANT_COLUMNS, "grants")
         return {"items": items, "next_after": page.next_after}
@@ -140,22 +145,17 @@ class GrantItem(MethodView):
         return _view(session, grant)
 
 
-def _step(action: str, organisation_id: int, grant_id: int, data: dict, moves_money: bool = True):
+def _step(action: str, organisation_id: int, grant_id: int, take, moves_money: bool = True):
+    """One step of a grant's life: ``take(session, principal)`` returns the grant after the step."""
     def work(session, principal):
         grant = grants.get_grant(session, organisation_id, grant_id)
         authorize_funds(organisation_id, [grant.fund_id], write=True)
-        on = data.get("effective_date") or dt.datetime.now(dt.UTC).date()
-        if action == "approve":
-            grant = grants.approve_grant(session, organisation_id, grant_id, approver_user_id=principal.user_id,
-                                         effective_date=on, idempotency_key=entry_key(principal),
-                                         recorded_by=principal.email)
-        elif action == "pay":
-            grant = grants.pay_grant(session, organisation_id, grant_id, paid_on=on,
-                                     idempotency_key=entry_key(principal), recorded_by=principal.email)
-        else:
-            grant = grants.reject_grant(session, organisation_id, grant_id)
-        return GrantSchema().dump(_view(session, grant))
+        return GrantSchema().dump(_view(session, take(session, principal)))
     return perform(f"grant.{action}", organisation_id, work, status=200, moves_money=moves_money)
+
+
+def _on(data: dict) -> dt.date:
+    return data.get("effective_date") or dt.datetime.now(dt.UTC).date()
 
 
 @blp.route("/grants/<int:grant_id>/approvals")
@@ -169,7 +169,9 @@ class GrantApprovals(MethodView):
         """Approves a grant. Refused for its requester (403 `separation_of_duties`) and for a second approval
         by the same person; the last approval needed posts the cost and the amount owed. Needs an
         `Idempotency-Key` header."""
-        return _step("approve", organisation_id, grant_id, data)
+        return _step("approve", organisation_id, grant_id, lambda session, principal: grants.approve_grant(
+            session, organisation_id, grant_id, approver_user_id=principal.user_id, effective_date=_on(data),
+            idempotency_key=entry_key(principal), recorded_by=principal.email))
 
 
 @blp.route("/grants/<int:grant_id>/payment")
@@ -181,7 +183,9 @@ class GrantPayment(MethodView):
     @blp.doc(**IDEMPOTENCY_DOC)
     def post(self, data, organisation_id: int, grant_id: int):
         """Pays an approved grant from the fund's bank account. Needs an `Idempotency-Key` header."""
-        return _step("pay", organisation_id, grant_id, data)
+        return _step("pay", organisation_id, grant_id, lambda session, principal: grants.pay_grant(
+            session, organisation_id, grant_id, paid_on=_on(data), idempotency_key=entry_key(principal),
+            recorded_by=principal.email))
 
 
 @blp.route("/grants/<int:grant_id>/rejection")
@@ -192,4 +196,6 @@ class GrantRejection(MethodView):
     @documents_problems(blp, 403, 404, 409, 422)
     def post(self, data, organisation_id: int, grant_id: int):
         """Rejects (or withdraws) a grant still awaiting approval; nothing was posted for it."""
-        return _step("reject", organisation_id, grant_id, data, moves_money=False)
+        return _step("reject", organisation_id, grant_id,
+                     lambda session, _principal: grants.reject_grant(session, organisation_id, grant_id),
+                     moves_money=False)

@@ -182,6 +182,8 @@ def test_above_the_threshold_a_grant_needs_two_different_approvers(world):
     assert same_again.status_code == 403 and same_again.json["code"] == "separation_of_duties"
     assert second.json["status"] == "approved"
     assert sorted(second.json["approved_by"]) == sorted([world.users["org_admin"], world.users["second_admin"]])
+    listed = {g["id"]: g["approved_by"] for g in world.call("auditor", "GET", world.url("/grants")).json["items"]}
+    assert listed == {small["id"]: [], large["id"]: second.json["approved_by"]}
 
 
 def test_the_database_itself_refuses_the_requester_as_approver(world):
