@@ -80,9 +80,12 @@ def authorize_any_fund(organisation_id: int, fund_ids) -> None:
     g.funds_checked = True
 
 
-def visible_funds(organisation_id: int) -> frozenset[int] | None:
-    """The funds whose records the caller may list: None for all of them (admins, auditors), else the funds
-    a fund manager was assigned."""
+def listed_funds(organisation_id: int, fund_id: int | None) -> frozenset[int] | None:
+    """The funds a list may show: the one asked for (if the caller may read it); else None for all of them
+    (admins, auditors), or the funds a fund manager was assigned."""
+    if fund_id is not None:
+        authorize_funds(organisation_id, [fund_id], write=False)
+        return frozenset({fund_id})
     g.funds_checked = True
     principal = current_principal()
     if principal.allows(Need.ORG_READ, organisation_id):
@@ -90,8 +93,11 @@ def visible_funds(organisation_id: int) -> frozenset[int] | None:
     return principal.funds.get(organisation_id, frozenset())
 
 
-def require_org_read(organisation_id: int) -> None:
-    """For a FUND_READ view asked about the whole organisation rather than named funds."""
-    if not current_principal().allows(Need.ORG_READ, organisation_id):
+def authorize_report(organisation_id: int, fund_id: int | None) -> None:
+    """For a report of one fund (its readers may) or, without a fund, of the whole organisation (only those
+    who read all of it: a fund manager must name one of their funds)."""
+    if fund_id is not None:
+        authorize_funds(organisation_id, [fund_id], write=False)
+    elif not current_principal().allows(Need.ORG_READ, organisation_id):
         raise Forbidden("a fund manager must name one of their funds", field="fund_id")
     g.funds_checked = True

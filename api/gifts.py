@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from api.auth import authorize_funds, requires, visible_funds
+from api.auth import authorize_funds, listed_funds, requires
 from api.common import (
     CSV_DOC,
     IDEMPOTENCY_DOC,
@@ -181,11 +181,8 @@ class Donations(MethodView):
     def get(self, query, organisation_id: int):
         """Recorded gifts, filtered; fund managers see their funds' gifts. Also as CSV (`Accept: text/csv`)."""
         statement = select(Donation).where(Donation.organisation_id == organisation_id)
-        funds = visible_funds(organisation_id)
-        if query.get("fund_id") is not None:
-            authorize_funds(organisation_id, [query["fund_id"]], write=False)
-            statement = statement.where(Donation.fund_id == query["fund_id"])
-        elif funds is not None:
+        funds = listed_funds(organisation_id, query.get("fund_id"))
+        if funds is not None:
             statement = statement.where(Donation.fund_id.in_(sorted(funds)))
         for name, condition in DONATION_FILTERS.items():
             if query.get(name) is not None:

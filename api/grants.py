@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from api.auth import authorize_funds, requires, visible_funds
+from api.auth import authorize_funds, listed_funds, requires
 from api.common import (
     CSV_DOC,
     IDEMPOTENCY_DOC,
@@ -102,11 +102,8 @@ class Grants(MethodView):
         """Grants, filtered by fund and status; fund managers see their funds'. Also as CSV."""
         session = read_session()
         statement = select(Grant).where(Grant.organisation_id == organisation_id)
-        funds = visible_funds(organisation_id)
-        if query.get("fund_id") is not None:
-            authorize_funds(organisation_id, [query["fund_id"]], write=False)
-            statement = statement.where(Grant.fund_id == query["fund_id"])
-        elif funds is not None:
+        funds = listed_funds(organisation_id, query.get("fund_id"))
+        if funds is not None:
             statement = statement.where(Grant.fund_id.in_(sorted(funds)))
         if query.get("status"):
             statement = statement.where(Grant.status == query["status"])

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
-from api.auth import authorize_any_fund, authorize_funds, require_org_read, requires, visible_funds
+from api.auth import authorize_any_fund, authorize_funds, authorize_report, listed_funds, requires
 from api.common import (
     CSV_DOC,
     IDEMPOTENCY_DOC,
@@ -184,10 +184,7 @@ def _entries_csv(items: list) -> list[dict]:
 
 
 def _entry_list(query: dict, organisation_id: int, kind: str | None = None):
-    funds = visible_funds(organisation_id)
-    if query.get("fund_id") is not None:
-        authorize_funds(organisation_id, [query["fund_id"]], write=False)
-        funds = {query["fund_id"]}
+    funds = listed_funds(organisation_id, query.get("fund_id"))
     items, next_after = entries.list_entries(
         read_session(), organisation_id, fund_ids=funds, kind=kind or query.get("kind"),
         date_from=query.get("date_from"), date_to=query.get("date_to"), after=query.get("after"),
@@ -284,10 +281,7 @@ class TrialBalance(MethodView):
         """The trial balance of the organisation (admins, auditors) or of one fund (its managers too), now or
         as of a date. Amounts are integer minor units; debit and credit columns are equal per currency in
         every fund, and `balanced` says so."""
-        if query.get("fund_id") is None:
-            require_org_read(organisation_id)
-        else:
-            authorize_funds(organisation_id, [query["fund_id"]], write=False)
+        authorize_report(organisation_id, query.get("fund_id"))
         session = read_session()
         organisations.get_organisation(session, organisation_id)
         report = trial_balance(session, organisation_id, query.get("fund_id"), query.get("as_of"))
@@ -328,10 +322,7 @@ class Statement(MethodView):
     def get(self, query, organisation_id: int, account_id: int):
         """An account's postings in date order with a running balance, keyset-paginated; a fund manager
         names one of their funds. Also as CSV."""
-        if query.get("fund_id") is None:
-            require_org_read(organisation_id)
-        else:
-            authorize_funds(organisation_id, [query["fund_id"]], write=False)
+        authorize_report(organisation_id, query.get("fund_id"))
         session = read_session()
         currency = query.get("currency") or organisations.get_organisation(session, organisation_id).base_currency
         page = balances.account_statement(
