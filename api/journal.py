@@ -96,9 +96,7 @@ class TrialBalanceLineSchema(Schema):
     credits_minor = fields.Integer(required=True)
     debit_balance_minor = fields.Integer(required=True)
     credit_balance_minor = fields.Integer(required=True)
-    balance_minor = fields.Function(lambda line: line.debits_minor - line.credits_minor
-                                    if line.normal_balance == "debit" else line.credits_minor - line.debits_minor,
-                                    required=True, metadata={"description": "On the account's normal side"})
+    balance_minor = fields.Integer(required=True, metadata={"description": "On the account's normal side"})
 
 
 class TotalsSchema(Schema):

@@ -89,6 +89,11 @@ class TrialBalanceLine:
     def credit_balance_minor(self) -> int:
         return max(self.credits_minor - self.debits_minor, 0)
 
+    @property
+    def balance_minor(self) -> int:
+        """The balance on the account's normal side."""
+        return Totals(self.debits_minor, self.credits_minor, self.currency).balance_minor(self.normal_balance)
+
 
 @dataclass(frozen=True, slots=True)
 class TrialBalance:
