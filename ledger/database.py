@@ -18,12 +18,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, PrimaryKeyConstraint, UniqueConstraint, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.errors import ConcurrentWrite
+from ledger.models import Base
 
 T = TypeVar("T")
 
@@ -40,8 +41,31 @@ _RACED_CONSTRAINTS = {
     "uq_organisations_jurisdiction_registration_number",
 }
 
+_SQLITE_UNIQUE_FAILED = "UNIQUE constraint failed: "
 
-_SQLITE_KEPT_ANSWER_CLASH = "UNIQUE constraint failed: idempotency_records.user_id"
+
+def _unique_names() -> dict[tuple[str, tuple[str, ...]], str]:
+    """Every unique constraint, primary key and unique index by (table, columns): SQLite reports a violation
+    by its columns only, PostgreSQL by its name."""
+    names = {}
+    for table in Base.metadata.tables.values():
+        for item in (*table.constraints, *table.indexes):
+            if isinstance(item, (UniqueConstraint, PrimaryKeyConstraint)) or getattr(item, "unique", False):
+                names[(table.name, tuple(column.name for column in item.columns))] = item.name
+    return names
+
+
+_UNIQUE_NAMES = _unique_names()
+
+
+def violated_constraint(error: IntegrityError) -> str | None:
+    """The name of the unique constraint an insert broke, on either engine."""
+    name = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
+    message = str(error.orig)
+    if name is None and message.startswith(_SQLITE_UNIQUE_FAILED):
+        qualified = [part.strip().split(".") for part in message[len(_SQLITE_UNIQUE_FAILED):].split(",")]
+        name = _UNIQUE_NAMES.get((qualified[0][0], tuple(column for _, column in qualified)))
+    return name
 
 
 def normalise_url(url: str) -> str:
@@ -91,14 +115,10 @@ def is_retryable(error: DBAPIError | ConcurrentWrite) -> bool:
     sqlstate = getattr(error.orig, "sqlstate", None)
     if sqlstate in _RETRYABLE_SQLSTATES:
         return True
-    # A concurrent writer committed the same idempotency key (or reversed the same entry) first: the retry
-    # finds that entry and answers with it, or with a typed refusal.
-    diagnostics = getattr(error.orig, "diag", None)
-    if isinstance(error, IntegrityError) and getattr(diagnostics, "constraint_name", None) in _RACED_CONSTRAINTS:
-        return True
-    # SQLite names no constraint, only the columns. Its writers take turns, so the one case met there is a
-    # replayed request whose first attempt skipped the look-up of its kept answer (api/writes.py).
-    return isinstance(error, IntegrityError) and str(error.orig).startswith(_SQLITE_KEPT_ANSWER_CLASH)
+    # A concurrent writer committed the same idempotency key (or reversed the same entry) first, or a replayed
+    # request met its own kept answer (api/writes.py): the retry finds that row and answers with it, or with a
+    # typed refusal.
+    return isinstance(error, IntegrityError) and violated_constraint(error) in _RACED_CONSTRAINTS
 
 
 class Database:

@@ -20,10 +20,10 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import DatabaseError, IntegrityError
 
 from ledger import recipes
-from ledger.database import Database
+from ledger.database import Database, violated_constraint
 from ledger.entries import post_entry
 from ledger.integrity import seal_pending
-from ledger.models import Base
+from ledger.models import Base, User
 from ledger.money import Money
 from ledger.periods import close_period
 from ledger.schema import downgrade, migrate
@@ -275,3 +275,15 @@ def test_a_fresh_database_migrates_down_to_base_and_up_to_head_again(empty_datab
         books.chart, books.open_fund, Money(100, "CNY"), "bank", particulars())))
     with pytest.raises(IntegrityError, match=APPEND_ONLY):
         execute_and_roll_back(empty_database, "DELETE FROM entries WHERE id = :id", {"id": entry.id})
+
+
+def test_a_unique_violation_is_named_on_both_engines(db):
+    """Retries of raced writes hang on the constraint's name; SQLite reports only the columns."""
+    row = {"email": f"twice-{uuid.uuid4().hex[:8]}@example.org", "display_name": "x", "password_hash": "x",
+           "platform_admin": False, "created_at": dt.datetime.now(dt.UTC)}
+    with db.engine.begin() as connection:
+        connection.execute(User.__table__.insert().values(**row))
+    with pytest.raises(IntegrityError) as raised, db.engine.begin() as connection:
+        connection.execute(User.__table__.insert().values(**row))
+
+    assert violated_constraint(raised.value) == "uq_users_email"
