@@ -34,9 +34,9 @@ from ledger.access import Need
 from ledger.audit import organisation_log
 from ledger.chart import BalanceLimit
 from ledger.errors import NotFound
-from ledger.integrity import chain_head, verify
+from ledger.integrity import last_batch, verify
 from ledger.listing import keyset_page
-from ledger.models import Account, AuditRecord, Entry, Fund, Organisation, Period, SealBatch
+from ledger.models import Account, AuditRecord, Entry, Fund, Organisation, Period
 from ledger.money import MAX_AMOUNT_MINOR
 
 blp = Blueprint("organisations", __name__, url_prefix="/api/v1",
@@ -374,15 +374,12 @@ class Integrity(MethodView):
         """Recomputes every cached total from the postings and re-hashes every sealed batch, now."""
         session = read_session()
         organisations.get_organisation(session, organisation_id)
-        head = chain_head(session, organisation_id)
-        last_sealed = session.scalar(select(func.max(SealBatch.last_entry_id))
-                                     .where(SealBatch.organisation_id == organisation_id)) or 0
+        last = last_batch(session, organisation_id)
         unsealed = session.scalar(select(func.count()).where(Entry.organisation_id == organisation_id,
-                                                             Entry.id > last_sealed))
+                                                             Entry.id > (last.last_entry_id if last else 0)))
         problems = [str(problem) for problem in verify(session, organisation_id)]
         return {"organisation_id": organisation_id, "verified": not problems, "problems": problems,
-                "sealed_through": {"sequence_no": head[0], "batch_hash": head[1], "last_entry_id": last_sealed}
-                if head else None, "unsealed_entries": unsealed, "checked_at": dt.datetime.now(dt.UTC)}
+                "sealed_through": last, "unsealed_entries": unsealed, "checked_at": dt.datetime.now(dt.UTC)}
 
 
 @blp.route("/organisations/<int:organisation_id>/audit-log")

@@ -135,7 +135,8 @@ def _seal_up_to(session: Session, high_water: int, dialect: str) -> int:
     return written
 
 
-def _last_batch(session: Session, organisation_id: int) -> SealBatch | None:
+def last_batch(session: Session, organisation_id: int) -> SealBatch | None:
+    """The organisation's newest sealed batch, if any."""
     return session.scalars(
         select(SealBatch).where(SealBatch.organisation_id == organisation_id)
         .order_by(SealBatch.sequence_no.desc()).limit(1)
@@ -143,7 +144,7 @@ def _last_batch(session: Session, organisation_id: int) -> SealBatch | None:
 
 
 def _seal_next_batch(session: Session, organisation_id: int, high_water: int) -> bool:
-    last = _last_batch(session, organisation_id)
+    last = last_batch(session, organisation_id)
     after = last.last_entry_id if last else 0
     entries = session.execute(
         select(Entry).where(Entry.organisation_id == organisation_id, Entry.id > after, Entry.id <= high_water)
@@ -277,5 +278,5 @@ def _check_batch_rows(session: Session, batch: SealBatch, previous_last: int, id
 
 def chain_head(session: Session, organisation_id: int) -> tuple[int, str] | None:
     """The newest batch's (sequence number, hash): the digest a published report cites."""
-    last = _last_batch(session, organisation_id)
+    last = last_batch(session, organisation_id)
     return (last.sequence_no, last.batch_hash) if last else None

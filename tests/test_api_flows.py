@@ -506,3 +506,18 @@ def test_replays_of_writes_that_cannot_happen_twice_get_the_first_answer(world):
     assert approved_again.headers["Idempotent-Replayed"] == created_again.headers["Idempotent-Replayed"] == "true"
     assert snapshot(world.db) == before
     assert unkeyed.status_code == 409  # without a key, a second fund of one code is a conflict
+
+
+def test_integrity_tells_what_is_sealed_and_what_waits(world):
+    from ledger.integrity import seal_pending
+
+    sealed_gift = gift(world, 1_000).json
+    seal_pending(world.db)
+    gift(world, 2_000)
+
+    status = world.call("auditor", "GET", world.url("/integrity")).json
+
+    assert status["verified"] is True and status["problems"] == []
+    assert status["sealed_through"]["last_entry_id"] == sealed_gift["entry_id"]
+    assert status["sealed_through"]["sequence_no"] >= 1 and len(status["sealed_through"]["batch_hash"]) == 64
+    assert status["unsealed_entries"] == 1
