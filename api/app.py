@@ -16,11 +16,13 @@ from flask_smorest.utils import prepare_response
 from flask_swagger_ui import get_swaggerui_blueprint
 from werkzeug.routing import IntegerConverter
 
-from api import cli, errors, gifts, grants, health, journal, limits, organisations, people
-from api.common import MAX_ID, ProblemSchema
-from api.session import close_session
-from ledger.database import Database
-from ledger.sealer import SealerThread
+from api import cli
+from api.edge import errors, limits
+from api.edge.session import close_session
+from api.rest import gifts, grants, health, journal, organisations, people
+from api.rest.common import MAX_ID, ProblemSchema
+from ledger.books.sealer import SealerThread
+from ledger.db.engine import Database
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,11 +6,11 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from ledger import audit
-from ledger.access import create_user, find_user_by_email, issue_token, revoke_token
+from api.edge import audit
+from ledger.access.tokens import create_user, find_user_by_email, issue_token, revoke_token
+from ledger.books.integrity import seal_pending, verify
+from ledger.db.schema import migrate
 from ledger.demo import DEMO_PASSWORD, DEMO_PEOPLE, load_demo_if_empty
-from ledger.integrity import seal_pending, verify
-from ledger.schema import migrate
 
 
 def _database():

@@ -57,12 +57,12 @@ from sqlalchemy import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ledger.access import create_user, issue_token, set_membership  # noqa: E402
-from ledger.chart import Role  # noqa: E402
-from ledger.database import Database  # noqa: E402
-from ledger.organisations import create_fund, create_organisation, load_chart  # noqa: E402
-from ledger.registration import unified_social_credit_code  # noqa: E402
-from ledger.schema import migrate  # noqa: E402
+from ledger.access.tokens import create_user, issue_token, set_membership  # noqa: E402
+from ledger.books.organisations import create_fund, create_organisation, load_chart  # noqa: E402
+from ledger.core.chart import Role  # noqa: E402
+from ledger.core.registration import unified_social_credit_code  # noqa: E402
+from ledger.db.engine import Database  # noqa: E402
+from ledger.db.schema import migrate  # noqa: E402
 
 DATABASE = "fl_api_bench"
 REDIS_URL = "redis://127.0.0.1:6379/15"

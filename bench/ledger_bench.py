@@ -8,7 +8,7 @@ The workload is the same for both ledgers: one entry is one gift of CNY 100.00 i
 
   a  one entry per database transaction, one writer
   b  1,000 entries per database transaction
-  c  the bulk-import path (ledger.bulk.import_entries; hordak: bulk_create)
+  c  the bulk-import path (ledger.books.bulk.import_entries; hordak: bulk_create)
   d  8 writer threads, one entry per transaction, all on the same fund (so the same balance rows)
   e  balance read latency as history grows to 1,000,000 postings (hordak: 1,000,000 legs)
 
@@ -38,16 +38,16 @@ from sqlalchemy import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ledger.balances import balance  # noqa: E402
-from ledger.bulk import analyze, import_entries  # noqa: E402
-from ledger.chart import Role  # noqa: E402
-from ledger.database import Database  # noqa: E402
-from ledger.entries import EntryDraft, post_entries, post_entry  # noqa: E402
-from ledger.money import Money  # noqa: E402
-from ledger.organisations import Chart, create_fund, create_organisation, load_chart  # noqa: E402
-from ledger.recipes import Particulars, offline_donation  # noqa: E402
-from ledger.registration import unified_social_credit_code  # noqa: E402
-from ledger.schema import migrate  # noqa: E402
+from ledger.books.balances import balance  # noqa: E402
+from ledger.books.bulk import analyze, import_entries  # noqa: E402
+from ledger.books.entries import EntryDraft, post_entries, post_entry  # noqa: E402
+from ledger.books.organisations import Chart, create_fund, create_organisation, load_chart  # noqa: E402
+from ledger.core.chart import Role  # noqa: E402
+from ledger.core.money import Money  # noqa: E402
+from ledger.core.recipes import Particulars, offline_donation  # noqa: E402
+from ledger.core.registration import unified_social_credit_code  # noqa: E402
+from ledger.db.engine import Database  # noqa: E402
+from ledger.db.schema import migrate  # noqa: E402
 
 GIFT = Money(10_000, "CNY")
 DAY = dt.date(2026, 11, 2)

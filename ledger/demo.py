@@ -11,14 +11,12 @@ import random
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.access import create_user, set_membership
-from ledger.database import Database
-from ledger.entries import EntryDraft, post_entries
-from ledger.integrity import seal_pending
-from ledger.models import Organisation
-from ledger.money import Money
-from ledger.organisations import Chart, create_fund, create_organisation, load_chart
-from ledger.recipes import (
+from ledger.access.tokens import create_user, set_membership
+from ledger.books.entries import EntryDraft, post_entries
+from ledger.books.integrity import seal_pending
+from ledger.books.organisations import Chart, create_fund, create_organisation, load_chart
+from ledger.core.money import Money
+from ledger.core.recipes import (
     Particulars,
     grant_approved,
     grant_paid,
@@ -29,7 +27,9 @@ from ledger.recipes import (
     release_from_restriction,
     transfer_between_funds,
 )
-from ledger.registration import unified_social_credit_code
+from ledger.core.registration import unified_social_credit_code
+from ledger.db.engine import Database
+from ledger.db.models import Organisation
 
 DEMO_NAME = "成都市锦城社区发展基金会 Jincheng Community Development Foundation (demo)"
 MANAGER = "demo-manager@jincheng.example.org"

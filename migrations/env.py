@@ -1,6 +1,6 @@
 """Alembic environment: runs the revisions against the URL the caller configured.
 
-The URL comes from the Alembic config (set by ledger.schema.migrate) or else from DATABASE_URL. Revisions
+The URL comes from the Alembic config (set by ledger.db.schema.migrate) or else from DATABASE_URL. Revisions
 never import the application's models: a migration must keep meaning what it meant when it was written.
 """
 
@@ -9,7 +9,7 @@ import os
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from ledger.database import normalise_url
+from ledger.db.engine import normalise_url
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or os.environ.get("DATABASE_URL")

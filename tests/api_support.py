@@ -12,9 +12,10 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from api import create_app
-from ledger.access import issue_token, set_membership
-from ledger.database import Database
-from ledger.models import (
+from ledger.access.tokens import issue_token, set_membership
+from ledger.books.organisations import create_fund, create_organisation
+from ledger.db.engine import Database
+from ledger.db.models import (
     AuditRecord,
     Balance,
     Donation,
@@ -27,7 +28,6 @@ from ledger.models import (
     Refund,
     User,
 )
-from ledger.organisations import create_fund, create_organisation
 from tests.builders import chart_general, fresh_uscc
 
 PASSWORD = "correct horse battery staple"

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from ledger.chart import Role
-from ledger.database import Database
-from ledger.models import Balance, Fund
-from ledger.organisations import Chart, create_fund, create_organisation, load_chart
-from ledger.recipes import Particulars
-from ledger.registration import unified_social_credit_code
+from ledger.books.organisations import Chart, create_fund, create_organisation, load_chart
+from ledger.core.chart import Role
+from ledger.core.recipes import Particulars
+from ledger.core.registration import unified_social_credit_code
+from ledger.db.engine import Database
+from ledger.db.models import Balance, Fund
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _keys = itertools.count(1)

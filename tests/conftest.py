@@ -9,8 +9,8 @@ import os
 import pytest
 from sqlalchemy import text
 
-from ledger.database import Database
-from ledger.schema import migrate
+from ledger.db.engine import Database
+from ledger.db.schema import migrate
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 

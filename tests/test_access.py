@@ -8,15 +8,15 @@ import uuid
 import pytest
 from sqlalchemy import select, update
 
-from ledger.access import (
+from ledger.access.tokens import (
     create_user,
     find_user_by_password,
     find_user_by_token,
     issue_token,
     revoke_token,
 )
-from ledger.errors import Conflict, InvalidInput
-from ledger.models import ApiToken, User
+from ledger.core.errors import Conflict, InvalidInput
+from ledger.db.models import ApiToken, User
 
 PASSWORD = "correct horse battery staple"
 

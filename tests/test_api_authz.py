@@ -12,14 +12,14 @@ import datetime as dt
 import re
 import uuid
 
-from ledger.access import issue_token
-from ledger.chart import Role
-from ledger.donations import GiftRecord, record_donation
-from ledger.donors import create_donor
-from ledger.entries import get_entry
-from ledger.grants import request_grant
-from ledger.models import User
-from ledger.organisations import load_chart
+from ledger.access.tokens import issue_token
+from ledger.books.entries import get_entry
+from ledger.books.organisations import load_chart
+from ledger.core.chart import Role
+from ledger.db.models import User
+from ledger.giving.donations import GiftRecord, record_donation
+from ledger.giving.donors import create_donor
+from ledger.grants.lifecycle import request_grant
 from tests.api_support import PASSWORD
 from tests.builders import fresh_uscc
 

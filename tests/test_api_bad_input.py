@@ -9,7 +9,7 @@ import uuid
 import pytest
 from sqlalchemy import update
 
-from ledger.models import ApiToken
+from ledger.db.models import ApiToken
 from tests.api_support import snapshot
 
 DAY = "2026-11-20"

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from ledger.chart import Role
-from ledger.models import ApiToken, AuditRecord, Donation, GrantApproval
-from ledger.organisations import load_chart
+from ledger.books.organisations import load_chart
+from ledger.core.chart import Role
+from ledger.db.models import ApiToken, AuditRecord, Donation, GrantApproval
 from tests.api_support import PASSWORD, make_app, make_world, snapshot
 
 DAY = "2026-11-20"
@@ -509,7 +509,7 @@ def test_replays_of_writes_that_cannot_happen_twice_get_the_first_answer(world):
 
 
 def test_integrity_tells_what_is_sealed_and_what_waits(world):
-    from ledger.integrity import seal_pending
+    from ledger.books.integrity import seal_pending
 
     sealed_gift = gift(world, 1_000).json
     seal_pending(world.db)

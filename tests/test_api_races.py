@@ -8,7 +8,7 @@ import uuid
 
 from sqlalchemy import func, select
 
-from ledger.models import Entry, Refund, User
+from ledger.db.models import Entry, Refund, User
 
 DAY = "2026-11-20"
 

@@ -29,9 +29,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from ledger.access import issue_token
-from ledger.idempotency import MAX_KEY_LENGTH
-from ledger.organisations import set_fund_status
+from api.edge.idempotency import MAX_KEY_LENGTH
+from ledger.access.tokens import issue_token
+from ledger.books.organisations import set_fund_status
 from tests.api_support import snapshot
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select, text
 
 from api import create_app
-from ledger.access import find_user_by_token
-from ledger.models import ApiToken, AuditRecord, Fund, Organisation, Posting
+from ledger.access.tokens import find_user_by_token
+from ledger.db.models import ApiToken, AuditRecord, Fund, Organisation, Posting
 
 
 @pytest.fixture

@@ -14,11 +14,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger import recipes
-from ledger.chart import Role
-from ledger.database import Database
-from ledger.entries import MAX_ENTRIES_PER_CALL, MAX_POSTINGS_PER_ENTRY, EntryDraft, post_entries, post_entry
-from ledger.errors import (
+from ledger.books.entries import MAX_ENTRIES_PER_CALL, MAX_POSTINGS_PER_ENTRY, EntryDraft, post_entries, post_entry
+from ledger.books.organisations import create_organisation, set_fund_status
+from ledger.books.periods import close_period
+from ledger.core import recipes
+from ledger.core.chart import Role
+from ledger.core.errors import (
     AccountLimitExceeded,
     AmountInvalid,
     CurrencyMismatch,
@@ -37,11 +38,10 @@ from ledger.errors import (
     SameAccount,
     TooMany,
 )
-from ledger.models import Account, Balance, Entry, Fund, Organisation, Posting
-from ledger.money import Money
-from ledger.organisations import create_organisation, set_fund_status
-from ledger.periods import close_period
-from ledger.recipes import JournalLine
+from ledger.core.money import Money
+from ledger.core.recipes import JournalLine
+from ledger.db.engine import Database
+from ledger.db.models import Account, Balance, Entry, Fund, Organisation, Posting
 from tests.builders import USCC_ALPHABET, Books, fresh_uscc, key, new_books, particulars
 
 UNKNOWN_ID = 10**12

@@ -20,16 +20,16 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import func, select, text
 
-from ledger import recipes
-from ledger.balances import balance
-from ledger.chart import Role
-from ledger.database import Database
-from ledger.entries import EntryDraft, PostedEntry, post_entry, reverse_entry
-from ledger.errors import AccountLimitExceeded, EntryAlreadyReversed, PeriodClosed
-from ledger.integrity import verify_totals
-from ledger.models import Entry
-from ledger.money import Money
-from ledger.periods import close_period, closed_periods
+from ledger.books.balances import balance
+from ledger.books.entries import EntryDraft, PostedEntry, post_entry, reverse_entry
+from ledger.books.integrity import verify_totals
+from ledger.books.periods import close_period, closed_periods
+from ledger.core import recipes
+from ledger.core.chart import Role
+from ledger.core.errors import AccountLimitExceeded, EntryAlreadyReversed, PeriodClosed
+from ledger.core.money import Money
+from ledger.db.engine import Database
+from ledger.db.models import Entry
 from tests.builders import Books, balances_of, key, new_books, particulars
 
 pytestmark = pytest.mark.postgres

@@ -19,14 +19,14 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DatabaseError, IntegrityError
 
-from ledger import recipes
-from ledger.database import Database, violated_constraint
-from ledger.entries import post_entry
-from ledger.integrity import seal_pending
-from ledger.models import Base, User
-from ledger.money import Money
-from ledger.periods import close_period
-from ledger.schema import downgrade, migrate
+from ledger.books.entries import post_entry
+from ledger.books.integrity import seal_pending
+from ledger.books.periods import close_period
+from ledger.core import recipes
+from ledger.core.money import Money
+from ledger.db.engine import Database, violated_constraint
+from ledger.db.models import Base, User
+from ledger.db.schema import downgrade, migrate
 from tests.builders import Books, key, new_books, particulars
 
 APPEND_ONLY = r"append-only"

@@ -14,17 +14,17 @@ from dataclasses import dataclass, field, replace
 import pytest
 from sqlalchemy import func, select
 
-from ledger import recipes
-from ledger.balances import Totals, account_statement, balance, balance_as_of, trial_balance
-from ledger.chart import Role
-from ledger.database import Database
-from ledger.entries import EntryDraft, PostedEntry, get_entry, post_entries, post_entry, reverse_entry
-from ledger.errors import AccountLimitExceeded, Conflict, EntryAlreadyReversed, IdempotencyKeyReused, NotFound
-from ledger.models import Account, Entry, Posting
-from ledger.money import Money
-from ledger.organisations import create_fund, set_account_limit, set_fund_status
-from ledger.periods import close_period
-from ledger.recipes import JournalLine
+from ledger.books.balances import Totals, account_statement, balance, balance_as_of, trial_balance
+from ledger.books.entries import EntryDraft, PostedEntry, get_entry, post_entries, post_entry, reverse_entry
+from ledger.books.organisations import create_fund, set_account_limit, set_fund_status
+from ledger.books.periods import close_period
+from ledger.core import recipes
+from ledger.core.chart import Role
+from ledger.core.errors import AccountLimitExceeded, Conflict, EntryAlreadyReversed, IdempotencyKeyReused, NotFound
+from ledger.core.money import Money
+from ledger.core.recipes import JournalLine
+from ledger.db.engine import Database
+from ledger.db.models import Account, Entry, Posting
 from tests.builders import Books, balances_of, key, new_books, particulars
 
 Key = tuple[int, int, str]  # (account id, fund id, currency)

@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import IntegrityError
 
-from ledger import recipes
-from ledger.chart import Role
-from ledger.database import Database
-from ledger.entries import EntryDraft, PostedEntry, post_entry
-from ledger.integrity import chain_head, seal_pending, verify
-from ledger.models import SealBatch
-from ledger.money import Money
+from ledger.books.entries import EntryDraft, PostedEntry, post_entry
+from ledger.books.integrity import chain_head, seal_pending, verify
+from ledger.core import recipes
+from ledger.core.chart import Role
+from ledger.core.money import Money
+from ledger.db.engine import Database
+from ledger.db.models import SealBatch
 from tests.builders import Books, key, new_books, particulars
 
 

@@ -35,18 +35,25 @@ from hypothesis.stateful import (
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger import recipes
-from ledger.balances import balance, trial_balance
-from ledger.chart import CHINA_NONPROFIT, BalanceLimit, Role
-from ledger.database import Database
-from ledger.entries import MAX_POSTINGS_PER_ENTRY, EntryDraft, PostedEntry, PostingDraft, post_entry, reverse_entry
-from ledger.errors import LedgerError
-from ledger.integrity import verify_totals
-from ledger.models import Balance, Entry, Posting
-from ledger.money import MAX_AMOUNT_MINOR, Money
-from ledger.organisations import set_fund_status
-from ledger.periods import close_period, reopen_period
-from ledger.recipes import Particulars
+from ledger.books.balances import balance, trial_balance
+from ledger.books.entries import (
+    MAX_POSTINGS_PER_ENTRY,
+    EntryDraft,
+    PostedEntry,
+    PostingDraft,
+    post_entry,
+    reverse_entry,
+)
+from ledger.books.integrity import verify_totals
+from ledger.books.organisations import set_fund_status
+from ledger.books.periods import close_period, reopen_period
+from ledger.core import recipes
+from ledger.core.chart import CHINA_NONPROFIT, BalanceLimit, Role
+from ledger.core.errors import LedgerError
+from ledger.core.money import MAX_AMOUNT_MINOR, Money
+from ledger.core.recipes import Particulars
+from ledger.db.engine import Database
+from ledger.db.models import Balance, Entry, Posting
 from tests.builders import key, new_books
 
 CURRENCY = "CNY"

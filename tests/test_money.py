@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.errors import AmountInvalid, CurrencyMismatch, CurrencyUnknown
-from ledger.money import MAX_AMOUNT_MINOR, Money, check_amount_minor, check_currency, currency_exponent
+from ledger.core.errors import AmountInvalid, CurrencyMismatch, CurrencyUnknown
+from ledger.core.money import MAX_AMOUNT_MINOR, Money, check_amount_minor, check_currency, currency_exponent
 
 # Currencies whose minor unit has 0, 2, 3 and 4 decimal places.
 BOOKABLE_CURRENCIES = ("JPY", "CNY", "USD", "BHD", "CLF")

@@ -10,14 +10,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from ledger import recipes
-from ledger.balances import balance, trial_balance
-from ledger.database import Database
-from ledger.entries import EntryDraft, PostedEntry, post_entry, reverse_entry
-from ledger.errors import AccountLimitExceeded
-from ledger.integrity import verify_totals
-from ledger.models import Balance
-from ledger.money import Money
+from ledger.books.balances import balance, trial_balance
+from ledger.books.entries import EntryDraft, PostedEntry, post_entry, reverse_entry
+from ledger.books.integrity import verify_totals
+from ledger.core import recipes
+from ledger.core.errors import AccountLimitExceeded
+from ledger.core.money import Money
+from ledger.db.engine import Database
+from ledger.db.models import Balance
 from tests.builders import Books, key, new_books, particulars
 
 CURRENCY = "CNY"

@@ -14,9 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.chart import CHINA_NONPROFIT, Role
-from ledger.entries import MAX_POSTINGS_PER_ENTRY, EntryDraft, PostingDraft, check_draft
-from ledger.errors import (
+from ledger.books.entries import MAX_POSTINGS_PER_ENTRY, EntryDraft, PostingDraft, check_draft
+from ledger.books.organisations import Chart
+from ledger.core.chart import CHINA_NONPROFIT, Role
+from ledger.core.errors import (
     AmountInvalid,
     CurrencyUnknown,
     EntryEmpty,
@@ -25,9 +26,8 @@ from ledger.errors import (
     NotFound,
     SameAccount,
 )
-from ledger.money import Money
-from ledger.organisations import Chart
-from ledger.recipes import (
+from ledger.core.money import Money
+from ledger.core.recipes import (
     JournalLine,
     Particulars,
     grant_approved,

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.errors import RegistrationNumberInvalid
-from ledger.registration import normalise_registration_number, unified_social_credit_code
+from ledger.core.errors import RegistrationNumberInvalid
+from ledger.core.registration import normalise_registration_number, unified_social_credit_code
 from tests.builders import USCC_ALPHABET
 
 # A USCC: registration authority and kind (2), region code (6 digits), organisation code (9), check (1).

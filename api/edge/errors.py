@@ -1,0 +1,65 @@
+"""One error shape for every answer that is not a success: RFC 9457 problem+json.
+
+Domain errors carry a stable ``code`` and the ``field`` they concern; this module is the one place that
+maps them to HTTP statuses.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException
+
+from api.edge.writes import IdempotencyKeyMissing
+from ledger.core import errors as ledger_errors
+
+STATUS_BY_ERROR: tuple[tuple[type[ledger_errors.LedgerError], int], ...] = (
+    (IdempotencyKeyMissing, 400),
+    (ledger_errors.Unauthenticated, 401),
+    (ledger_errors.Forbidden, 403),
+    (ledger_errors.NotFound, 404),
+    (ledger_errors.IdempotencyKeyReused, 409),
+    (ledger_errors.EntryAlreadyReversed, 409),
+    (ledger_errors.EntryKeptByRecord, 409),
+    (ledger_errors.Conflict, 409),
+    (ledger_errors.LedgerError, 422),
+)
+
+
+def problem(status: int, title: str, detail: str, code: str, errors: dict | None = None) -> Response:
+    body = {"type": f"https://fundledger.org/problems/{code}", "title": title, "status": status,
+            "detail": detail, "code": code, "errors": errors or {}}
+    # ASCII escapes: a field name the client sent may hold half a surrogate pair, which UTF-8 cannot carry.
+    return Response(json.dumps(body, ensure_ascii=True), status=status, mimetype="application/problem+json")
+
+
+def status_for(error: ledger_errors.LedgerError) -> int:
+    return next(status for kind, status in STATUS_BY_ERROR if isinstance(error, kind))
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(ledger_errors.LedgerError)
+    def ledger_error(error: ledger_errors.LedgerError):
+        errors = {error.field: [error.message]} if error.field else {}
+        response = problem(status_for(error), error.code.replace("_", " ").capitalize(), error.message,
+                           error.code, errors)
+        if isinstance(error, ledger_errors.Unauthenticated):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="fundledger"'
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected_error(_error: Exception):
+        # Flask sends HTTPExceptions to the more specific handler below; this one sees only real failures.
+        # The details go to the log, never to the client: they may hold donors' data or the schema.
+        app.logger.exception("unhandled error")
+        return problem(500, "Internal Server Error", "the server failed to answer this request", "internal_error")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        # flask-smorest attaches webargs' per-field messages to its 422s.
+        messages = getattr(error, "data", {}).get("messages", {})
+        fields = {}
+        for location, found in messages.items():
+            # A whole-body problem (JSON that does not parse) comes as a list, not per field.
+            fields.update(found if isinstance(found, dict) else {location: found})
+        code = "invalid_input" if error.code == 422 else (error.name or "error").lower().replace(" ", "_")
+        return problem(error.code or 500, error.name, error.description or "", code, fields)

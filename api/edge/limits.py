@@ -1,0 +1,67 @@
+"""Limits at the edge: rate limits (Flask-Limiter; Redis when REDIS_URL is set, so every worker counts
+together, else per-process memory), the request body cap (Flask's MAX_CONTENT_LENGTH → 413), and the
+security headers on every answer.
+
+The headers are set here rather than by Flask-Talisman: Talisman's HTTPS redirect, session-cookie and nonce
+machinery is for HTML apps, and it cannot give the documentation page (which needs its inline script) another
+policy than the JSON API without decorating views of a blueprint we do not own.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from api.edge.auth import bearer_token, current_principal
+from ledger.core.errors import Unauthenticated
+
+API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+               "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+}
+
+
+def rate_key() -> str:
+    """A verified token is limited on its own; anyone else, a bad token included, by address. (Counting by an
+    unverified prefix would let a caller dodge the address limit with made-up tokens, or spend someone
+    else's.) The principal found here is the one the request then uses: no second lookup."""
+    try:
+        signed_in = current_principal().signed_in
+    except Unauthenticated:
+        signed_in = False
+    if signed_in:
+        return "token:" + bearer_token().split("_", 2)[1]
+    return "address:" + get_remote_address()
+
+
+def register(app: Flask, sign_in: Blueprint) -> None:
+    """One limiter per application (so each test's application keeps its own limits): the default limit on
+    every route, and a tighter one, per address, on signing in with a password."""
+    limiter = Limiter(
+        # No X-RateLimit-* headers on every answer: they cost two more Redis round trips per request; a 429
+        # still carries Retry-After.
+        rate_key, app=app, default_limits=[app.config["RATELIMIT_DEFAULT"]], headers_enabled=False,
+        storage_uri=app.config.get("RATELIMIT_STORAGE_URI") or app.config.get("REDIS_URL") or "memory://",
+        key_prefix="fundledger")
+    limiter.limit(app.config["RATELIMIT_SIGN_IN"], key_func=get_remote_address)(sign_in)
+    app.extensions["ledger_limiter"] = limiter
+    app.after_request(_security_headers)
+
+
+def _security_headers(response: Response) -> Response:
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    is_docs = request.path.startswith("/api/docs")
+    response.headers.setdefault("Content-Security-Policy", DOCS_POLICY if is_docs else API_POLICY)
+    if request.path.startswith("/api/v1"):
+        response.headers.setdefault("Cache-Control", "no-store")  # answers may hold personal data
+    return response

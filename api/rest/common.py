@@ -1,0 +1,158 @@
+"""What the resources share: the amount field, list pages, the problem schema documented on every route,
+and CSV answers for lists and statements."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+from flask import Response, request
+from marshmallow import Schema, ValidationError, fields, validate
+
+from api.edge.idempotency import MAX_KEY_LENGTH
+from ledger.core.money import MAX_AMOUNT_MINOR
+from ledger.db.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+
+CSV = "text/csv"
+MAX_ID = 2**63 - 1  # ids are BIGINT on PostgreSQL, INTEGER (64-bit) on SQLite
+
+
+class Instant(fields.DateTime):
+    """A moment, always with its zone: SQLite hands stored UTC times back without one."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+class MinorUnits(fields.Integer):
+    """A positive whole number of minor units (fen for CNY). JSON floats, strings and booleans are refused:
+    an amount is never guessed from 12.5, "1250" or true."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("validate", validate.Range(min=1, max=MAX_AMOUNT_MINOR))
+        kwargs.setdefault("metadata", {"description": f"whole minor units, 1 to {MAX_AMOUNT_MINOR}"})
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value):
+        if isinstance(value, bool):
+            raise ValidationError("Not a valid integer.")
+        return super()._validated(value)
+
+
+def object_id(**kwargs) -> fields.Integer:
+    """An object's id (ids are positive 64-bit integers): a number no id can be is refused with a 422 rather
+    than sent to the database, which cannot hold it (SQLite raises OverflowError)."""
+    return fields.Integer(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
+def storable(value: str) -> None:
+    """Text both engines can store: PostgreSQL refuses NUL (U+0000), and half a surrogate pair is not UTF-8.
+    Refused here (422, naming the field) rather than by the database (500)."""
+    if "\x00" in value:
+        raise ValidationError("must not contain the NUL character (U+0000)")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValidationError("must be valid Unicode (a lone surrogate is not)") from None
+
+
+def text(max_length: int, required: bool = False, **kwargs) -> fields.String:
+    if required:
+        return fields.String(required=True, validate=[validate.Length(min=1, max=max_length), storable], **kwargs)
+    return fields.String(load_default="", validate=[validate.Length(max=max_length), storable], **kwargs)
+
+
+class PageQuerySchema(Schema):
+    after = fields.Integer(validate=validate.Range(min=0, max=MAX_ID),
+                           metadata={"description": "The last id of the page before"})
+    limit = fields.Integer(load_default=DEFAULT_PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
+
+
+def page_schema(item: type[Schema], name: str) -> type[Schema]:
+    return Schema.from_dict({
+        "items": fields.List(fields.Nested(item), required=True),
+        "next_after": fields.Integer(allow_none=True, required=True,
+                                     metadata={"description": "Pass as `after` for the next page; null at the end"}),
+    }, name=name)
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details, with a stable code and per-field messages."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    code = fields.String(required=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.Raw(), required=True)
+
+
+PROBLEMS = {
+    400: "Malformed request (bad JSON, a missing Idempotency-Key)",
+    401: "No valid bearer token",
+    403: "The caller's role does not allow this",
+    404: "No such object in this organisation",
+    409: "Conflicts with the object's state, or an Idempotency-Key reused for another request",
+    413: "Request body too large",
+    422: "Invalid input: the field and the rule are named",
+    429: "Too many requests",
+}
+
+
+def documents_problems(blp, *statuses: int):
+    """Documents the 4xx answers a route can give, each as problem+json."""
+    def decorate(view):
+        for status in sorted({400, 401, 413, 429, *statuses}):
+            view = blp.alt_response(status, schema=ProblemSchema, description=PROBLEMS[status],
+                                    content_type="application/problem+json")(view)
+        return view
+    return decorate
+
+
+def wants_csv() -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", CSV])
+    return best == CSV
+
+
+def csv_response(rows: list[dict], columns: list[str], filename: str) -> Response:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows({key: _inert(value) for key, value in row.items()} for row in rows)
+    return Response(buffer.getvalue(), mimetype=CSV,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'})
+
+
+# The status is an int, as @blp.response keys it: with "200" this would replace the JSON answer's documentation
+# instead of adding the CSV one to it.
+IDEMPOTENCY_DOC = {"parameters": [{
+    "in": "header", "name": "Idempotency-Key", "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+    "description": "Unique per intended write. A retry with the same key and body gets the first answer again; "
+                   "the same key with another body is a 409 `idempotency_key_reused`.",
+}]}
+def _inert(value):
+    """A text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading apostrophe:
+    donors' names and descriptions come from outside. Numbers stay numbers."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+CSV_DOC = {"responses": {200: {"content": {CSV: {"schema": {"type": "string"}}}}}}
+
+
+class _JsonBoolean(fields.Boolean):
+    def _deserialize(self, value, attr, data, **kwargs):
+        # 1 == True and 0 == False in Python, so truthy={True} alone would let 1 and 0 through.
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+def strict_boolean(**kwargs) -> fields.Boolean:
+    """JSON true or false only: not "yes", 1 or "on"."""
+    return _JsonBoolean(truthy={True}, falsy={False}, **kwargs)

@@ -1,0 +1,536 @@
+"""The ledger's tables, as typed SQLAlchemy 2 models.
+
+The schema itself is built only by the Alembic migrations in ``migrations/``; these models describe it for
+queries, and a test proves the two agree. Rows of ``entries``, ``postings`` and ``seal_batches`` are
+never updated or deleted: the database's triggers refuse it (see the first migration).
+
+Several foreign keys are composite and include ``organisation_id``: they make the database itself
+guarantee that a posting's accounts, fund and entry all belong to one organisation, and (through
+``currency``) that a posting is in its fund's currency, whatever the application does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# 64-bit ids on PostgreSQL; on SQLite an INTEGER PRIMARY KEY is the rowid, which is already 64-bit.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Organisation(Base):
+    """A legal entity with its own books.
+
+    kind: foundation (基金会) or charity (慈善组织); base_currency: the currency its reports are in;
+    jurisdiction: ISO 3166 country whose rules apply; registration_number: canonical form, validated for
+    the jurisdiction (the unified social credit code in China).
+    """
+
+    __tablename__ = "organisations"
+    __table_args__ = (
+        UniqueConstraint("jurisdiction", "registration_number"),
+        CheckConstraint("kind IN ('foundation', 'charity')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    base_currency: Mapped[str] = mapped_column(String(3))
+    jurisdiction: Mapped[str] = mapped_column(String(2))
+    registration_number: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # Grants above this amount need two approvers; none means one approver is always enough.
+    dual_approval_threshold_minor: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Fund(Base):
+    """A self-balancing sub-ledger of an organisation.
+
+    code: short unique name within the organisation; kind: general, community or project; restricted:
+    whether donors restricted its use (限定性); status: open or closed (a closed fund takes no postings);
+    currency: the one currency its postings are in.
+    """
+
+    __tablename__ = "funds"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "code"),
+        UniqueConstraint("organisation_id", "id", "currency"),
+        CheckConstraint("kind IN ('general', 'community', 'project')", name="kind"),
+        CheckConstraint("status IN ('open', 'closed')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    restricted: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(10))
+    currency: Mapped[str] = mapped_column(String(3))
+    purpose: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Account(Base):
+    """A line of an organisation's chart of accounts (see ``ledger.core.chart`` for the fields' meaning)."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "code"),
+        UniqueConstraint("organisation_id", "id"),
+        CheckConstraint(
+            "type IN ('asset', 'liability', 'net_assets', 'revenue', 'expense')", name="type"
+        ),
+        CheckConstraint("normal_balance IN ('debit', 'credit')", name="normal_balance"),
+        CheckConstraint(
+            "balance_limit IN ('none', 'debits_must_not_exceed_credits', 'credits_must_not_exceed_debits')",
+            name="balance_limit",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    code: Mapped[str] = mapped_column(String(20))
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(20))
+    normal_balance: Mapped[str] = mapped_column(String(6))
+    balance_limit: Mapped[str] = mapped_column(String(40))
+    role: Mapped[str | None] = mapped_column(String(40))
+
+
+class Entry(Base):
+    """One balanced journal entry: one or more postings that stand or fall together.
+
+    kind: the recipe that built it; effective_date: when it happened (reports use it); posted_at: when it
+    was recorded (audits use both); idempotency_key: the caller's key, unique per organisation;
+    payload_digest: SHA-256 of the entry's content, to tell a retry from a reuse of the key;
+    recorded_by: who recorded it; reverses_entry_id: the entry this one reverses, if it is a reversal.
+    """
+
+    __tablename__ = "entries"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "idempotency_key"),
+        UniqueConstraint("organisation_id", "id", "effective_date"),
+        ForeignKeyConstraint(["reverses_entry_id"], ["entries.id"], name="fk_entries_reverses_entry_id_entries"),
+        Index("uq_entries_reverses_entry_id", "reverses_entry_id", unique=True,
+              sqlite_where=text("reverses_entry_id IS NOT NULL"),
+              postgresql_where=text("reverses_entry_id IS NOT NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    effective_date: Mapped[dt.date] = mapped_column(Date)
+    posted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    description: Mapped[str] = mapped_column(String(500))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    payload_digest: Mapped[str] = mapped_column(String(64))
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    reverses_entry_id: Mapped[int | None] = mapped_column(Id)
+
+
+class Posting(Base):
+    """One line of an entry: ``amount_minor`` of ``currency`` moved inside ``fund_id`` from
+    ``credit_account_id`` to ``debit_account_id``. Balanced by construction, so every fund balances.
+
+    effective_date repeats the entry's date (a foreign key keeps them equal) so that statements and
+    as-of balances read one index instead of joining entries.
+    """
+
+    __tablename__ = "postings"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("debit_account_id <> credit_account_id", name="accounts_differ"),
+        ForeignKeyConstraint(
+            ["organisation_id", "entry_id", "effective_date"],
+            ["entries.organisation_id", "entries.id", "entries.effective_date"],
+            name="fk_postings_entry_entries",
+        ),
+        ForeignKeyConstraint(
+            ["organisation_id", "fund_id", "currency"],
+            ["funds.organisation_id", "funds.id", "funds.currency"],
+            name="fk_postings_fund_funds",
+        ),
+        ForeignKeyConstraint(
+            ["organisation_id", "debit_account_id"], ["accounts.organisation_id", "accounts.id"],
+            name="fk_postings_debit_account_accounts",
+        ),
+        ForeignKeyConstraint(
+            ["organisation_id", "credit_account_id"], ["accounts.organisation_id", "accounts.id"],
+            name="fk_postings_credit_account_accounts",
+        ),
+        Index("ix_postings_entry_id", "entry_id"),
+        # Reports of one organisation or one fund as of a date read only their own postings.
+        Index("ix_postings_organisation_fund_date", "organisation_id", "fund_id", "effective_date"),
+        Index("ix_postings_debit_account", "debit_account_id", "fund_id", "effective_date", "id"),
+        Index("ix_postings_credit_account", "credit_account_id", "fund_id", "effective_date", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(Id)
+    organisation_id: Mapped[int] = mapped_column(Id)
+    effective_date: Mapped[dt.date] = mapped_column(Date)
+    fund_id: Mapped[int] = mapped_column(Id)
+    debit_account_id: Mapped[int] = mapped_column(Id)
+    credit_account_id: Mapped[int] = mapped_column(Id)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class Balance(Base):
+    """Cumulative debits and credits of one (account, fund, currency): a cache of the postings.
+
+    Both totals only ever grow (a trigger refuses a decrease); the balance is their difference, read in
+    O(1). The integrity check recomputes them from the postings.
+    """
+
+    __tablename__ = "balances"
+    __table_args__ = (
+        CheckConstraint("debits_minor >= 0 AND credits_minor >= 0", name="totals_not_negative"),
+        ForeignKeyConstraint(
+            ["organisation_id", "account_id"], ["accounts.organisation_id", "accounts.id"],
+            name="fk_balances_account_accounts",
+        ),
+        ForeignKeyConstraint(
+            ["organisation_id", "fund_id", "currency"],
+            ["funds.organisation_id", "funds.id", "funds.currency"],
+            name="fk_balances_fund_funds",
+        ),
+        Index("ix_balances_organisation_id_fund_id", "organisation_id", "fund_id"),
+    )
+
+    account_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    fund_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Id)
+    debits_minor: Mapped[int] = mapped_column(BigInteger)
+    credits_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class Period(Base):
+    """An accounting month of an organisation. A closed period accepts no posting dated inside it."""
+
+    __tablename__ = "periods"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "start_date"),
+        CheckConstraint("end_date >= start_date", name="dates_ordered"),
+        CheckConstraint("status IN ('open', 'closed')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(10))
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    changed_by: Mapped[str] = mapped_column(String(200))
+
+
+class SealBatch(Base):
+    """A sealed, hashed run of one organisation's entries (DESIGN.md invariant 7).
+
+    Covers that organisation's entries with ids first_entry_id..last_entry_id and their postings.
+    leaves: the leaf hashes in order, each 41 bytes (kind byte, 8-byte id, 32-byte SHA-256), so that the
+    integrity check can name the very row that changed; merkle_root: RFC 6962 root over the leaf hashes;
+    batch_hash: SHA-256 over the previous batch's hash and this batch's fields, chaining the batches.
+    """
+
+    __tablename__ = "seal_batches"
+    __table_args__ = (UniqueConstraint("organisation_id", "sequence_no"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    sequence_no: Mapped[int] = mapped_column(Integer)
+    first_entry_id: Mapped[int] = mapped_column(Id)
+    last_entry_id: Mapped[int] = mapped_column(Id)
+    entry_count: Mapped[int] = mapped_column(Integer)
+    posting_count: Mapped[int] = mapped_column(Integer)
+    leaves: Mapped[bytes] = mapped_column(LargeBinary)
+    merkle_root: Mapped[str] = mapped_column(String(64))
+    previous_hash: Mapped[str] = mapped_column(String(64))
+    batch_hash: Mapped[str] = mapped_column(String(64))
+    sealed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class User(Base):
+    """A person who signs in: a fund manager, an auditor, an administrator.
+
+    email: lower-cased, unique; password_hash: argon2id (PHC string); platform_admin: may administer every
+    organisation; disabled_at: set when the account is switched off (its tokens stop working with it).
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    platform_admin: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ApiToken(Base):
+    """A long random secret a program presents instead of a password, shown once when issued.
+
+    prefix: the token's public start, unique, to find the row without a scan; secret_sha256: SHA-256 of the
+    whole token (a 256-bit secret needs no slow hash, and a slow one would cap every request, DESIGN §9);
+    expires_at / revoked_at: after either, the token no longer authenticates.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Membership(Base):
+    """A user's role in one organisation: org_admin (runs it), fund_manager (only the funds assigned in
+    ``fund_assignments``) or auditor (reads everything of it, changes nothing)."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        UniqueConstraint("user_id", "organisation_id"),
+        UniqueConstraint("id", "organisation_id"),
+        CheckConstraint("role IN ('org_admin', 'fund_manager', 'auditor')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    role: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FundAssignment(Base):
+    """A fund a fund manager manages. The composite keys keep the fund in the membership's organisation."""
+
+    __tablename__ = "fund_assignments"
+    __table_args__ = (
+        ForeignKeyConstraint(["membership_id", "organisation_id"], ["memberships.id", "memberships.organisation_id"],
+                             name="fk_fund_assignments_membership_memberships", ondelete="CASCADE"),
+        ForeignKeyConstraint(["organisation_id", "fund_id", "currency"],
+                             ["funds.organisation_id", "funds.id", "funds.currency"],
+                             name="fk_fund_assignments_fund_funds"),
+    )
+
+    membership_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    fund_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Id)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class Donor(Base):
+    """Someone who gives. email, phone, address and tax_id are personal data: they never leave through a
+    public answer. public_name_consent: whether the name may be published (masked otherwise, 张*)."""
+
+    __tablename__ = "donors"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "id"),
+        CheckConstraint("kind IN ('individual', 'organisation')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    address: Mapped[str | None] = mapped_column(String(500))
+    tax_id: Mapped[str | None] = mapped_column(String(40))
+    public_name_consent: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class Donation(Base):
+    """A gift recorded in the books: who (donor_id, none when anonymous), which fund, how much, by which
+    channel (bank, cheque, cash, in_kind), and the entry that recorded it, dated the day it was received.
+    In-kind gifts carry a description and the basis of their valuation. refunded_minor grows with refunds
+    and never passes the amount."""
+
+    __tablename__ = "donations"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "id"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refunds_within_amount"),
+        CheckConstraint("channel IN ('bank', 'cheque', 'cash', 'in_kind')", name="channel"),
+        CheckConstraint("channel <> 'in_kind' OR (in_kind_description <> '' AND valuation_basis <> '')",
+                        name="in_kind_described"),
+        ForeignKeyConstraint(["organisation_id", "donor_id"], ["donors.organisation_id", "donors.id"],
+                             name="fk_donations_donor_donors"),
+        ForeignKeyConstraint(["organisation_id", "fund_id", "currency"],
+                             ["funds.organisation_id", "funds.id", "funds.currency"], name="fk_donations_fund_funds"),
+        ForeignKeyConstraint(["organisation_id", "entry_id", "received_on"],
+                             ["entries.organisation_id", "entries.id", "entries.effective_date"],
+                             name="fk_donations_entry_entries"),
+        Index("ix_donations_organisation_id_fund_id", "organisation_id", "fund_id"),
+        Index("ix_donations_donor_id", "donor_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Id)
+    fund_id: Mapped[int] = mapped_column(Id)
+    donor_id: Mapped[int | None] = mapped_column(Id)
+    channel: Mapped[str] = mapped_column(String(20))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    reference: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(String(500))
+    in_kind_description: Mapped[str] = mapped_column(String(500))
+    valuation_basis: Mapped[str] = mapped_column(String(200))
+    refunded_minor: Mapped[int] = mapped_column(BigInteger)
+    entry_id: Mapped[int] = mapped_column(Id, unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class Refund(Base):
+    """Money given back for a donation, recorded by its own entry."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        ForeignKeyConstraint(["organisation_id", "donation_id"], ["donations.organisation_id", "donations.id"],
+                             name="fk_refunds_donation_donations"),
+        ForeignKeyConstraint(["organisation_id", "entry_id", "refunded_on"],
+                             ["entries.organisation_id", "entries.id", "entries.effective_date"],
+                             name="fk_refunds_entry_entries"),
+        Index("ix_refunds_donation_id", "donation_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Id)
+    donation_id: Mapped[int] = mapped_column(Id)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    refunded_on: Mapped[dt.date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(500))
+    entry_id: Mapped[int] = mapped_column(Id, unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class Grant(Base):
+    """Money leaving a fund for a payee: requested, then approved (by one person, or two above the
+    organisation's threshold; never by the requester), then paid. Approval posts the cost and the amount owed,
+    payment the money leaving the bank. Rejected grants post nothing."""
+
+    __tablename__ = "grants"
+    __table_args__ = (
+        UniqueConstraint("id", "requested_by_user_id"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("category IN ('charitable_activities', 'management', 'fundraising')", name="category"),
+        CheckConstraint("status IN ('requested', 'approved', 'paid', 'rejected')", name="status"),
+        CheckConstraint("approvals_required IN (1, 2)", name="approvals_required"),
+        CheckConstraint("(status IN ('approved', 'paid')) = (approved_entry_id IS NOT NULL)", name="approved_posted"),
+        CheckConstraint("(status = 'paid') = (paid_entry_id IS NOT NULL)", name="paid_posted"),
+        ForeignKeyConstraint(["organisation_id", "fund_id", "currency"],
+                             ["funds.organisation_id", "funds.id", "funds.currency"], name="fk_grants_fund_funds"),
+        Index("ix_grants_organisation_id_status", "organisation_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Id)
+    fund_id: Mapped[int] = mapped_column(Id)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    payee: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(String(500))
+    category: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(10))
+    approvals_required: Mapped[int] = mapped_column(Integer)
+    requested_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    approved_entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
+    paid_entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
+
+
+class GrantApproval(Base):
+    """One person's approval of a grant. The database itself refuses the requester as approver (the
+    composite key copies the requester from the grant) and the same approver twice (the primary key)."""
+
+    __tablename__ = "grant_approvals"
+    __table_args__ = (
+        CheckConstraint("user_id <> requested_by_user_id", name="not_the_requester"),
+        ForeignKeyConstraint(["grant_id", "requested_by_user_id"], ["grants.id", "grants.requested_by_user_id"],
+                             name="fk_grant_approvals_grant_grants"),
+    )
+
+    grant_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    requested_by_user_id: Mapped[int] = mapped_column(Id)
+    approved_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a write sent with an Idempotency-Key, kept so that a retry gets it again.
+    request_digest tells a retry (same body) from a reuse of the key for another request."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("user_id", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    request_digest: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditRecord(Base):
+    """One write by a person: who (user), when, from which address, what (method, path, action, target and
+    the request's body). Append-only: the database refuses to change or delete a record."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_organisation_id_id", "organisation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    remote_addr: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    action: Mapped[str] = mapped_column(String(100))
+    status_code: Mapped[int] = mapped_column(Integer)
+    details: Mapped[str] = mapped_column(Text)

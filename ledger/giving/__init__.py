@@ -1,0 +1,1 @@
+"""Giving: donors, the gifts recorded in the books, and their refunds."""

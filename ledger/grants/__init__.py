@@ -1,0 +1,1 @@
+"""Grants: money leaving a fund for a payee, with separation of duties."""
