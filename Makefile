@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: install run test lint bench bench-api openapi clean
+.PHONY: install run test lint bench bench-api mutation openapi clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ lint: install
 test: lint
 	$(BIN)/pytest
 
+mutation: install  # mutation testing of the pure core (mutmut; a few minutes); the score and survivors follow
+	$(BIN)/python -m pip install --quiet -e '.[dev,mutation]'
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2 > /dev/null || true
+	$(BIN)/python bench/mutation_report.py
+
 openapi: install  # rewrite the committed OpenAPI document after changing the API
 	$(BIN)/flask --app wsgi openapi write api/openapi.json
 
@@ -40,4 +46,4 @@ bench-api: install  # POST /donations through gunicorn on PostgreSQL and Redis; 
 	$(BIN)/python bench/api_bench.py $(BENCH_API_ARGS)
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis mutants

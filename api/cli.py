@@ -1,4 +1,5 @@
-"""`flask ledger …` (migrate, load the demo, seal, verify), `flask users …` and `flask tokens …`."""
+"""`flask ledger …` (migrate, load the demo, seal, verify), `flask users …` (create an administrator, disable a
+user) and `flask tokens …` (issue, revoke). Every write made here is in the audit log, as the operator's."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from api.edge import audit
-from ledger.access.tokens import create_user, find_user_by_email, issue_token, revoke_token
+from ledger.access.tokens import issue_token, revoke_token
+from ledger.access.users import create_user, disable_user, find_user_by_email
 from ledger.books.integrity import seal_pending, verify
 from ledger.db.schema import migrate
 from ledger.demo import DEMO_PASSWORD, DEMO_PEOPLE, load_demo_if_empty
@@ -64,8 +66,6 @@ def verify_command(organisation_id: int | None) -> None:
     click.echo("ledger verified: every cached total matches its postings, every sealed batch its hash")
 
 
-
-
 def _audit(session, action: str, details: dict) -> None:
     """Writes made from the command line are in the audit log too, as made by the operator at the console."""
     audit.record(session, user_id=None, organisation_id=None, remote_addr="console", method="CLI",
@@ -89,6 +89,18 @@ def create_admin_command(email: str, password: str, display_name: str) -> None:
 
     user = _database().write(create)
     click.echo(f"created platform administrator {user.email} (user {user.id})")
+
+
+@users_group.command("disable", help="Switch a user off: their password and every token stop working at once.")
+@click.option("--email", required=True)
+def disable_user_command(email: str) -> None:
+    def disable(session):
+        user = disable_user(session, email)
+        _audit(session, "user.disable", {"email": user.email, "user_id": user.id})
+        return user
+
+    user = _database().write(disable)
+    click.echo(f"user {user.email} (user {user.id}) is disabled")
 
 
 @tokens_group.command("create", help="Issue an API token for a user; it is shown once.")

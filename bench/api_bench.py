@@ -57,8 +57,11 @@ from sqlalchemy import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ledger.access.tokens import create_user, issue_token, set_membership  # noqa: E402
-from ledger.books.organisations import create_fund, create_organisation, load_chart  # noqa: E402
+from ledger.access.memberships import set_membership  # noqa: E402
+from ledger.access.tokens import issue_token  # noqa: E402
+from ledger.access.users import create_user  # noqa: E402
+from ledger.books.charts import load_chart  # noqa: E402
+from ledger.books.organisations import create_fund, create_organisation  # noqa: E402
 from ledger.core.chart import Role  # noqa: E402
 from ledger.core.registration import unified_social_credit_code  # noqa: E402
 from ledger.db.engine import Database  # noqa: E402

@@ -40,9 +40,11 @@ sys.path.insert(0, str(ROOT))
 
 from ledger.books.balances import balance  # noqa: E402
 from ledger.books.bulk import analyze, import_entries  # noqa: E402
-from ledger.books.entries import EntryDraft, post_entries, post_entry  # noqa: E402
-from ledger.books.organisations import Chart, create_fund, create_organisation, load_chart  # noqa: E402
-from ledger.core.chart import Role  # noqa: E402
+from ledger.books.charts import load_chart  # noqa: E402
+from ledger.books.entries import post_entries, post_entry  # noqa: E402
+from ledger.books.organisations import create_fund, create_organisation  # noqa: E402
+from ledger.core.chart import Chart, Role  # noqa: E402
+from ledger.core.drafts import EntryDraft  # noqa: E402
 from ledger.core.money import Money  # noqa: E402
 from ledger.core.recipes import Particulars, offline_donation  # noqa: E402
 from ledger.core.registration import unified_social_credit_code  # noqa: E402

@@ -11,10 +11,14 @@ import random
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.access.tokens import create_user, set_membership
-from ledger.books.entries import EntryDraft, post_entries
+from ledger.access.memberships import set_membership
+from ledger.access.users import create_user
+from ledger.books.charts import load_chart
+from ledger.books.entries import post_entries
 from ledger.books.integrity import seal_pending
-from ledger.books.organisations import Chart, create_fund, create_organisation, load_chart
+from ledger.books.organisations import create_fund, create_organisation
+from ledger.core.chart import Chart
+from ledger.core.drafts import EntryDraft
 from ledger.core.money import Money
 from ledger.core.recipes import (
     Particulars,

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from ledger.books.organisations import Chart, create_fund, create_organisation, load_chart
-from ledger.core.chart import Role
+from ledger.books.charts import load_chart
+from ledger.books.organisations import create_fund, create_organisation
+from ledger.core.chart import Chart, Role
 from ledger.core.recipes import Particulars
 from ledger.core.registration import unified_social_credit_code
 from ledger.db.engine import Database

@@ -67,7 +67,7 @@ def db(request) -> Database:
 @pytest.fixture
 def world(db):
     """A fresh world (tests/api_support.py) on each engine, served by a new application."""
-    from tests.api_support import make_app, make_world
+    from tests.api.support import make_app, make_world
 
     app = make_app(db)
     yield make_world(app)

@@ -4,14 +4,15 @@ commit; append-only, enforced by the database's triggers (migration 0003)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 
 from sqlalchemy import Insert, bindparam, insert, select
 from sqlalchemy.orm import Session
 
-from ledger.db.models import AuditRecord
+from api.edge.tables import AuditRecord
+from ledger.db.listing import Page, keyset_page
+from ledger.db.types import utc_now
 
 MAX_DETAILS = 20_000
 # Secrets never go into the log, whoever reads it later: a new user's password, a token just issued.
@@ -48,7 +49,7 @@ def record(session: Session, *, user_id: int | None, organisation_id: int | None
     PostgreSQL both go in one statement (a data-modifying CTE), one round trip fewer while the write holds its
     row locks. The statements are built once and run on the session's connection, past the ORM: they are on
     every write's path."""
-    values = (dt.datetime.now(dt.UTC), user_id, organisation_id, (remote_addr or "")[:64], method, path[:500],
+    values = (utc_now(), user_id, organisation_id, (remote_addr or "")[:64], method, path[:500],
               action[:100], status_code, _details_text(details))
     parameters = {f"audit_{column}": value for column, value in zip(_COLUMNS, values, strict=True)}
     statement = _RECORD
@@ -62,6 +63,7 @@ def record(session: Session, *, user_id: int | None, organisation_id: int | None
     session.connection().execute(statement, parameters)
 
 
-def organisation_log(organisation_id: int):
-    """The query for an organisation's records, for keyset paging by id."""
-    return select(AuditRecord).where(AuditRecord.organisation_id == organisation_id)
+def organisation_log(session: Session, organisation_id: int, *, after: int | None, limit: int) -> Page:
+    """A page of the organisation's records, oldest first."""
+    return keyset_page(session, select(AuditRecord).where(AuditRecord.organisation_id == organisation_id),
+                       AuditRecord.id, after, limit)

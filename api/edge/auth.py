@@ -13,7 +13,8 @@ import functools
 from flask import g, request
 
 from api.edge.session import database
-from ledger.access.tokens import ANONYMOUS, Need, Principal, principal_for_token
+from ledger.access.policy import ANONYMOUS, Need, Principal
+from ledger.access.tokens import principal_for_token
 from ledger.core.errors import Forbidden, Unauthenticated
 
 FUND_NEEDS = (Need.FUND_READ, Need.FUND_WRITE)
@@ -87,10 +88,7 @@ def listed_funds(organisation_id: int, fund_id: int | None) -> frozenset[int] | 
         authorize_funds(organisation_id, [fund_id], write=False)
         return frozenset({fund_id})
     g.funds_checked = True
-    principal = current_principal()
-    if principal.allows(Need.ORG_READ, organisation_id):
-        return None
-    return principal.funds.get(organisation_id, frozenset())
+    return current_principal().readable_funds(organisation_id)
 
 
 def authorize_report(organisation_id: int, fund_id: int | None) -> None:

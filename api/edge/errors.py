@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
-from api.edge.writes import IdempotencyKeyMissing
+from api.edge.idempotency import IdempotencyKeyMissing
 from ledger.core import errors as ledger_errors
 
 STATUS_BY_ERROR: tuple[tuple[type[ledger_errors.LedgerError], int], ...] = (

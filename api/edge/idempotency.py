@@ -1,31 +1,37 @@
-"""Answers kept for writes sent with an idempotency key (DESIGN.md invariant 4, at the API's edge).
+"""Answers kept for writes sent with an Idempotency-Key (DESIGN.md invariant 4, at the API's edge).
 
-A key belongs to the user who sent it. The same key with the same request gets the first answer again,
-status and body; with another request it is refused. The answer is kept in the transaction of the write it
-answers, so either both commit or neither; two racing requests with one key meet at the unique key, and the
-loser's retry finds the winner's answer.
+The header follows the IETF draft "The Idempotency-Key HTTP Header Field". A key belongs to the user who sent
+it. The same key with the same request gets the first answer again, status and body; with another request it is
+refused (409 ``idempotency_key_reused``). The answer is kept in the transaction of the write it answers, so
+either both commit or neither; two racing requests with one key meet at the unique key, and the loser's retry
+finds the winner's answer.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 
 from sqlalchemy import Insert, bindparam, insert, select
 from sqlalchemy.orm import Session
 
+from api.edge.tables import KeptAnswer
 from ledger.core.errors import IdempotencyKeyReused, InvalidInput
-from ledger.db.models import IdempotencyRecord
+from ledger.db.types import utc_now
 
 # The entry a write posts carries "api:<user id>:<key>" as its own key, which the ledger caps at 200.
 MAX_KEY_LENGTH = 150
 # Built once (every write runs them); parameters named for the audit record's statement to carry them along.
-_KEPT_QUERY = select(IdempotencyRecord.request_digest, IdempotencyRecord.status_code,
-                     IdempotencyRecord.response_body).where(IdempotencyRecord.user_id == bindparam("user_id"),
-                                                            IdempotencyRecord.idempotency_key == bindparam("key"))
-_KEEP = insert(IdempotencyRecord).values(
+_KEPT_QUERY = select(KeptAnswer.request_digest, KeptAnswer.status_code, KeptAnswer.response_body).where(
+    KeptAnswer.user_id == bindparam("user_id"), KeptAnswer.idempotency_key == bindparam("key"))
+_KEEP = insert(KeptAnswer).values(
     user_id=bindparam("kept_user_id"), idempotency_key=bindparam("kept_key"), request_digest=bindparam("kept_digest"),
     status_code=bindparam("kept_status"), response_body=bindparam("kept_body"), created_at=bindparam("kept_at"))
+
+
+class IdempotencyKeyMissing(InvalidInput):
+    """A write that moves money came without an Idempotency-Key: without one, a retry could post it twice."""
+
+    code = "idempotency_key_missing"
 
 
 def check_key(key: object) -> str:
@@ -53,8 +59,4 @@ def answer_to_keep(user_id: int, key: str, digest: str, status_code: int, body: 
     """The statement that keeps an answer, and its parameters; run them with ``audit.record(..., along=…)`` to
     save a round trip."""
     return _KEEP, {"kept_user_id": user_id, "kept_key": key, "kept_digest": digest, "kept_status": status_code,
-                   "kept_body": body, "kept_at": dt.datetime.now(dt.UTC)}
-
-
-def keep_answer(session: Session, user_id: int, key: str, digest: str, status_code: int, body: str) -> None:
-    session.connection().execute(*answer_to_keep(user_id, key, digest, status_code, body))
+                   "kept_body": body, "kept_at": utc_now()}

@@ -14,6 +14,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from api.edge.auth import bearer_token, current_principal
+from ledger.access.tokens import token_prefix
 from ledger.core.errors import Unauthenticated
 
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -39,7 +40,7 @@ def rate_key() -> str:
     except Unauthenticated:
         signed_in = False
     if signed_in:
-        return "token:" + bearer_token().split("_", 2)[1]
+        return "token:" + token_prefix(bearer_token())
     return "address:" + get_remote_address()
 
 

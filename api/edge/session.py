@@ -13,7 +13,8 @@ def database() -> Database:
 
 
 def read_session() -> Session:
-    """A session for the request's reads; its transaction is rolled back at teardown."""
+    """A session for the request's reads, opened on first use; its transaction ends at teardown (with COMMIT:
+    see ``Database.read``)."""
     if "read_session" not in g:
         g.read_session_context = database().read()
         g.read_session = g.read_session_context.__enter__()

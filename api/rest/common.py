@@ -4,13 +4,13 @@ and CSV answers for lists and statements."""
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 
+import flask_smorest
 from flask import Response, request
+from flask_smorest.utils import resolve_schema_instance
 from marshmallow import Schema, ValidationError, fields, validate
 
-from api.edge.idempotency import MAX_KEY_LENGTH
 from ledger.core.money import MAX_AMOUNT_MINOR
 from ledger.db.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
@@ -18,13 +18,21 @@ CSV = "text/csv"
 MAX_ID = 2**63 - 1  # ids are BIGINT on PostgreSQL, INTEGER (64-bit) on SQLite
 
 
-class Instant(fields.DateTime):
-    """A moment, always with its zone: SQLite hands stored UTC times back without one."""
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint, which also tells a write view's ``@perform`` (under its ``@blp.response``) the
+    status and schema the view declares: the write dumps its answer with that schema inside its transaction,
+    where the answer is audited and kept for retries."""
 
-    def _serialize(self, value, attr, obj, **kwargs):
-        if isinstance(value, dt.datetime) and value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return super()._serialize(value, attr, obj, **kwargs)
+    def response(self, status_code, schema=None, **kwargs):
+        document = super().response(status_code, schema, **kwargs)
+
+        def decorator(view):
+            declare_answer = getattr(view, "declare_answer", None)
+            if declare_answer is not None:
+                declare_answer(status_code, resolve_schema_instance(schema) if schema is not None else None)
+            return document(view)
+
+        return decorator
 
 
 class MinorUnits(fields.Integer):
@@ -126,14 +134,6 @@ def csv_response(rows: list[dict], columns: list[str], filename: str) -> Respons
                     headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'})
 
 
-# The status is an int, as @blp.response keys it: with "200" this would replace the JSON answer's documentation
-# instead of adding the CSV one to it.
-IDEMPOTENCY_DOC = {"parameters": [{
-    "in": "header", "name": "Idempotency-Key", "required": True,
-    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
-    "description": "Unique per intended write. A retry with the same key and body gets the first answer again; "
-                   "the same key with another body is a 409 `idempotency_key_reused`.",
-}]}
 def _inert(value):
     """A text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading apostrophe:
     donors' names and descriptions come from outside. Numbers stay numbers."""
@@ -142,6 +142,8 @@ def _inert(value):
     return value
 
 
+# The status is an int, as @blp.response keys it: with "200" this would replace the JSON answer's documentation
+# instead of adding the CSV one to it.
 CSV_DOC = {"responses": {200: {"content": {CSV: {"schema": {"type": "string"}}}}}}
 
 

@@ -6,17 +6,14 @@ Donors' contact details and tax ids are personal data: every route here needs a 
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
-from sqlalchemy import select
 
 from api.edge.auth import authorize_funds, listed_funds, requires
 from api.edge.session import read_session
-from api.edge.writes import entry_key, perform
+from api.edge.writes import UnitOfWork, perform
 from api.rest.common import (
     CSV_DOC,
-    IDEMPOTENCY_DOC,
-    Instant,
+    Blueprint,
     MinorUnits,
     PageQuerySchema,
     csv_response,
@@ -28,10 +25,9 @@ from api.rest.common import (
     text,
     wants_csv,
 )
-from ledger.access.tokens import Need
-from ledger.db.listing import keyset_page
-from ledger.db.models import Donation, Donor
-from ledger.giving import donations, donors
+from ledger.access.policy import Need
+from ledger.core.vocabulary import DonationChannel, DonorKind
+from ledger.giving import donations, donors, refunds
 
 blp = Blueprint("gifts", __name__, url_prefix="/api/v1/organisations/<int:organisation_id>",
                 description="Donors, donations recorded by fund managers, refunds")
@@ -48,11 +44,11 @@ class DonorSchema(Schema):
     phone = fields.String(allow_none=True, required=True)
     address = fields.String(allow_none=True, required=True)
     tax_id = fields.String(allow_none=True, required=True)
-    created_at = Instant(required=True)
+    created_at = fields.DateTime(required=True)
 
 
 class DonorInSchema(Schema):
-    kind = fields.String(load_default="individual", validate=validate.OneOf(donors.DONOR_KINDS))
+    kind = fields.String(load_default="individual", validate=validate.OneOf(list(DonorKind)))
     name = text(200, required=True)
     email = fields.Email(allow_none=True, validate=validate.Length(max=320))
     phone = fields.String(allow_none=True, validate=[validate.Length(max=40), storable])
@@ -68,7 +64,7 @@ class RefundSchema(Schema):
     refunded_on = fields.Date(required=True)
     reason = fields.String(required=True)
     entry_id = fields.Integer(required=True)
-    created_at = Instant(required=True)
+    created_at = fields.DateTime(required=True)
     created_by = fields.String(required=True)
 
 
@@ -93,7 +89,7 @@ class DonationSchema(Schema):
     valuation_basis = fields.String(required=True)
     refunded_minor = fields.Integer(required=True)
     entry_id = fields.Integer(required=True)
-    created_at = Instant(required=True)
+    created_at = fields.DateTime(required=True)
     created_by = fields.String(required=True)
 
 
@@ -106,7 +102,7 @@ class DonationInSchema(Schema):
     donor_id = object_id(allow_none=True, strict=True, load_default=None)
     amount_minor = MinorUnits(required=True)
     currency = fields.String(required=True, validate=validate.Length(equal=3))
-    channel = fields.String(required=True, validate=validate.OneOf(donations.CHANNELS))
+    channel = fields.String(required=True, validate=validate.OneOf(list(DonationChannel)))
     received_on = fields.Date(required=True)
     reference = text(200, metadata={"description": "The bank's or cheque's reference"})
     description = text(500)
@@ -114,24 +110,20 @@ class DonationInSchema(Schema):
     valuation_basis = text(200, metadata={"description": "How its value was set (in-kind gifts)"})
     consumed_at_once = strict_boolean(load_default=False,
                                       metadata={"description": "In-kind gift used at once for the fund's work"})
+    account_id = object_id(allow_none=True, strict=True, load_default=None, metadata={
+        "description": "The bank (or cash) account it went into, when not the role's default"})
 
 
 class DonationQuerySchema(PageQuerySchema):
     fund_id = object_id()
     donor_id = object_id()
-    channel = fields.String(validate=validate.OneOf(donations.CHANNELS))
+    channel = fields.String(validate=validate.OneOf(list(DonationChannel)))
     received_from = fields.Date()
     received_to = fields.Date()
 
 
 DonorPageSchema = page_schema(DonorSchema, "DonorPage")
 DonationPageSchema = page_schema(DonationSchema, "DonationPage")
-DONATION_FILTERS = {
-    "donor_id": lambda value: Donation.donor_id == value,
-    "channel": lambda value: Donation.channel == value,
-    "received_from": lambda value: Donation.received_on >= value,
-    "received_to": lambda value: Donation.received_on <= value,
-}
 DONATION_COLUMNS = ["id", "received_on", "fund_id", "donor_id", "channel", "amount_minor", "currency",
                     "refunded_minor", "reference", "description", "entry_id", "created_by"]
 
@@ -145,20 +137,21 @@ class Donors(MethodView):
     @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
         """The organisation's donors, with their personal data (members only). Also as CSV."""
-        page = keyset_page(read_session(), donors.list_donors(organisation_id), Donor.id, query.get("after"),
-                           query["limit"])
+        page = donors.list_donors(read_session(), organisation_id, after=query.get("after"), limit=query["limit"])
         if wants_csv():
             return csv_response(DonorSchema(many=True).dump(page.items), list(DonorSchema().fields), "donors")
-        return {"items": page.items, "next_after": page.next_after}
+        return page
 
     @requires(Need.MEMBER_WRITE)
     @blp.arguments(DonorInSchema())
     @blp.response(201, DonorSchema)
     @documents_problems(blp, 403, 404, 422)
-    def post(self, data, organisation_id: int):
+    @perform("donor.create", moves_money=False)
+    def post(self, data, organisation_id: int, unit: UnitOfWork):
         """Records a donor."""
-        return perform("donor.create", organisation_id, lambda session, principal: DonorSchema().dump(
-            donors.create_donor(session, organisation_id, created_by=principal.email, **data)), moves_money=False)
+        contact = donors.Contact(**{name: data.pop(name, None) for name in donors.CONTACT_LIMITS})
+        return donors.create_donor(unit.session, organisation_id, created_by=unit.recorded_by, contact=contact,
+                                   **data)
 
 
 @blp.route("/donors/<int:donor_id>")
@@ -180,43 +173,36 @@ class Donations(MethodView):
     @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
         """Recorded gifts, filtered; fund managers see their funds' gifts. Also as CSV (`Accept: text/csv`)."""
-        statement = select(Donation).where(Donation.organisation_id == organisation_id)
-        funds = listed_funds(organisation_id, query.get("fund_id"))
-        if funds is not None:
-            statement = statement.where(Donation.fund_id.in_(sorted(funds)))
-        for name, condition in DONATION_FILTERS.items():
-            if query.get(name) is not None:
-                statement = statement.where(condition(query[name]))
-        page = keyset_page(read_session(), statement, Donation.id, query.get("after"), query["limit"])
+        which = donations.DonationFilter(
+            fund_ids=listed_funds(organisation_id, query.get("fund_id")), donor_id=query.get("donor_id"),
+            channel=query.get("channel"), received_from=query.get("received_from"),
+            received_to=query.get("received_to"))
+        page = donations.list_donations(read_session(), organisation_id, which, after=query.get("after"),
+                                        limit=query["limit"])
         if wants_csv():
             return csv_response(DonationSchema(many=True).dump(page.items), DONATION_COLUMNS, "donations")
-        return {"items": page.items, "next_after": page.next_after}
+        return page
 
     @requires(Need.FUND_WRITE)
     @blp.arguments(DonationInSchema())
     @blp.response(201, DonationDetailSchema)
     @documents_problems(blp, 403, 404, 409, 422)
-    @blp.doc(**IDEMPOTENCY_DOC)
-    def post(self, data, organisation_id: int):
-        """Records a gift received by bank transfer, cheque, cash or in kind, and posts its entry.
+    @perform("donation.record")
+    def post(self, data, organisation_id: int, unit: UnitOfWork):
+        """Records a gift received by bank transfer, cheque, cash or in kind, and posts its entry."""
+        authorize_funds(organisation_id, [data["fund_id"]], write=True)
+        donation = donations.record_donation(unit.session, organisation_id, donations.GiftRecord(**data),
+                                             idempotency_key=unit.entry_key, recorded_by=unit.recorded_by)
+        return _with_refunds(unit.session, donation)
 
-        Needs an `Idempotency-Key` header: a retry with the same key and body gets the first answer."""
-        def work(session, principal):
-            authorize_funds(organisation_id, [data["fund_id"]], write=True)
-            donation = donations.record_donation(
-                session, organisation_id, donations.GiftRecord(**data), idempotency_key=entry_key(principal),
-                recorded_by=principal.email)
-            return DONATION_DETAIL.dump(_detail(session, donation))
-        return perform("donation.record", organisation_id, work)
+
+def _with_refunds(session, donation) -> dict:
+    """The gift's fields with its refunds, for the detail schema."""
+    return {**{name: getattr(donation, name) for name in DONATION_FIELDS},
+            "refunds": donations.refunds_of(session, donation)}
 
 
 DONATION_FIELDS = tuple(DonationSchema().fields)
-DONATION_DETAIL = DonationDetailSchema()  # built once: a marshmallow schema costs ~0.2 ms to instantiate
-
-
-def _detail(session, donation: Donation) -> dict:
-    return {**{name: getattr(donation, name) for name in DONATION_FIELDS},
-            "refunds": donations.refunds_of(session, donation.id) if donation.refunded_minor else []}
 
 
 @blp.route("/donations/<int:donation_id>")
@@ -229,7 +215,7 @@ class DonationItem(MethodView):
         session = read_session()
         donation = donations.get_donation(session, organisation_id, donation_id)
         authorize_funds(organisation_id, [donation.fund_id], write=False)
-        return _detail(session, donation)
+        return _with_refunds(session, donation)
 
 
 @blp.route("/donations/<int:donation_id>/refunds")
@@ -238,15 +224,11 @@ class Refunds(MethodView):
     @blp.arguments(RefundInSchema())
     @blp.response(201, RefundSchema)
     @documents_problems(blp, 403, 404, 409, 422)
-    @blp.doc(**IDEMPOTENCY_DOC)
-    def post(self, data, organisation_id: int, donation_id: int):
-        """Gives back part or all of a gift, the way it came; refunds never pass the gift's amount.
-
-        Needs an `Idempotency-Key` header."""
-        def work(session, principal):
-            donation = donations.get_donation(session, organisation_id, donation_id)
-            authorize_funds(organisation_id, [donation.fund_id], write=True)
-            return RefundSchema().dump(donations.refund_donation(
-                session, organisation_id, donation_id, idempotency_key=entry_key(principal),
-                recorded_by=principal.email, **data))
-        return perform("donation.refund", organisation_id, work)
+    @perform("donation.refund")
+    def post(self, data, organisation_id: int, donation_id: int, unit: UnitOfWork):
+        """Gives back part or all of a gift, the way it came (out of the account it went into); refunds never
+        pass the gift's amount."""
+        donation = donations.get_donation(unit.session, organisation_id, donation_id)
+        authorize_funds(organisation_id, [donation.fund_id], write=True)
+        return refunds.refund_donation(unit.session, organisation_id, donation_id, idempotency_key=unit.entry_key,
+                                       recorded_by=unit.recorded_by, **data)

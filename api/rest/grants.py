@@ -4,19 +4,17 @@ threshold), paid, or rejected."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
-from sqlalchemy import select
 
 from api.edge.auth import authorize_funds, listed_funds, requires
 from api.edge.session import read_session
-from api.edge.writes import entry_key, perform
+from api.edge.writes import UnitOfWork, perform
 from api.rest.common import (
     CSV_DOC,
-    IDEMPOTENCY_DOC,
-    Instant,
+    Blueprint,
     MinorUnits,
     PageQuerySchema,
     csv_response,
@@ -26,12 +24,9 @@ from api.rest.common import (
     text,
     wants_csv,
 )
-from ledger.access.tokens import Need
-from ledger.books.organisations import get_fund
-from ledger.core.errors import CurrencyMismatch
-from ledger.core.recipes import GRANT_CATEGORIES
-from ledger.db.listing import keyset_page
-from ledger.db.models import Grant
+from ledger.access.policy import Need
+from ledger.core.vocabulary import GrantCategory, GrantStatus
+from ledger.db.listing import Page
 from ledger.grants import lifecycle as grants
 
 blp = Blueprint("grants", __name__, url_prefix="/api/v1/organisations/<int:organisation_id>",
@@ -51,8 +46,8 @@ class GrantSchema(Schema):
     approvals_required = fields.Integer(required=True)
     approved_by = fields.List(fields.Integer(), required=True, metadata={"description": "Approvers' user ids"})
     requested_by_user_id = fields.Integer(required=True)
-    requested_at = Instant(required=True)
-    decided_at = Instant(allow_none=True, required=True)
+    requested_at = fields.DateTime(required=True)
+    decided_at = fields.DateTime(allow_none=True, required=True)
     approved_entry_id = fields.Integer(allow_none=True, required=True)
     paid_entry_id = fields.Integer(allow_none=True, required=True)
 
@@ -63,16 +58,21 @@ class GrantInSchema(Schema):
     currency = fields.String(required=True, validate=validate.Length(equal=3))
     payee = text(200, required=True)
     purpose = text(500, required=True)
-    category = fields.String(required=True, validate=validate.OneOf(list(GRANT_CATEGORIES)))
+    category = fields.String(required=True, validate=validate.OneOf(list(GrantCategory)))
 
 
 class GrantStepSchema(Schema):
     effective_date = fields.Date(metadata={"description": "The entry's date; today (UTC) when left out"})
 
 
+class GrantPaymentSchema(GrantStepSchema):
+    bank_account_id = object_id(strict=True, allow_none=True, load_default=None, metadata={
+        "description": "The bank account it is paid from, when not the bank role's default"})
+
+
 class GrantQuerySchema(PageQuerySchema):
     fund_id = object_id()
-    status = fields.String(validate=validate.OneOf(("requested", "approved", "paid", "rejected")))
+    status = fields.String(validate=validate.OneOf(list(GrantStatus)))
 
 
 GrantPageSchema = page_schema(GrantSchema, "GrantPage")
@@ -80,15 +80,18 @@ GRANT_COLUMNS = ["id", "fund_id", "amount_minor", "currency", "payee", "purpose"
                  "requested_at", "decided_at", "approved_entry_id", "paid_entry_id"]
 
 
-def _views(session, page: list[Grant]) -> list[dict]:
-    """The grants with their approvers, not yet dumped."""
-    approvers = grants.approvers_of(session, [grant.id for grant in page])
-    return [{**{column: getattr(grant, column) for column in GrantSchema().fields if column != "approved_by"},
-             "approved_by": approvers[grant.id]} for grant in page]
+def _views(session, grant_list: list) -> list[dict]:
+    """The grants with their approvers, for the grant schema."""
+    approvers = grants.approvers_of(session, [grant.id for grant in grant_list])
+    return [{**{column: getattr(grant, column) for column in GRANT_FIELDS}, "approved_by": approvers[grant.id]}
+            for grant in grant_list]
 
 
-def _view(session, grant: Grant) -> dict:
+def _view(session, grant) -> dict:
     return _views(session, [grant])[0]
+
+
+GRANT_FIELDS = tuple(name for name in GrantSchema().fields if name != "approved_by")
 
 
 @blp.route("/grants")
@@ -101,32 +104,25 @@ class Grants(MethodView):
     def get(self, query, organisation_id: int):
         """Grants, filtered by fund and status; fund managers see their funds'. Also as CSV."""
         session = read_session()
-        statement = select(Grant).where(Grant.organisation_id == organisation_id)
         funds = listed_funds(organisation_id, query.get("fund_id"))
-        if funds is not None:
-            statement = statement.where(Grant.fund_id.in_(sorted(funds)))
-        if query.get("status"):
-            statement = statement.where(Grant.status == query["status"])
-        page = keyset_page(session, statement, Grant.id, query.get("after"), query["limit"])
+        page = grants.list_grants(session, organisation_id, fund_ids=funds, status=query.get("status"),
+                                  after=query.get("after"), limit=query["limit"])
         items = _views(session, page.items)
         if wants_csv():
             return csv_response(GrantSchema(many=True).dump(items), GRANT_COLUMNS, "grants")
-        return {"items": items, "next_after": page.next_after}
+        return Page(items, page.next_after)
 
     @requires(Need.FUND_WRITE)
     @blp.arguments(GrantInSchema())
     @blp.response(201, GrantSchema)
     @documents_problems(blp, 403, 404, 409, 422)
-    def post(self, data, organisation_id: int):
+    @perform("grant.request", moves_money=False)
+    def post(self, data, organisation_id: int, unit: UnitOfWork):
         """Requests a grant from a fund. Nothing is posted until it is approved."""
-        def work(session, principal):
-            authorize_funds(organisation_id, [data["fund_id"]], write=True)
-            fund_currency = get_fund(session, organisation_id, data["fund_id"]).currency
-            if data.pop("currency") != fund_currency:
-                raise CurrencyMismatch(f"the fund keeps {fund_currency}", field="currency")
-            return GrantSchema().dump(_view(session, grants.request_grant(
-                session, organisation_id, requested_by_user_id=principal.user_id, **data)))
-        return perform("grant.request", organisation_id, work, moves_money=False)
+        authorize_funds(organisation_id, [data["fund_id"]], write=True)
+        grant = grants.request_grant(unit.session, organisation_id, grants.GrantRequest(**data),
+                                     requested_by_user_id=unit.principal.user_id)
+        return _view(unit.session, grant)
 
 
 @blp.route("/grants/<int:grant_id>")
@@ -142,13 +138,11 @@ class GrantItem(MethodView):
         return _view(session, grant)
 
 
-def _step(action: str, organisation_id: int, grant_id: int, take, moves_money: bool = True):
-    """One step of a grant's life: ``take(session, principal)`` returns the grant after the step."""
-    def work(session, principal):
-        grant = grants.get_grant(session, organisation_id, grant_id)
-        authorize_funds(organisation_id, [grant.fund_id], write=True)
-        return GrantSchema().dump(_view(session, take(session, principal)))
-    return perform(f"grant.{action}", organisation_id, work, status=200, moves_money=moves_money)
+def _step(unit: UnitOfWork, organisation_id: int, grant_id: int, take: Callable[[], object]) -> dict:
+    """One step of a grant's life, by someone who may write to its fund: ``take`` runs the step."""
+    grant = grants.get_grant(unit.session, organisation_id, grant_id)
+    authorize_funds(organisation_id, [grant.fund_id], write=True)
+    return _view(unit.session, take())
 
 
 def _on(data: dict) -> dt.date:
@@ -161,28 +155,27 @@ class GrantApprovals(MethodView):
     @blp.arguments(GrantStepSchema(), required=False)
     @blp.response(200, GrantSchema)
     @documents_problems(blp, 403, 404, 409, 422)
-    @blp.doc(**IDEMPOTENCY_DOC)
-    def post(self, data, organisation_id: int, grant_id: int):
+    @perform("grant.approve")
+    def post(self, data, organisation_id: int, grant_id: int, unit: UnitOfWork):
         """Approves a grant. Refused for its requester (403 `separation_of_duties`) and for a second approval
-        by the same person; the last approval needed posts the cost and the amount owed. Needs an
-        `Idempotency-Key` header."""
-        return _step("approve", organisation_id, grant_id, lambda session, principal: grants.approve_grant(
-            session, organisation_id, grant_id, approver_user_id=principal.user_id, effective_date=_on(data),
-            idempotency_key=entry_key(principal), recorded_by=principal.email))
+        by the same person; the last approval needed posts the cost and the amount owed."""
+        return _step(unit, organisation_id, grant_id, lambda: grants.approve_grant(
+            unit.session, organisation_id, grant_id, approver_user_id=unit.principal.user_id,
+            effective_date=_on(data), idempotency_key=unit.entry_key, recorded_by=unit.recorded_by))
 
 
 @blp.route("/grants/<int:grant_id>/payment")
 class GrantPayment(MethodView):
     @requires(Need.FUND_WRITE)
-    @blp.arguments(GrantStepSchema(), required=False)
+    @blp.arguments(GrantPaymentSchema(), required=False)
     @blp.response(200, GrantSchema)
     @documents_problems(blp, 403, 404, 409, 422)
-    @blp.doc(**IDEMPOTENCY_DOC)
-    def post(self, data, organisation_id: int, grant_id: int):
-        """Pays an approved grant from the fund's bank account. Needs an `Idempotency-Key` header."""
-        return _step("pay", organisation_id, grant_id, lambda session, principal: grants.pay_grant(
-            session, organisation_id, grant_id, paid_on=_on(data), idempotency_key=entry_key(principal),
-            recorded_by=principal.email))
+    @perform("grant.pay")
+    def post(self, data, organisation_id: int, grant_id: int, unit: UnitOfWork):
+        """Pays an approved grant from the fund's bank account (the bank role's default unless named)."""
+        return _step(unit, organisation_id, grant_id, lambda: grants.pay_grant(
+            unit.session, organisation_id, grant_id, paid_on=_on(data), idempotency_key=unit.entry_key,
+            recorded_by=unit.recorded_by, bank_account_id=data.get("bank_account_id")))
 
 
 @blp.route("/grants/<int:grant_id>/rejection")
@@ -191,8 +184,8 @@ class GrantRejection(MethodView):
     @blp.arguments(GrantStepSchema(), required=False)
     @blp.response(200, GrantSchema)
     @documents_problems(blp, 403, 404, 409, 422)
-    def post(self, data, organisation_id: int, grant_id: int):
+    @perform("grant.reject", moves_money=False)
+    def post(self, data, organisation_id: int, grant_id: int, unit: UnitOfWork):
         """Rejects (or withdraws) a grant still awaiting approval; nothing was posted for it."""
-        return _step("reject", organisation_id, grant_id,
-                     lambda session, _principal: grants.reject_grant(session, organisation_id, grant_id),
-                     moves_money=False)
+        return _step(unit, organisation_id, grant_id, lambda: grants.reject_grant(unit.session, organisation_id,
+                                                                                 grant_id))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
-from sqlalchemy import text
 
 from api.edge.session import read_session
+from api.rest.common import Blueprint
+from ledger.db.engine import ping
 
 blp = Blueprint("health", __name__, url_prefix="/health", description="Service health")
 
@@ -22,5 +22,5 @@ class Health(MethodView):
     @blp.response(200, HealthSchema)
     def get(self):
         """Answers ok when the service and its database are up."""
-        read_session().execute(text("SELECT 1"))
+        ping(read_session())
         return {"status": "ok", "database": "ok"}

@@ -6,17 +6,15 @@ from __future__ import annotations
 import datetime as dt
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
 from api.edge.auth import authorize_any_fund, authorize_funds, authorize_report, listed_funds, requires
 from api.edge.session import read_session
-from api.edge.writes import entry_key, perform
+from api.edge.writes import UnitOfWork, perform
 from api.rest.common import (
     CSV_DOC,
-    IDEMPOTENCY_DOC,
     MAX_ID,
-    Instant,
+    Blueprint,
     MinorUnits,
     PageQuerySchema,
     csv_response,
@@ -27,12 +25,11 @@ from api.rest.common import (
     text,
     wants_csv,
 )
-from ledger.access.tokens import Need
-from ledger.books import balances, entries, organisations
-from ledger.books.balances import MAX_STATEMENT_PAGE, trial_balance
+from ledger.access.policy import Need
+from ledger.books import balances, entries, transfers
+from ledger.books.balances import MAX_STATEMENT_PAGE
 from ledger.books.integrity import chain_head
-from ledger.core.money import Money
-from ledger.core.recipes import Particulars, transfer_between_funds
+from ledger.core.vocabulary import EntryKind
 
 blp = Blueprint("journal", __name__, url_prefix="/api/v1/organisations/<int:organisation_id>",
                 description="Entries, transfers, trial balance, balances, statements")
@@ -51,7 +48,7 @@ class EntrySchema(Schema):
     organisation_id = fields.Integer(required=True)
     kind = fields.String(required=True)
     effective_date = fields.Date(required=True)
-    posted_at = Instant(required=True)
+    posted_at = fields.DateTime(required=True)
     description = fields.String(required=True)
     recorded_by = fields.String(required=True)
     reverses_entry_id = fields.Integer(allow_none=True, required=True)
@@ -77,6 +74,10 @@ class TransferInSchema(Schema):
     currency = fields.String(required=True, validate=validate.Length(equal=3))
     effective_date = fields.Date(required=True)
     description = text(500)
+    from_account_id = object_id(strict=True, allow_none=True, load_default=None, metadata={
+        "description": "The bank account the money leaves, when not the bank role's default"})
+    to_account_id = object_id(strict=True, allow_none=True, load_default=None, metadata={
+        "description": "The bank account the money reaches, when not the bank role's default"})
 
 
 class TrialBalanceQuerySchema(Schema):
@@ -136,6 +137,11 @@ class Cursor(fields.String):
             raise ValidationError("must be YYYY-MM-DD.posting_id, as next_after gave it") from None
 
 
+def _cursor_text(page) -> str | None:
+    """The statement's next cursor as ``Cursor`` reads it back: ``YYYY-MM-DD.posting_id``."""
+    return f"{page.next_cursor[0].isoformat()}.{page.next_cursor[1]}" if page.next_cursor else None
+
+
 class StatementQuerySchema(Schema):
     currency = fields.String(validate=[validate.Length(equal=3), storable],
                              metadata={"description": "The organisation's base currency when left out"})
@@ -163,7 +169,9 @@ class StatementSchema(Schema):
     fund_id = fields.Integer(allow_none=True, required=True)
     opening_balance_minor = fields.Integer(required=True)
     lines = fields.List(fields.Nested(StatementLineSchema), required=True)
-    next_after = fields.String(allow_none=True, required=True)
+    next_after = fields.Function(_cursor_text, allow_none=True, required=True,
+                                 metadata={"type": "string", "nullable": True,
+                                           "description": "Pass as `after` for the next page; null at the end"})
 
 
 EntryPageSchema = page_schema(EntrySchema, "EntryPage")
@@ -182,14 +190,13 @@ def _entries_csv(items: list) -> list[dict]:
 
 
 def _entry_list(query: dict, organisation_id: int, kind: str | None = None):
-    funds = listed_funds(organisation_id, query.get("fund_id"))
-    items, next_after = entries.list_entries(
-        read_session(), organisation_id, fund_ids=funds, kind=kind or query.get("kind"),
-        date_from=query.get("date_from"), date_to=query.get("date_to"), after=query.get("after"),
-        limit=query["limit"])
+    page = entries.list_entries(
+        read_session(), organisation_id, fund_ids=listed_funds(organisation_id, query.get("fund_id")),
+        kind=kind or query.get("kind"), date_from=query.get("date_from"), date_to=query.get("date_to"),
+        after=query.get("after"), limit=query["limit"])
     if wants_csv():
-        return csv_response(_entries_csv(items), ENTRY_CSV_COLUMNS, "entries")
-    return {"items": items, "next_after": next_after}
+        return csv_response(_entries_csv(page.items), ENTRY_CSV_COLUMNS, "entries")
+    return page
 
 
 @blp.route("/entries")
@@ -213,7 +220,7 @@ class EntryItem(MethodView):
     def get(self, organisation_id: int, entry_id: int):
         """One entry with its postings."""
         entry = entries.get_entry(read_session(), organisation_id, entry_id)
-        authorize_any_fund(organisation_id, {posting.fund_id for posting in entry.postings})
+        authorize_any_fund(organisation_id, entry.fund_ids())
         return entry
 
 
@@ -223,18 +230,15 @@ class EntryReversal(MethodView):
     @blp.arguments(ReversalInSchema(), required=False)
     @blp.response(201, EntrySchema)
     @documents_problems(blp, 403, 404, 409, 422)
-    @blp.doc(**IDEMPOTENCY_DOC)
-    def post(self, data, organisation_id: int, entry_id: int):
+    @perform("entry.reverse")
+    def post(self, data, organisation_id: int, entry_id: int, unit: UnitOfWork):
         """Posts the mirror image of an entry; both stay in the books. An entry is reversed once (409
-        `entry_already_reversed`). Needs an `Idempotency-Key` header and write rights on every fund it touches."""
-        def work(session, principal):
-            original = entries.get_entry(session, organisation_id, entry_id)
-            authorize_funds(organisation_id, {posting.fund_id for posting in original.postings}, write=True)
-            return EntrySchema().dump(entries.reverse_entry(
-                session, organisation_id, entry_id, idempotency_key=entry_key(principal),
-                recorded_by=principal.email, effective_date=data.get("effective_date"),
-                description=data.get("description")))
-        return perform("entry.reverse", organisation_id, work)
+        `entry_already_reversed`). Needs write rights on every fund it touches."""
+        original = entries.get_entry(unit.session, organisation_id, entry_id)
+        authorize_funds(organisation_id, original.fund_ids(), write=True)
+        return entries.reverse_entry(unit.session, organisation_id, entry_id, idempotency_key=unit.entry_key,
+                                     recorded_by=unit.recorded_by, effective_date=data.get("effective_date"),
+                                     description=data.get("description"))
 
 
 @blp.route("/transfers")
@@ -246,27 +250,19 @@ class Transfers(MethodView):
     @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
         """Transfers between funds (entries of kind `transfer`)."""
-        return _entry_list(query, organisation_id, kind="transfer")
+        return _entry_list(query, organisation_id, kind=EntryKind.TRANSFER)
 
     @requires(Need.FUND_WRITE)
     @blp.arguments(TransferInSchema())
     @blp.response(201, EntrySchema)
     @documents_problems(blp, 403, 404, 409, 422)
-    @blp.doc(**IDEMPOTENCY_DOC)
-    def post(self, data, organisation_id: int):
-        """Moves money from one fund to another (each stays balanced on its own). Needs write rights on both
-        funds and an `Idempotency-Key` header."""
-        def work(session, principal):
-            authorize_funds(organisation_id, [data["from_fund_id"], data["to_fund_id"]], write=True)
-            source = organisations.get_fund(session, organisation_id, data["from_fund_id"])
-            organisations.get_fund(session, organisation_id, data["to_fund_id"])
-            chart = organisations.load_chart(session, organisation_id)
-            draft = transfer_between_funds(
-                chart, data["from_fund_id"], data["to_fund_id"], Money(data["amount_minor"], data["currency"]),
-                Particulars(data["effective_date"], entry_key(principal), principal.email,
-                            data["description"] or f"transfer from {source.code}"))
-            return EntrySchema().dump(entries.post_entry(session, draft))
-        return perform("transfer.create", organisation_id, work)
+    @perform("transfer.create")
+    def post(self, data, organisation_id: int, unit: UnitOfWork):
+        """Moves money from one fund to another (each stays balanced on its own), between the bank accounts
+        named or the bank role's default. Needs write rights on both funds."""
+        authorize_funds(organisation_id, [data["from_fund_id"], data["to_fund_id"]], write=True)
+        return transfers.transfer(unit.session, organisation_id, transfers.Transfer(**data),
+                                  idempotency_key=unit.entry_key, recorded_by=unit.recorded_by)
 
 
 @blp.route("/trial-balance")
@@ -281,8 +277,7 @@ class TrialBalance(MethodView):
         every fund, and `balanced` says so."""
         authorize_report(organisation_id, query.get("fund_id"))
         session = read_session()
-        organisations.get_organisation(session, organisation_id)
-        report = trial_balance(session, organisation_id, query.get("fund_id"), query.get("as_of"))
+        report = balances.trial_balance(session, organisation_id, query.get("fund_id"), query.get("as_of"))
         head = chain_head(session, organisation_id)
         return {
             "organisation_id": organisation_id, "fund_id": report.fund_id, "as_of": report.as_of,
@@ -303,7 +298,7 @@ class FundBalances(MethodView):
     def get(self, query, organisation_id: int, fund_id: int):
         """Every account's balance in one fund, now or as of a date. Also as CSV."""
         authorize_funds(organisation_id, [fund_id], write=False)
-        lines = trial_balance(read_session(), organisation_id, fund_id, query.get("as_of")).lines
+        lines = balances.trial_balance(read_session(), organisation_id, fund_id, query.get("as_of")).lines
         if wants_csv():
             return csv_response(TrialBalanceLineSchema(many=True).dump(lines),
                                 list(TrialBalanceLineSchema().fields), f"fund-{fund_id}-balances")
@@ -321,17 +316,11 @@ class Statement(MethodView):
         """An account's postings in date order with a running balance, keyset-paginated; a fund manager
         names one of their funds. Also as CSV."""
         authorize_report(organisation_id, query.get("fund_id"))
-        session = read_session()
-        currency = query.get("currency") or organisations.get_organisation(session, organisation_id).base_currency
         page = balances.account_statement(
-            session, organisation_id, account_id, currency, fund_id=query.get("fund_id"),
+            read_session(), organisation_id, account_id, query.get("currency"), fund_id=query.get("fund_id"),
             date_from=query.get("date_from"), date_to=query.get("date_to"), after=query.get("after"),
             limit=query["limit"])
         if wants_csv():
             return csv_response(StatementLineSchema(many=True).dump(page.lines), list(StatementLineSchema().fields),
                                 f"account-{account_id}-statement")
-        cursor = page.next_cursor
-        return {"account_id": account_id, "currency": currency, "fund_id": query.get("fund_id"),
-                "opening_balance_minor": page.opening_balance_minor, "lines": list(page.lines),
-                "next_after": f"{cursor[0].isoformat()}.{cursor[1]}" if cursor else None}
-
+        return page

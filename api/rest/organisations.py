@@ -6,21 +6,18 @@ role in the organisation.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
-from sqlalchemy import func, select
 
-from api.edge.audit import organisation_log
+from api.edge import audit
 from api.edge.auth import requires
 from api.edge.session import read_session
-from api.edge.writes import perform
+from api.edge.writes import UnitOfWork, perform
 from api.rest.common import (
     CSV_DOC,
-    Instant,
+    Blueprint,
     PageQuerySchema,
     csv_response,
     documents_problems,
@@ -30,15 +27,15 @@ from api.rest.common import (
     text,
     wants_csv,
 )
-from ledger.access import tokens as access
-from ledger.access.tokens import Need
-from ledger.books import organisations, periods
-from ledger.books.integrity import last_batch, verify
-from ledger.core.chart import BalanceLimit
-from ledger.core.errors import NotFound
+from ledger.access import memberships
+from ledger.access.policy import Need
+from ledger.access.users import find_user_by_email
+from ledger.books import charts, organisations, periods
+from ledger.books.integrity import integrity_status
+from ledger.core.chart import AccountType, BalanceLimit, Role, Side
+from ledger.core.errors import InvalidInput, NotFound
 from ledger.core.money import MAX_AMOUNT_MINOR
-from ledger.db.listing import keyset_page
-from ledger.db.models import Account, AuditRecord, Entry, Fund, Organisation, Period
+from ledger.core.vocabulary import FundKind, FundStatus, MemberRole, OrganisationKind
 
 blp = Blueprint("organisations", __name__, url_prefix="/api/v1",
                 description="Organisations, funds, the chart of accounts, members, periods, integrity, audit log")
@@ -57,7 +54,7 @@ class OrganisationSchema(Schema):
 
 class OrganisationInSchema(Schema):
     name = text(200, required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(organisations.ORGANISATION_KINDS))
+    kind = fields.String(required=True, validate=validate.OneOf(list(OrganisationKind)))
     base_currency = fields.String(required=True, validate=validate.Length(equal=3))
     jurisdiction = fields.String(required=True, validate=validate.Length(equal=2))
     registration_number = text(40, required=True)
@@ -83,14 +80,14 @@ class FundSchema(Schema):
 class FundInSchema(Schema):
     code = text(40, required=True)
     name = text(200, required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(("community", "project", "general")))
+    kind = fields.String(required=True, validate=validate.OneOf(list(FundKind)))
     restricted = strict_boolean(required=True)
     currency = fields.String(validate=validate.Length(equal=3))
     purpose = text(2000)
 
 
 class FundPatchSchema(Schema):
-    status = fields.String(required=True, validate=validate.OneOf(("open", "closed")))
+    status = fields.String(required=True, validate=validate.OneOf(list(FundStatus)))
 
 
 class AccountSchema(Schema):
@@ -102,10 +99,29 @@ class AccountSchema(Schema):
     normal_balance = fields.String(required=True)
     balance_limit = fields.String(required=True)
     role = fields.String(allow_none=True, required=True)
+    role_default = fields.Boolean(required=True, metadata={
+        "description": "The account recipes take for its role when the request names none"})
+
+
+class AccountInSchema(Schema):
+    code = text(20, required=True)
+    name_zh = text(200, required=True)
+    name_en = text(200, required=True)
+    type = fields.String(required=True, validate=validate.OneOf(list(AccountType)))
+    normal_balance = fields.String(validate=validate.OneOf(list(Side)), metadata={
+        "description": "Debit for assets and expenses, credit for the rest, when left out"})
+    balance_limit = fields.String(load_default=BalanceLimit.NONE, validate=validate.OneOf(list(BalanceLimit)))
+    role = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(list(Role)), metadata={
+        "description": "What the recipes may use it for: a second `bank` account, a `processor_clearing` account "
+                       "per payment channel"})
+    role_default = strict_boolean(load_default=False)
 
 
 class AccountPatchSchema(Schema):
-    balance_limit = fields.String(required=True, validate=validate.OneOf([limit.value for limit in BalanceLimit]))
+    balance_limit = fields.String(validate=validate.OneOf(list(BalanceLimit)))
+    role_default = strict_boolean(validate=validate.Equal(True), metadata={
+        "description": "true: make this account its role's default (another account becomes the default instead "
+                       "of turning this one off)"})
 
 
 class MemberSchema(Schema):
@@ -118,7 +134,7 @@ class MemberSchema(Schema):
 
 class MemberInSchema(Schema):
     email = fields.Email(required=True)
-    role = fields.String(required=True, validate=validate.OneOf(access.ROLES))
+    role = fields.String(required=True, validate=validate.OneOf(list(MemberRole)))
     fund_ids = fields.List(object_id(strict=True), load_default=list, validate=validate.Length(max=1000))
 
 
@@ -126,7 +142,7 @@ class PeriodSchema(Schema):
     start_date = fields.Date(required=True)
     end_date = fields.Date(required=True)
     status = fields.String(required=True)
-    changed_at = Instant(required=True)
+    changed_at = fields.DateTime(required=True)
     changed_by = fields.String(required=True)
 
 
@@ -139,15 +155,16 @@ class SealedThroughSchema(Schema):
 class IntegritySchema(Schema):
     organisation_id = fields.Integer(required=True)
     verified = fields.Boolean(required=True, metadata={"description": "Every cached total and sealed batch checks"})
-    problems = fields.List(fields.String(), required=True)
+    problems = fields.Function(lambda status: [str(problem) for problem in status.problems], required=True,
+                               metadata={"type": "array", "items": {"type": "string"}})
     sealed_through = fields.Nested(SealedThroughSchema, allow_none=True, required=True)
     unsealed_entries = fields.Integer(required=True)
-    checked_at = Instant(required=True)
+    checked_at = fields.DateTime(required=True)
 
 
 class AuditRecordSchema(Schema):
     id = fields.Integer(required=True)
-    occurred_at = Instant(required=True)
+    occurred_at = fields.DateTime(required=True)
     user_id = fields.Integer(allow_none=True, required=True)
     remote_addr = fields.String(required=True)
     method = fields.String(required=True)
@@ -177,16 +194,16 @@ class Organisations(MethodView):
     @documents_problems(blp)
     def get(self):
         """Lists the organisations kept in this ledger (public)."""
-        return read_session().scalars(select(Organisation).order_by(Organisation.id)).all()
+        return organisations.list_organisations(read_session())
 
     @requires(Need.PLATFORM_ADMIN)
     @blp.arguments(OrganisationInSchema())
     @blp.response(201, OrganisationSchema)
     @documents_problems(blp, 403, 409, 422)
-    def post(self, data):
+    @perform("organisation.create", moves_money=False)
+    def post(self, data, unit: UnitOfWork):
         """Creates an organisation with the default chart of accounts and its general fund."""
-        return perform("organisation.create", None, lambda session, _principal: OrganisationSchema().dump(
-            organisations.create_organisation(session, **data)), moves_money=False)
+        return organisations.create_organisation(unit.session, **data)
 
 
 @blp.route("/organisations/<int:organisation_id>")
@@ -202,14 +219,11 @@ class OrganisationItem(MethodView):
     @blp.arguments(OrganisationPatchSchema())
     @blp.response(200, OrganisationSchema)
     @documents_problems(blp, 403, 404, 422)
-    def patch(self, data, organisation_id: int):
+    @perform("organisation.update", moves_money=False)
+    def patch(self, data, organisation_id: int, unit: UnitOfWork):
         """Sets the amount above which a grant needs two approvers (null: one approver always)."""
-        def work(session, _principal):
-            organisation = organisations.get_organisation(session, organisation_id)
-            organisation.dual_approval_threshold_minor = data["dual_approval_threshold_minor"]
-            session.flush()
-            return OrganisationSchema().dump(organisation)
-        return perform("organisation.update", organisation_id, work, status=200, moves_money=False)
+        return organisations.set_dual_approval_threshold(unit.session, organisation_id,
+                                                         data["dual_approval_threshold_minor"])
 
 
 @blp.route("/organisations/<int:organisation_id>/funds")
@@ -220,20 +234,17 @@ class Funds(MethodView):
     @documents_problems(blp, 404, 422)
     def get(self, query, organisation_id: int):
         """The organisation's funds: names, purposes, status (public)."""
-        session = read_session()
-        organisations.get_organisation(session, organisation_id)
-        page = keyset_page(session, select(Fund).where(Fund.organisation_id == organisation_id), Fund.id,
-                           query.get("after"), query["limit"])
-        return {"items": page.items, "next_after": page.next_after}
+        return organisations.list_funds(read_session(), organisation_id, after=query.get("after"),
+                                        limit=query["limit"])
 
     @requires(Need.ORG_ADMIN)
     @blp.arguments(FundInSchema())
     @blp.response(201, FundSchema)
     @documents_problems(blp, 403, 404, 409, 422)
-    def post(self, data, organisation_id: int):
+    @perform("fund.create", moves_money=False)
+    def post(self, data, organisation_id: int, unit: UnitOfWork):
         """Opens a fund: a community, project or general fund, restricted or not."""
-        return perform("fund.create", organisation_id, lambda session, _principal: FundSchema().dump(
-            organisations.create_fund(session, organisation_id, **data)), moves_money=False)
+        return organisations.create_fund(unit.session, organisation_id, **data)
 
 
 @blp.route("/organisations/<int:organisation_id>/funds/<int:fund_id>")
@@ -249,11 +260,10 @@ class FundItem(MethodView):
     @blp.arguments(FundPatchSchema())
     @blp.response(200, FundSchema)
     @documents_problems(blp, 403, 404, 422)
-    def patch(self, data, organisation_id: int, fund_id: int):
+    @perform("fund.update", moves_money=False)
+    def patch(self, data, organisation_id: int, fund_id: int, unit: UnitOfWork):
         """Closes a fund to postings, or opens it again."""
-        return perform("fund.update", organisation_id, lambda session, _principal: FundSchema().dump(
-            organisations.set_fund_status(session, organisation_id, fund_id, data["status"])),
-            status=200, moves_money=False)
+        return organisations.set_fund_status(unit.session, organisation_id, fund_id, data["status"])
 
 
 @blp.route("/organisations/<int:organisation_id>/accounts")
@@ -262,11 +272,19 @@ class Accounts(MethodView):
     @blp.response(200, AccountSchema(many=True))
     @documents_problems(blp, 403, 404)
     def get(self, organisation_id: int):
-        """The chart of accounts."""
-        session = read_session()
-        organisations.get_organisation(session, organisation_id)
-        return session.scalars(select(Account).where(Account.organisation_id == organisation_id)
-                               .order_by(Account.code)).all()
+        """The chart of accounts: each account's role, and which account is each role's default."""
+        return charts.list_accounts(read_session(), organisation_id)
+
+    @requires(Need.ORG_ADMIN)
+    @blp.arguments(AccountInSchema())
+    @blp.response(201, AccountSchema)
+    @documents_problems(blp, 403, 404, 409, 422)
+    @perform("account.create", moves_money=False)
+    def post(self, data, organisation_id: int, unit: UnitOfWork):
+        """Adds an account to the chart: a second bank account, a clearing account for another payment channel.
+        An account with a role has that role's element and normal side; it is the role's default when asked
+        (the role's earlier default stays in the chart, no longer taken by default)."""
+        return charts.create_account(unit.session, organisation_id, **data)
 
 
 @blp.route("/organisations/<int:organisation_id>/accounts/<int:account_id>")
@@ -275,14 +293,18 @@ class AccountItem(MethodView):
     @blp.arguments(AccountPatchSchema())
     @blp.response(200, AccountSchema)
     @documents_problems(blp, 403, 404, 409, 422)
-    def patch(self, data, organisation_id: int, account_id: int):
-        """Sets an account's balance limit; refused while a balance already breaks the new limit."""
-        def work(session, _principal):
-            organisations.set_account_limit(session, organisation_id, account_id, data["balance_limit"])
-            account = session.get(Account, account_id)
-            session.refresh(account)
-            return AccountSchema().dump(account)
-        return perform("account.update", organisation_id, work, status=200, moves_money=False)
+    @perform("account.update", moves_money=False)
+    def patch(self, data, organisation_id: int, account_id: int, unit: UnitOfWork):
+        """Sets an account's balance limit (refused while a balance already breaks the new limit), or makes it
+        its role's default."""
+        if not data:
+            raise InvalidInput("name balance_limit, role_default or both", field="balance_limit")
+        account = charts.get_account(unit.session, organisation_id, account_id)
+        if "balance_limit" in data:
+            account = charts.set_account_limit(unit.session, organisation_id, account_id, data["balance_limit"])
+        if data.get("role_default"):
+            account = charts.make_role_default(unit.session, organisation_id, account_id)
+        return account
 
 
 @blp.route("/organisations/<int:organisation_id>/members")
@@ -292,22 +314,20 @@ class Members(MethodView):
     @documents_problems(blp, 403, 404)
     def get(self, organisation_id: int):
         """Who has a role in the organisation, and which funds each fund manager manages."""
-        return [_member(m, u, funds) for m, u, funds in access.memberships(read_session(), organisation_id)]
+        return memberships.list_members(read_session(), organisation_id)
 
     @requires(Need.ORG_ADMIN)
     @blp.arguments(MemberInSchema())
     @blp.response(200, MemberSchema)
     @documents_problems(blp, 403, 404, 422)
-    def post(self, data, organisation_id: int):
+    @perform("member.set", moves_money=False)
+    def post(self, data, organisation_id: int, unit: UnitOfWork):
         """Gives an existing user a role here (replacing any earlier one); fund managers get their funds."""
-        def work(session, _principal):
-            organisations.get_organisation(session, organisation_id)
-            user = access.find_user_by_email(session, data["email"])
-            if user is None:
-                raise NotFound("no user has this email", field="email")
-            membership = access.set_membership(session, organisation_id, user.id, data["role"], data["fund_ids"])
-            return MemberSchema().dump(_member(membership, user, sorted(set(data["fund_ids"]))))
-        return perform("member.set", organisation_id, work, status=200, moves_money=False)
+        organisations.get_organisation(unit.session, organisation_id)
+        user = find_user_by_email(unit.session, data["email"])
+        if user is None:
+            raise NotFound("no user has this email", field="email")
+        return memberships.set_membership(unit.session, organisation_id, user.id, data["role"], data["fund_ids"])
 
 
 @blp.route("/organisations/<int:organisation_id>/members/<int:user_id>")
@@ -315,18 +335,10 @@ class MemberItem(MethodView):
     @requires(Need.ORG_ADMIN)
     @blp.response(204)
     @documents_problems(blp, 403, 404)
-    def delete(self, organisation_id: int, user_id: int):
+    @perform("member.remove", moves_money=False)
+    def delete(self, organisation_id: int, user_id: int, unit: UnitOfWork):
         """Takes a user's role in the organisation away."""
-        def work(session, _principal):
-            access.remove_membership(session, organisation_id, user_id)
-            return {}
-        perform("member.remove", organisation_id, work, status=204, moves_money=False)
-        return "", 204
-
-
-def _member(membership, user, fund_ids) -> dict:
-    return {"user_id": user.id, "email": user.email, "display_name": user.display_name,
-            "role": membership.role, "fund_ids": fund_ids}
+        memberships.remove_membership(unit.session, organisation_id, user_id)
 
 
 @blp.route("/organisations/<int:organisation_id>/periods")
@@ -336,14 +348,7 @@ class Periods(MethodView):
     @documents_problems(blp, 403, 404)
     def get(self, organisation_id: int):
         """Months that were closed (or closed and reopened); a month never closed is open."""
-        return read_session().scalars(select(Period).where(Period.organisation_id == organisation_id)
-                                      .order_by(Period.start_date)).all()
-
-
-def _change_period(organisation_id: int, year: int, month: int, action: str):
-    change = periods.close_period if action == "close" else periods.reopen_period
-    return perform(f"period.{action}", organisation_id, lambda session, principal: PeriodSchema().dump(
-        change(session, organisation_id, year, month, principal.email)), status=200, moves_money=False)
+        return periods.list_periods(read_session(), organisation_id)
 
 
 @blp.route("/organisations/<int:organisation_id>/periods/<int:year>/<int:month>/close")
@@ -351,9 +356,10 @@ class PeriodClose(MethodView):
     @requires(Need.ORG_ADMIN)
     @blp.response(200, PeriodSchema)
     @documents_problems(blp, 403, 404, 422)
-    def post(self, organisation_id: int, year: int, month: int):
+    @perform("period.close", moves_money=False)
+    def post(self, organisation_id: int, year: int, month: int, unit: UnitOfWork):
         """Closes a month: from now on no entry dated inside it is accepted."""
-        return _change_period(organisation_id, year, month, "close")
+        return periods.close_period(unit.session, organisation_id, year, month, unit.recorded_by)
 
 
 @blp.route("/organisations/<int:organisation_id>/periods/<int:year>/<int:month>/reopen")
@@ -361,9 +367,10 @@ class PeriodReopen(MethodView):
     @requires(Need.ORG_ADMIN)
     @blp.response(200, PeriodSchema)
     @documents_problems(blp, 403, 404, 422)
-    def post(self, organisation_id: int, year: int, month: int):
+    @perform("period.reopen", moves_money=False)
+    def post(self, organisation_id: int, year: int, month: int, unit: UnitOfWork):
         """Opens a closed month again (the change is in the audit log)."""
-        return _change_period(organisation_id, year, month, "reopen")
+        return periods.reopen_period(unit.session, organisation_id, year, month, unit.recorded_by)
 
 
 @blp.route("/organisations/<int:organisation_id>/integrity")
@@ -373,14 +380,7 @@ class Integrity(MethodView):
     @documents_problems(blp, 403, 404)
     def get(self, organisation_id: int):
         """Recomputes every cached total from the postings and re-hashes every sealed batch, now."""
-        session = read_session()
-        organisations.get_organisation(session, organisation_id)
-        last = last_batch(session, organisation_id)
-        unsealed = session.scalar(select(func.count()).where(Entry.organisation_id == organisation_id,
-                                                             Entry.id > (last.last_entry_id if last else 0)))
-        problems = [str(problem) for problem in verify(session, organisation_id)]
-        return {"organisation_id": organisation_id, "verified": not problems, "problems": problems,
-                "sealed_through": last, "unsealed_entries": unsealed, "checked_at": dt.datetime.now(dt.UTC)}
+        return integrity_status(read_session(), organisation_id)
 
 
 @blp.route("/organisations/<int:organisation_id>/audit-log")
@@ -392,10 +392,10 @@ class AuditLog(MethodView):
     @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
         """Every write made in the organisation: who, when, from where, what. Append-only. Also as CSV."""
-        page = keyset_page(read_session(), organisation_log(organisation_id), AuditRecord.id,
-                           query.get("after"), query["limit"])
+        page = audit.organisation_log(read_session(), organisation_id, after=query.get("after"),
+                                      limit=query["limit"])
         if wants_csv():
             rows = [{**record, "details": json.dumps(record["details"], ensure_ascii=False)}
                     for record in AuditRecordSchema(many=True).dump(page.items)]
             return csv_response(rows, list(AuditRecordSchema().fields), "audit-log")
-        return {"items": page.items, "next_after": page.next_after}
+        return page

@@ -3,29 +3,19 @@ holder; platform administrators create users; `/me` tells callers who they are a
 
 from __future__ import annotations
 
-from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from api.edge import audit
 from api.edge.auth import bearer_token, current_principal, requires
-from api.edge.session import database
-from api.edge.writes import perform
-from api.rest.common import Instant, documents_problems, storable, strict_boolean, text
-from ledger.access.tokens import (
-    MAX_TOKEN_DAYS,
-    MIN_PASSWORD_LENGTH,
-    Need,
-    create_user,
-    find_user_by_password,
-    issue_token,
-    revoke_token,
-)
+from api.edge.writes import UnitOfWork, perform
+from api.rest.common import Blueprint, documents_problems, storable, strict_boolean, text
+from ledger.access.policy import Need
+from ledger.access.tokens import MAX_TOKEN_DAYS, issue_token, revoke_token, token_prefix
+from ledger.access.users import MIN_PASSWORD_LENGTH, create_user, find_user_by_password
 from ledger.core.errors import Unauthenticated
 
 blp = Blueprint("people", __name__, url_prefix="/api/v1", description="Users, tokens, and who am I")
-# Signing in has a blueprint of its own so that its tighter rate limit (api/limits.py) covers it alone.
+# Signing in has a blueprint of its own so that its tighter rate limit (api/edge/limits.py) covers it alone.
 sign_in_blp = Blueprint("sign_in", __name__, url_prefix="/api/v1", description="Signing in for a token")
 
 
@@ -40,7 +30,7 @@ class TokenSchema(Schema):
     token = fields.String(required=True, metadata={"description": "Shown this once; only its hash is kept"})
     prefix = fields.String(required=True)
     name = fields.String(required=True)
-    expires_at = Instant(required=True)
+    expires_at = fields.DateTime(required=True)
 
 
 class UserInSchema(Schema):
@@ -56,7 +46,7 @@ class UserSchema(Schema):
     email = fields.String(required=True)
     display_name = fields.String(required=True)
     platform_admin = fields.Boolean(required=True)
-    created_at = Instant(required=True)
+    created_at = fields.DateTime(required=True)
 
 
 class RoleSchema(Schema):
@@ -78,18 +68,16 @@ class Tokens(MethodView):
     @sign_in_blp.arguments(TokenInSchema())
     @sign_in_blp.response(201, TokenSchema)
     @documents_problems(sign_in_blp, 422)
-    def post(self, data):
-        """Signs in with email and password and issues an API token, shown once. Rate-limited per address."""
-        def work(session):
-            user = find_user_by_password(session, data["email"], data["password"])
-            if user is None:
-                raise Unauthenticated("the email or the password is wrong", field="password")
-            token, row = issue_token(session, user.id, data["name"] or "signed in", data["days"])
-            audit.record(session, user_id=user.id, organisation_id=None, remote_addr=request.remote_addr or "",
-                         method="POST", path=request.path, action="token.issue", status_code=201,
-                         details={"prefix": row.prefix, "name": row.name, "days": data["days"]})
-            return {"token": token, "prefix": row.prefix, "name": row.name, "expires_at": row.expires_at}
-        return database().write(work), 201
+    @perform("token.issue", moves_money=False, keeps_answers=False)
+    def post(self, data, unit: UnitOfWork):
+        """Signs in with email and password and issues an API token, shown once. Rate-limited per address.
+        The answer is never kept for retries (it holds the token): an Idempotency-Key is ignored here."""
+        user = find_user_by_password(unit.session, data["email"], data["password"])
+        if user is None:
+            raise Unauthenticated("the email or the password is wrong", field="password")
+        unit.audited_user_id = user.id
+        token, row = issue_token(unit.session, user.id, data["name"] or "signed in", data["days"])
+        return {"token": token, "prefix": row.prefix, "name": row.name, "expires_at": row.expires_at}
 
 
 @blp.route("/tokens/current")
@@ -97,15 +85,10 @@ class CurrentToken(MethodView):
     @requires(Need.SIGNED_IN)
     @blp.response(204)
     @documents_problems(blp)
-    def delete(self):
+    @perform("token.revoke", moves_money=False)
+    def delete(self, unit: UnitOfWork):
         """Revokes the token this request was made with."""
-        prefix = bearer_token().split("_", 2)[1]
-
-        def work(session, _principal):
-            revoke_token(session, prefix)
-            return {}
-        perform("token.revoke", None, work, status=204, moves_money=False)
-        return "", 204
+        revoke_token(unit.session, token_prefix(bearer_token()))
 
 
 @blp.route("/users")
@@ -114,10 +97,10 @@ class Users(MethodView):
     @blp.arguments(UserInSchema())
     @blp.response(201, UserSchema)
     @documents_problems(blp, 403, 409, 422)
-    def post(self, data):
+    @perform("user.create", moves_money=False)
+    def post(self, data, unit: UnitOfWork):
         """Creates a user (platform administrators only); organisation admins then give them a role."""
-        return perform("user.create", None, lambda session, _principal: UserSchema().dump(
-            create_user(session, **data)), moves_money=False)
+        return create_user(unit.session, **data)
 
 
 @blp.route("/me")
@@ -131,4 +114,3 @@ class Me(MethodView):
         return {"user_id": principal.user_id, "email": principal.email, "platform_admin": principal.platform_admin,
                 "roles": [{"organisation_id": org, "role": role, "fund_ids": sorted(principal.funds.get(org, ()))}
                           for org, role in sorted(principal.roles.items())]}
-

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, literal, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
-from ledger.books.organisations import get_fund
-from ledger.core.errors import InvalidInput, NotFound
+from ledger.books.charts import get_account
+from ledger.books.organisations import get_fund, get_organisation
+from ledger.core.chart import Side
+from ledger.core.errors import InvalidInput
 from ledger.db.models import Account, Balance, Entry, Posting
 
 MAX_STATEMENT_PAGE = 1_000
@@ -31,16 +33,9 @@ class Totals:
 
     def balance_minor(self, normal_balance: str) -> int:
         """The balance on the account's normal side: positive when it is where it belongs."""
-        if normal_balance == "debit":
+        if normal_balance == Side.DEBIT:
             return self.debits_minor - self.credits_minor
         return self.credits_minor - self.debits_minor
-
-
-def get_account(session: Session, organisation_id: int, account_id: int) -> Account:
-    account = session.get(Account, account_id)
-    if account is None or account.organisation_id != organisation_id:
-        raise NotFound(f"account {account_id} does not exist", field="account_id")
-    return account
 
 
 def balance(session: Session, account_id: int, fund_id: int, currency: str) -> Totals:
@@ -122,6 +117,8 @@ def trial_balance(
     """The organisation's (or one fund's) trial balance, now or as of the end of a date."""
     if fund_id is not None:
         get_fund(session, organisation_id, fund_id)
+    else:
+        get_organisation(session, organisation_id)
     totals = _totals_now(organisation_id, fund_id) if as_of is None else _totals_as_of(
         organisation_id, fund_id, as_of)
     sums = totals.subquery()
@@ -174,33 +171,37 @@ class StatementPage:
 
     account_id: int
     currency: str
+    fund_id: int | None
     opening_balance_minor: int
     lines: tuple[StatementLine, ...]
     next_cursor: tuple[dt.date, int] | None
 
 
 def account_statement(
-    session: Session, organisation_id: int, account_id: int, currency: str, *, fund_id: int | None = None,
+    session: Session, organisation_id: int, account_id: int, currency: str | None = None, *,
+    fund_id: int | None = None,
     date_from: dt.date | None = None, date_to: dt.date | None = None,
     after: tuple[dt.date, int] | None = None, limit: int = 100,
 ) -> StatementPage:
     """The account's postings in (effective date, posting id) order, with a running balance on its normal
-    side. Pages are keyset-paginated: pass the previous page's ``next_cursor`` as ``after``."""
+    side, in ``currency`` (the organisation's base currency when None). Pages are keyset-paginated: pass the
+    previous page's ``next_cursor`` as ``after``."""
     if not (isinstance(limit, int) and 1 <= limit <= MAX_STATEMENT_PAGE):
         raise InvalidInput(f"must be between 1 and {MAX_STATEMENT_PAGE}", field="limit")
     account = get_account(session, organisation_id, account_id)
+    currency = currency or get_organisation(session, organisation_id).base_currency
     start = after or ((date_from - dt.timedelta(days=1), 2**62) if date_from and date_from > dt.date.min else None)
     opening = _opening_totals(session, account_id, currency, fund_id, start)
     running = opening.balance_minor(account.normal_balance)
     rows = session.execute(_statement_query(account_id, currency, fund_id, start, date_to, limit + 1)).all()
     lines = []
     for row in rows[:limit]:
-        running += (row.debit - row.credit) * (1 if account.normal_balance == "debit" else -1)
+        running += (row.debit - row.credit) * (1 if account.normal_balance == Side.DEBIT else -1)
         lines.append(StatementLine(row.id, row.entry_id, row.effective_date, row.description, row.fund_id,
                                    row.debit, row.credit, running))
     next_cursor = (lines[-1].effective_date, lines[-1].posting_id) if len(rows) > limit else None
-    return StatementPage(account_id, currency, opening.balance_minor(account.normal_balance), tuple(lines),
-                         next_cursor)
+    return StatementPage(account_id, currency, fund_id, opening.balance_minor(account.normal_balance),
+                         tuple(lines), next_cursor)
 
 
 def _side_rows(side_column, is_debit: bool, account_id, currency, fund_id, start, date_to):

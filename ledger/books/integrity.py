@@ -23,16 +23,20 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import func, literal, select, text, union_all
 from sqlalchemy.orm import Session
 
+from ledger.books.organisations import get_organisation
 from ledger.db.engine import Database
 from ledger.db.models import Balance, Entry, Organisation, Posting, SealBatch
+from ledger.db.types import utc_now
 
 MAX_ENTRIES_PER_BATCH = 10_000
 GENESIS = "0" * 64
 _RECORD = 41  # kind byte + 8-byte id + 32-byte hash
+ENTRY, POSTING = b"E", b"P"  # the kind bytes of the stored leaves
 _SEALER_LOCK_KEY = 0x46554E444C454447  # "FUNDLEDG": one sealer at a time on PostgreSQL
 
 
@@ -50,8 +54,7 @@ class Problem:
 
 
 def _utc(moment: dt.datetime) -> str:
-    if moment.tzinfo is None:  # SQLite hands back the UTC time it stored, without its zone
-        moment = moment.replace(tzinfo=dt.UTC)
+    # The column type hands every moment back in UTC, on both engines; the text is the same either way.
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -85,14 +88,26 @@ def _batch_hash(previous_hash: str, organisation_id: int, sequence_no: int, firs
     return hashlib.sha256("|".join(map(str, fields)).encode()).hexdigest()
 
 
-def _records(rows: list[tuple[bytes, int, bytes]]) -> bytes:
-    return b"".join(kind + entry_id.to_bytes(8, "big") + leaf for kind, entry_id, leaf in rows)
+class Leaf(NamedTuple):
+    """One sealed row: its kind (``ENTRY`` or ``POSTING``, one byte as stored), its id and its SHA-256."""
+
+    kind: bytes
+    row_id: int
+    digest: bytes
+
+    @property
+    def noun(self) -> str:
+        return "entry" if self.kind == ENTRY else "posting"
 
 
-def _parse_records(blob: bytes) -> Iterator[tuple[bytes, int, bytes]]:
+def _records(leaves: list[Leaf]) -> bytes:
+    return b"".join(leaf.kind + leaf.row_id.to_bytes(8, "big") + leaf.digest for leaf in leaves)
+
+
+def _parse_records(blob: bytes) -> Iterator[Leaf]:
     for offset in range(0, len(blob), _RECORD):
         record = blob[offset:offset + _RECORD]
-        yield record[:1], int.from_bytes(record[1:9], "big"), record[9:]
+        yield Leaf(record[:1], int.from_bytes(record[1:9], "big"), record[9:])
 
 
 def _high_water(db: Database) -> int:
@@ -154,14 +169,14 @@ def _seal_next_batch(session: Session, organisation_id: int, high_water: int) ->
         return False
     first, final = entries[0].id, entries[-1].id
     records = _leaf_records(session, organisation_id, entries, first, final)
-    root = merkle_root([leaf for _, _, leaf in records]).hex()
+    root = merkle_root([leaf.digest for leaf in records]).hex()
     previous = last.batch_hash if last else GENESIS
     sequence_no = last.sequence_no + 1 if last else 1
-    posting_count = sum(1 for kind, _, _ in records if kind == b"P")
+    posting_count = sum(1 for leaf in records if leaf.kind == POSTING)
     session.add(SealBatch(
         organisation_id=organisation_id, sequence_no=sequence_no, first_entry_id=first, last_entry_id=final,
         entry_count=len(entries), posting_count=posting_count, leaves=_records(records), merkle_root=root,
-        previous_hash=previous, sealed_at=dt.datetime.now(dt.UTC),
+        previous_hash=previous, sealed_at=utc_now(),
         batch_hash=_batch_hash(previous, organisation_id, sequence_no, first, final, len(entries),
                                posting_count, root),
     ))
@@ -169,13 +184,13 @@ def _seal_next_batch(session: Session, organisation_id: int, high_water: int) ->
     return True
 
 
-def _leaf_records(session: Session, organisation_id: int, entries, first: int, last: int):
+def _leaf_records(session: Session, organisation_id: int, entries, first: int, last: int) -> list[Leaf]:
     postings = session.execute(
         select(Posting).where(Posting.organisation_id == organisation_id, Posting.entry_id >= first,
                               Posting.entry_id <= last).order_by(Posting.id)
     ).scalars().all()
-    return [(b"E", entry.id, entry_leaf(entry)) for entry in entries] + [
-        (b"P", posting.id, posting_leaf(posting)) for posting in postings]
+    return [Leaf(ENTRY, entry.id, entry_leaf(entry)) for entry in entries] + [
+        Leaf(POSTING, posting.id, posting_leaf(posting)) for posting in postings]
 
 
 def verify(session: Session, organisation_id: int | None = None) -> list[Problem]:
@@ -243,7 +258,7 @@ def verify_seals(session: Session, organisation_id: int) -> list[Problem]:
 def _check_batch_fields(batch: SealBatch, ids: dict) -> list[Problem]:
     problems = []
     stored = list(_parse_records(batch.leaves))
-    if merkle_root([leaf for _, _, leaf in stored]).hex() != batch.merkle_root:
+    if merkle_root([leaf.digest for leaf in stored]).hex() != batch.merkle_root:
         problems.append(Problem("root_mismatch", "stored leaves do not hash to the batch's Merkle root", ids))
     expected = _batch_hash(batch.previous_hash, batch.organisation_id, batch.sequence_no, batch.first_entry_id,
                            batch.last_entry_id, batch.entry_count, batch.posting_count, batch.merkle_root)
@@ -258,22 +273,47 @@ def _check_batch_rows(session: Session, batch: SealBatch, previous_last: int, id
         select(Entry).where(Entry.organisation_id == batch.organisation_id, Entry.id > previous_last,
                             Entry.id <= batch.last_entry_id).order_by(Entry.id)
     ).scalars().all()
-    current = {(kind, row_id): leaf for kind, row_id, leaf in _leaf_records(
+    current = {leaf[:2]: leaf for leaf in _leaf_records(
         session, batch.organisation_id, entries, previous_last + 1, batch.last_entry_id)}
-    sealed = {(kind, row_id): leaf for kind, row_id, leaf in _parse_records(batch.leaves)}
-    names = {b"E": "entry", b"P": "posting"}
+    sealed = {leaf[:2]: leaf for leaf in _parse_records(batch.leaves)}
     problems = []
     for key in sorted(set(current) | set(sealed)):
-        name = names[key[0]]
-        row_ids = {**ids, f"{name}_id": key[1]}
+        leaf = current.get(key) or sealed[key]
+        name, row_ids = leaf.noun, {**ids, f"{leaf.noun}_id": leaf.row_id}
         if key not in current:
-            problems.append(Problem(f"{name}_missing", f"sealed {name} {key[1]} is gone", row_ids))
+            problems.append(Problem(f"{name}_missing", f"sealed {name} {leaf.row_id} is gone", row_ids))
         elif key not in sealed:
-            problems.append(Problem(f"{name}_unsealed", f"{name} {key[1]} was added inside sealed history",
+            problems.append(Problem(f"{name}_unsealed", f"{name} {leaf.row_id} was added inside sealed history",
                                     row_ids))
-        elif current[key] != sealed[key]:
-            problems.append(Problem(f"{name}_altered", f"{name} {key[1]} changed after it was sealed", row_ids))
+        elif current[key].digest != sealed[key].digest:
+            problems.append(Problem(f"{name}_altered", f"{name} {leaf.row_id} changed after it was sealed",
+                                    row_ids))
     return problems
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrityStatus:
+    """The integrity check of one organisation, now: problems (none when ``verified``), the newest sealed batch
+    and how many entries wait for the sealer."""
+
+    organisation_id: int
+    problems: list[Problem]
+    sealed_through: SealBatch | None
+    unsealed_entries: int
+    checked_at: dt.datetime
+
+    @property
+    def verified(self) -> bool:
+        return not self.problems
+
+
+def integrity_status(session: Session, organisation_id: int) -> IntegrityStatus:
+    """Recomputes the organisation's cached totals and re-hashes its sealed batches, and says what is sealed."""
+    get_organisation(session, organisation_id)
+    last = last_batch(session, organisation_id)
+    unsealed = session.scalar(select(func.count()).where(Entry.organisation_id == organisation_id,
+                                                         Entry.id > (last.last_entry_id if last else 0)))
+    return IntegrityStatus(organisation_id, verify(session, organisation_id), last, unsealed, utc_now())
 
 
 def chain_head(session: Session, organisation_id: int) -> tuple[int, str] | None:

@@ -1,76 +1,50 @@
-"""Organisations, their funds and their chart of accounts."""
+"""Organisations and their funds: created, read, listed, and the few settings that change."""
 
 from __future__ import annotations
 
-import datetime as dt
-import weakref
-from dataclasses import dataclass
+from typing import NamedTuple
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
-from ledger.core.chart import CHINA_NONPROFIT, AccountTemplate, BalanceLimit, Role
+from ledger.core.chart import CHINA_NONPROFIT, AccountTemplate
 from ledger.core.errors import Conflict, InvalidInput, NotFound
-from ledger.core.money import check_currency
+from ledger.core.money import MAX_AMOUNT_MINOR, check_currency
 from ledger.core.registration import normalise_registration_number
-from ledger.db.models import Account, Balance, Fund, Organisation
+from ledger.core.values import one_of, required_text
+from ledger.core.vocabulary import FundKind, FundStatus, OrganisationKind
+from ledger.db.engine import insert_unless_taken
+from ledger.db.listing import Page, get_owned, keyset_page
+from ledger.db.models import Account, Fund, Organisation
+from ledger.db.types import utc_now
 
-ORGANISATION_KINDS = ("foundation", "charity")
-FUND_KINDS = ("general", "community", "project")
 GENERAL_FUND_CODE = "GENERAL"
 
 
-@dataclass(frozen=True, slots=True)
-class Chart:
-    """An organisation's accounts as the recipes see them: by role, and by code."""
-
-    organisation_id: int
-    by_role: dict[Role, int]
-    by_code: dict[str, int]
-
-    def account(self, role: Role) -> int:
-        try:
-            return self.by_role[role]
-        except KeyError:
-            raise NotFound(f"the chart has no account for {role.value}", field="account") from None
-
-
-def _choice(value: object, allowed: tuple[str, ...], field: str) -> str:
-    if value not in allowed:
-        raise InvalidInput(f"must be one of {', '.join(allowed)}", field=field)
-    return value  # type: ignore[return-value]
-
-
-def _name(value: object, field: str, max_length: int = 200) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
-        raise InvalidInput(f"is required, at most {max_length} characters", field=field)
-    return value.strip()
 
 
 def create_organisation(
     session: Session, *, name: str, kind: str, base_currency: str, jurisdiction: str, registration_number: str,
     template: tuple[AccountTemplate, ...] = CHINA_NONPROFIT,
 ) -> Organisation:
-    """Creates an organisation with its chart of accounts (from ``template``) and its general fund."""
+    """Creates an organisation with its chart of accounts (from ``template``, each role's account its default)
+    and its general fund. A registration number already held in the jurisdiction is a Conflict."""
     number = normalise_registration_number(jurisdiction, registration_number)
-    if session.scalars(select(Organisation.id).where(Organisation.jurisdiction == jurisdiction,
-                                                     Organisation.registration_number == number)).first():
-        raise Conflict("an organisation with this registration number exists", field="registration_number")
-    organisation = Organisation(
-        name=_name(name, "name"), kind=_choice(kind, ORGANISATION_KINDS, "kind"),
+    organisation = insert_unless_taken(session, Organisation, dict(
+        name=required_text(name, "name", 200), kind=one_of(kind, OrganisationKind, "kind"),
         base_currency=check_currency(base_currency, "base_currency"), jurisdiction=jurisdiction,
-        registration_number=number, created_at=dt.datetime.now(dt.UTC),
-    )
-    session.add(organisation)
-    session.flush()
+        registration_number=number, created_at=utc_now(), chart_version=1,
+    ), key=("jurisdiction", "registration_number"))
+    if organisation is None:
+        raise Conflict("an organisation with this registration number exists", field="registration_number")
     session.execute(insert(Account), [
         {"organisation_id": organisation.id, "code": line.code, "name_zh": line.name_zh,
-         "name_en": line.name_en, "type": line.type.value, "normal_balance": line.normal_balance.value,
-         "balance_limit": line.balance_limit.value, "role": line.role.value if line.role else None}
+         "name_en": line.name_en, "type": line.type, "normal_balance": line.normal_balance,
+         "balance_limit": line.balance_limit, "role": line.role, "role_default": line.role is not None}
         for line in template
     ])
     create_fund(session, organisation.id, code=GENERAL_FUND_CODE, name="非限定性基金 General fund",
-                kind="general", restricted=False)
+                kind=FundKind.GENERAL, restricted=False)
     return organisation
 
 
@@ -78,19 +52,18 @@ def create_fund(
     session: Session, organisation_id: int, *, code: str, name: str, kind: str, restricted: bool,
     currency: str | None = None, purpose: str = "",
 ) -> Fund:
+    """Opens a fund; its code is unique in the organisation (a Conflict otherwise)."""
     organisation = get_organisation(session, organisation_id)
     if not isinstance(restricted, bool):
         raise InvalidInput("must be true or false", field="restricted")
-    if session.scalars(select(Fund.id).where(Fund.organisation_id == organisation_id, Fund.code == code)).first():
+    fund = insert_unless_taken(session, Fund, dict(
+        organisation_id=organisation_id, code=required_text(code, "code", 40),
+        name=required_text(name, "name", 200), kind=one_of(kind, FundKind, "kind"), restricted=restricted,
+        status=FundStatus.OPEN, currency=check_currency(currency or organisation.base_currency), purpose=purpose,
+        created_at=utc_now(),
+    ), key=("organisation_id", "code"))
+    if fund is None:
         raise Conflict(f"the organisation already has a fund {code}", field="code")
-    fund = Fund(
-        organisation_id=organisation_id, code=_name(code, "code", 40), name=_name(name, "name"),
-        kind=_choice(kind, FUND_KINDS, "kind"), restricted=restricted, status="open",
-        currency=check_currency(currency or organisation.base_currency), purpose=purpose,
-        created_at=dt.datetime.now(dt.UTC),
-    )
-    session.add(fund)
-    session.flush()
     return fund
 
 
@@ -101,76 +74,57 @@ def get_organisation(session: Session, organisation_id: int) -> Organisation:
     return organisation
 
 
+def list_organisations(session: Session) -> list[Organisation]:
+    return list(session.scalars(select(Organisation).order_by(Organisation.id)))
+
+
+def set_dual_approval_threshold(session: Session, organisation_id: int, threshold_minor: int | None) -> Organisation:
+    """Grants above the threshold need two approvers; None means one approver is always enough."""
+    if threshold_minor is not None and not (isinstance(threshold_minor, int) and not isinstance(threshold_minor, bool)
+                                            and 0 <= threshold_minor <= MAX_AMOUNT_MINOR):
+        raise InvalidInput(f"must be null or a whole number of minor units up to {MAX_AMOUNT_MINOR}",
+                           field="dual_approval_threshold_minor")
+    organisation = get_organisation(session, organisation_id)
+    organisation.dual_approval_threshold_minor = threshold_minor
+    session.flush()
+    return organisation
+
+
 def get_fund(session: Session, organisation_id: int, fund_id: int) -> Fund:
-    fund = session.get(Fund, fund_id)
-    if fund is None or fund.organisation_id != organisation_id:
+    return get_owned(session, Fund, organisation_id, fund_id, "fund")
+
+
+def list_funds(session: Session, organisation_id: int, *, after: int | None, limit: int) -> Page:
+    get_organisation(session, organisation_id)
+    return keyset_page(session, select(Fund).where(Fund.organisation_id == organisation_id), Fund.id, after, limit)
+
+
+class PostingTerms(NamedTuple):
+    """What a hot write needs before it posts into a fund: the fund's currency, and the version of the
+    organisation's chart (to tell whether the cached chart is current)."""
+
+    currency: str
+    chart_version: int
+
+
+_POSTING_TERMS = (select(Fund.currency, Organisation.chart_version)
+                  .join(Organisation, Organisation.id == Fund.organisation_id)
+                  .where(Fund.id == bindparam("fund_id"), Fund.organisation_id == bindparam("organisation_id")))
+
+
+def posting_terms(session: Session, organisation_id: int, fund_id: int) -> PostingTerms:
+    """The fund's currency and the chart's version in one plain read, for the hot write paths (whether the fund
+    is open is judged with the posting itself)."""
+    row = session.connection().execute(_POSTING_TERMS, {"fund_id": fund_id, "organisation_id": organisation_id}
+                                       ).first()
+    if row is None:
         raise NotFound(f"fund {fund_id} does not exist", field="fund_id")
-    return fund
-
-
-_FUND_CURRENCY = select(Fund.currency).where(Fund.id == bindparam("fund_id"),
-                                             Fund.organisation_id == bindparam("organisation_id"))
-
-
-def fund_currency(session: Session, organisation_id: int, fund_id: int) -> str:
-    """The currency of one of the organisation's funds: one plain read, for the hot write paths (whether the
-    fund is open is judged with the posting itself)."""
-    currency = session.connection().execute(_FUND_CURRENCY, {"fund_id": fund_id, "organisation_id": organisation_id}
-                                            ).scalar()
-    if currency is None:
-        raise NotFound(f"fund {fund_id} does not exist", field="fund_id")
-    return currency
+    return PostingTerms(*row)
 
 
 def set_fund_status(session: Session, organisation_id: int, fund_id: int, status: str) -> Fund:
     """Closes or reopens a fund; a closed fund accepts no postings."""
     fund = get_fund(session, organisation_id, fund_id)
-    fund.status = _choice(status, ("open", "closed"), "status")
+    fund.status = one_of(status, FundStatus, "status")
     session.flush()
     return fund
-
-
-def set_account_limit(session: Session, organisation_id: int, account_id: int, limit: str) -> None:
-    """Changes an account's limit; refused while a balance of the account already breaks the new one."""
-    limit = _choice(limit, tuple(item.value for item in BalanceLimit), "balance_limit")
-    breaking = {
-        BalanceLimit.CREDITS_MUST_NOT_EXCEED_DEBITS: Balance.credits_minor > Balance.debits_minor,
-        BalanceLimit.DEBITS_MUST_NOT_EXCEED_CREDITS: Balance.debits_minor > Balance.credits_minor,
-    }.get(BalanceLimit(limit))
-    if breaking is not None and session.scalars(
-        select(Balance.fund_id).where(Balance.account_id == account_id, breaking).limit(1)
-    ).first() is not None:
-        raise Conflict(f"a balance of account {account_id} already breaks the limit {limit}", field="balance_limit")
-    changed = session.execute(
-        update(Account).where(Account.id == account_id, Account.organisation_id == organisation_id)
-        .values(balance_limit=limit)
-    ).rowcount
-    if not changed:
-        raise NotFound(f"account {account_id} does not exist", field="account_id")
-
-
-# An organisation's chart is written once, with the organisation, and its accounts' ids, codes and roles never
-# change (limits do, but the chart does not carry them), so each engine keeps the charts it has read: every
-# recipe needs one, and every gift recorded through the API would otherwise read ~40 rows for it.
-_charts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def load_chart(session: Session, organisation_id: int) -> Chart:
-    cache = _charts.setdefault(session.get_bind(), {})
-    chart = cache.get(organisation_id)
-    if chart is None:
-        chart = cache[organisation_id] = _read_chart(session, organisation_id)
-    return chart
-
-
-def _read_chart(session: Session, organisation_id: int) -> Chart:
-    rows = session.execute(
-        select(Account.id, Account.code, Account.role).where(Account.organisation_id == organisation_id)
-    ).all()
-    if not rows:
-        raise NotFound(f"organisation {organisation_id} has no chart of accounts", field="organisation_id")
-    return Chart(
-        organisation_id=organisation_id,
-        by_role={Role(row.role): row.id for row in rows if row.role},
-        by_code={row.code: row.id for row in rows},
-    )

@@ -10,7 +10,10 @@ from sqlalchemy.orm import Session
 
 from ledger.books.organisations import get_organisation
 from ledger.core.errors import InvalidInput
+from ledger.core.vocabulary import PeriodStatus
+from ledger.db.engine import dialect_insert
 from ledger.db.models import Period
+from ledger.db.types import utc_now
 
 
 def month_bounds(year: int, month: int) -> tuple[dt.date, dt.date]:
@@ -23,11 +26,11 @@ def month_bounds(year: int, month: int) -> tuple[dt.date, dt.date]:
 
 def close_period(session: Session, organisation_id: int, year: int, month: int, changed_by: str) -> Period:
     """Closes a month: from the commit on, no entry dated inside it is accepted."""
-    return _set_status(session, organisation_id, year, month, "closed", changed_by)
+    return _set_status(session, organisation_id, year, month, PeriodStatus.CLOSED, changed_by)
 
 
 def reopen_period(session: Session, organisation_id: int, year: int, month: int, changed_by: str) -> Period:
-    return _set_status(session, organisation_id, year, month, "open", changed_by)
+    return _set_status(session, organisation_id, year, month, PeriodStatus.OPEN, changed_by)
 
 
 def _set_status(
@@ -40,23 +43,16 @@ def _set_status(
         # this close and would otherwise commit an entry into it afterwards. SHARE mode lets readers on,
         # holds new writers only until this transaction commits, and is taken only for this rare change.
         session.execute(text("LOCK TABLE entries IN SHARE MODE"))
-    period = session.scalars(
-        select(Period).where(Period.organisation_id == organisation_id, Period.start_date == start)
-    ).first()
-    if period is None:
-        period = Period(organisation_id=organisation_id, start_date=start, end_date=end)
-        session.add(period)
-    period.status = status
-    period.changed_at = dt.datetime.now(dt.UTC)
-    period.changed_by = changed_by
-    session.flush()
-    return period
+    # One upsert: two admins closing the same month at once meet at its unique key, and both answers hold.
+    changed = {"status": status, "changed_at": utc_now(), "changed_by": changed_by}
+    statement = dialect_insert(session)(Period).values(
+        organisation_id=organisation_id, start_date=start, end_date=end, **changed,
+    ).on_conflict_do_update(index_elements=["organisation_id", "start_date"], set_=changed)
+    return session.scalars(statement.returning(Period), execution_options={"populate_existing": True}).one()
 
 
-def closed_periods(session: Session, organisation_id: int) -> list[tuple[dt.date, dt.date]]:
-    rows = session.execute(
-        select(Period.start_date, Period.end_date)
-        .where(Period.organisation_id == organisation_id, Period.status == "closed")
-        .order_by(Period.start_date)
-    )
-    return [(row.start_date, row.end_date) for row in rows]
+def list_periods(session: Session, organisation_id: int) -> list[Period]:
+    """The months that were ever closed (or closed and reopened), in date order; a month never closed is open."""
+    get_organisation(session, organisation_id)
+    return list(session.scalars(select(Period).where(Period.organisation_id == organisation_id)
+                                .order_by(Period.start_date)))

@@ -9,31 +9,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
 
-from iso4217 import Currency
-
+from ledger.core.currencies import EXPONENTS, NO_MINOR_UNIT
 from ledger.core.errors import AmountInvalid, CurrencyMismatch, CurrencyUnknown
 
 # The largest amount one posting may carry: a trillion yuan in fen fits comfortably in a signed 64-bit
 # column even after cumulative totals add up years of postings (TigerBeetle's "limit everything").
 MAX_AMOUNT_MINOR = 10**14
 
-_DECIMAL = re.compile(r"^(?P<whole>\d+)(?:\.(?P<fraction>\d+))?$")
+_DECIMAL = re.compile(r"(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?")
 
 
-@cache
 def currency_exponent(code: str) -> int:
     """Number of decimal places of the currency's minor unit (CNY 2, JPY 0, BHD 3)."""
-    try:
-        currency = Currency(code)
-    except (ValueError, TypeError):
-        raise CurrencyUnknown(f"'{code}' is not an ISO 4217 currency code", field="currency") from None
-    exponent = currency.exponent
-    if exponent is None:
+    exponent = EXPONENTS.get(code) if isinstance(code, str) else None
+    if exponent is not None:
+        return exponent
+    if isinstance(code, str) and code in NO_MINOR_UNIT:
         # Funds, precious metals and testing codes (XAU, XTS) have no minor unit and can't be booked.
         raise CurrencyUnknown(f"'{code}' has no minor unit and cannot carry money", field="currency")
-    return exponent
+    raise CurrencyUnknown(f"'{code}' is not an ISO 4217 currency code", field="currency")
 
 
 def check_currency(code: object, field: str = "currency") -> str:
@@ -81,10 +76,16 @@ class Money:
         check_currency(self.currency)
 
     @classmethod
+    def positive(cls, amount_minor: object, currency: object, field: str = "amount_minor") -> Money:
+        """An amount to move (a gift, a grant, a posting): a positive whole number of minor units within the
+        posting limit, refused naming ``field`` otherwise."""
+        return cls(check_amount_minor(amount_minor, field), currency)  # type: ignore[arg-type]
+
+    @classmethod
     def parse(cls, text: str, currency: str) -> Money:
         """Reads a decimal string in major units ("12.34" CNY → 1234 fen), refusing excess precision."""
         exponent = currency_exponent(check_currency(currency))
-        match = _DECIMAL.match(text.strip()) if isinstance(text, str) else None
+        match = _DECIMAL.fullmatch(text.strip()) if isinstance(text, str) else None
         if match is None:
             raise AmountInvalid(f"'{text}' is not a plain decimal amount", field="amount")
         fraction = match["fraction"] or ""

@@ -8,23 +8,24 @@ makes writers queue on the busy timeout instead. On PostgreSQL both factories ar
 
 Services take a ``Session`` and never commit; ``Database.write`` owns the database transaction, and
 retries it when PostgreSQL reports a deadlock or serialization failure, or when a concurrent writer won
-the race for the same idempotency key (the retry then finds that entry and answers with it).
+a race at a unique key (``ConcurrentWrite``, raised where the row is written): the retry then finds that row
+and answers with it, or with a typed refusal.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
-from sqlalchemy import Engine, PrimaryKeyConstraint, UniqueConstraint, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.core.errors import ConcurrentWrite
-from ledger.db.models import Base
 
 T = TypeVar("T")
 
@@ -32,40 +33,7 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 WRITE_ATTEMPTS = 5
 # SQLSTATEs worth a retry: serialization_failure, deadlock_detected.
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}
-_RACED_CONSTRAINTS = {
-    "uq_entries_organisation_id_idempotency_key", "uq_entries_reverses_entry_id",
-    "uq_idempotency_records_user_id_idempotency_key", "pk_grant_approvals",
-    # Check-then-insert of unique names: the retry's check finds the winner's row and answers 409 (or, for a
-    # membership, replaces it).
-    "uq_funds_organisation_id_code", "uq_users_email", "uq_memberships_user_id_organisation_id",
-    "uq_organisations_jurisdiction_registration_number",
-}
-
-_SQLITE_UNIQUE_FAILED = "UNIQUE constraint failed: "
-
-
-def _unique_names() -> dict[tuple[str, tuple[str, ...]], str]:
-    """Every unique constraint, primary key and unique index by (table, columns): SQLite reports a violation
-    by its columns only, PostgreSQL by its name."""
-    names = {}
-    for table in Base.metadata.tables.values():
-        for item in (*table.constraints, *table.indexes):
-            if isinstance(item, (UniqueConstraint, PrimaryKeyConstraint)) or getattr(item, "unique", False):
-                names[(table.name, tuple(column.name for column in item.columns))] = item.name
-    return names
-
-
-_UNIQUE_NAMES = _unique_names()
-
-
-def violated_constraint(error: IntegrityError) -> str | None:
-    """The name of the unique constraint an insert broke, on either engine."""
-    name = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
-    message = str(error.orig)
-    if name is None and message.startswith(_SQLITE_UNIQUE_FAILED):
-        qualified = [part.strip().split(".") for part in message[len(_SQLITE_UNIQUE_FAILED):].split(",")]
-        name = _UNIQUE_NAMES.get((qualified[0][0], tuple(column for _, column in qualified)))
-    return name
+_UNIQUE_VIOLATION = "23505"
 
 
 def normalise_url(url: str) -> str:
@@ -102,23 +70,48 @@ def make_engine(url: str, **options) -> Engine:
         _configure_sqlite(engine)
         return engine
     # No pre-ping: it would cost a round trip per transaction. A connection the server dropped fails its
-    # first statement instead, is invalidated, and Database.write retries on a fresh one.
+    # first statement instead and is invalidated; Database.write retries a write on a fresh one (a read is not
+    # retried yet: issue 9).
     options.setdefault("pool_size", 10)
     return create_engine(url, **options)
 
 
 def is_retryable(error: DBAPIError | ConcurrentWrite) -> bool:
+    """A failure that the same work, run again in a new transaction, may not meet: a concurrent writer won a race
+    at a unique key (the retry finds its row and answers with it, or with a typed refusal), a dropped connection,
+    a deadlock or a serialization failure."""
     if isinstance(error, ConcurrentWrite):
         return True
     if error.connection_invalidated:
         return True
-    sqlstate = getattr(error.orig, "sqlstate", None)
-    if sqlstate in _RETRYABLE_SQLSTATES:
-        return True
-    # A concurrent writer committed the same idempotency key (or reversed the same entry) first, or a replayed
-    # request met its own kept answer (api/writes.py): the retry finds that row and answers with it, or with a
-    # typed refusal.
-    return isinstance(error, IntegrityError) and violated_constraint(error) in _RACED_CONSTRAINTS
+    return getattr(error.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
+def unique_violation_on(error: Exception, table: str) -> bool:
+    """Whether ``error`` (the driver's, or SQLAlchemy's wrapping it) is a unique key of ``table`` refusing a row:
+    the sign that a concurrent writer got there first."""
+    original = error.orig if isinstance(error, DBAPIError) else error
+    if getattr(original, "sqlstate", None) == _UNIQUE_VIOLATION:
+        return original.diag.table_name == table
+    return str(original).startswith(f"UNIQUE constraint failed: {table}.")
+
+
+def ping(session: Session) -> None:
+    """One round trip that proves the database answers."""
+    session.execute(text("SELECT 1"))
+
+
+def dialect_insert(session: Session) -> Callable:
+    """The ``insert`` of the session's engine, which knows ON CONFLICT (PostgreSQL and SQLite spell it alike)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def insert_unless_taken(session: Session, model: type[T], values: dict, key: Sequence[str]) -> T | None:
+    """Inserts a row and returns it, or None when another row already holds its unique ``key`` (then nothing is
+    written). Uniqueness is judged at the insert, so a concurrent insert of the same key cannot slip between a
+    check and the write: the caller raises its domain error there."""
+    statement = dialect_insert(session)(model).values(**values).on_conflict_do_nothing(index_elements=list(key))
+    return session.scalars(statement.returning(model)).first()
 
 
 class Database:

@@ -1,22 +1,29 @@
-"""Keyset pagination: pages ordered by id, the next page starting after the last id seen. Unlike an
-offset, it costs the same on page 1 and page 10,000 and never skips or repeats a row inserted meanwhile."""
+"""Reading rows: one row of an organisation, or a keyset page of many.
+
+Keyset pagination orders a page by id and starts the next page after the last id seen. Unlike an offset, it
+costs the same on page 1 and page 10,000 and never skips or repeats a row inserted meanwhile.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from ledger.core.errors import InvalidInput
+from ledger.core.errors import InvalidInput, NotFound
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 100
+Row = TypeVar("Row")
 
 
 @dataclass(frozen=True, slots=True)
 class Page:
+    """items: at most a page of rows, in id order; next_after: the id to pass as ``after`` for the next page,
+    None on the last one."""
+
     items: list[Any]
     next_after: int | None
 
@@ -34,3 +41,12 @@ def keyset_page(session: Session, query: Select, id_column, after: int | None, l
         query = query.where(id_column > after)
     rows = session.scalars(query.order_by(id_column).limit(limit + 1)).all()
     return Page(list(rows[:limit]), rows[limit - 1].id if len(rows) > limit else None)
+
+
+def get_owned(session: Session, model: type[Row], organisation_id: int, row_id: int, noun: str) -> Row:
+    """The organisation's ``model`` row with this id. Another organisation's row is as unknown as a missing
+    one: NotFound either way, naming the field ``<noun>_id``."""
+    row = session.get(model, row_id)
+    if row is None or row.organisation_id != organisation_id:
+        raise NotFound(f"{noun} {row_id} does not exist", field=f"{noun}_id")
+    return row

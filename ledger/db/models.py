@@ -12,41 +12,46 @@ guarantee that a posting's accounts, fund and entry all belong to one organisati
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
     Date,
-    DateTime,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_N_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from ledger.core.chart import AccountType, BalanceLimit, Side
+from ledger.core.vocabulary import (
+    DonationChannel,
+    DonorKind,
+    FundKind,
+    FundStatus,
+    GrantCategory,
+    GrantStatus,
+    MemberRole,
+    OrganisationKind,
+    PeriodStatus,
+)
+from ledger.db.base import Base
+from ledger.db.types import Id, UtcDateTime
 
-# 64-bit ids on PostgreSQL; on SQLite an INTEGER PRIMARY KEY is the rowid, which is already 64-bit.
-Id = BigInteger().with_variant(Integer(), "sqlite")
 
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
+def one_of(column: str, vocabulary: type[StrEnum]) -> CheckConstraint:
+    """The CHECK that keeps a column within its vocabulary (the migrations spell out the same list)."""
+    words = ", ".join(f"'{word.value}'" for word in vocabulary)
+    return CheckConstraint(f"{column} IN ({words})", name=column)
 
 class Organisation(Base):
     """A legal entity with its own books.
@@ -59,7 +64,7 @@ class Organisation(Base):
     __tablename__ = "organisations"
     __table_args__ = (
         UniqueConstraint("jurisdiction", "registration_number"),
-        CheckConstraint("kind IN ('foundation', 'charity')", name="kind"),
+        one_of("kind", OrganisationKind),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -68,9 +73,12 @@ class Organisation(Base):
     base_currency: Mapped[str] = mapped_column(String(3))
     jurisdiction: Mapped[str] = mapped_column(String(2))
     registration_number: Mapped[str] = mapped_column(String(40))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     # Grants above this amount need two approvers; none means one approver is always enough.
     dual_approval_threshold_minor: Mapped[int | None] = mapped_column(BigInteger)
+    # Grows whenever the chart gains an account or a role's default moves: each process caches charts, and a
+    # cached chart whose version is behind is read again.
+    chart_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
 
 
 class Fund(Base):
@@ -85,8 +93,8 @@ class Fund(Base):
     __table_args__ = (
         UniqueConstraint("organisation_id", "code"),
         UniqueConstraint("organisation_id", "id", "currency"),
-        CheckConstraint("kind IN ('general', 'community', 'project')", name="kind"),
-        CheckConstraint("status IN ('open', 'closed')", name="status"),
+        one_of("kind", FundKind),
+        one_of("status", FundStatus),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -98,24 +106,25 @@ class Fund(Base):
     status: Mapped[str] = mapped_column(String(10))
     currency: Mapped[str] = mapped_column(String(3))
     purpose: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
 class Account(Base):
-    """A line of an organisation's chart of accounts (see ``ledger.core.chart`` for the fields' meaning)."""
+    """A line of an organisation's chart of accounts (see ``ledger.core.chart`` for the fields' meaning).
+
+    role: what the recipes use it for, if anything; several accounts may hold one role, and role_default marks
+    the one a recipe takes when its caller names none (at most one per role, by a partial unique index).
+    """
 
     __tablename__ = "accounts"
     __table_args__ = (
         UniqueConstraint("organisation_id", "code"),
         UniqueConstraint("organisation_id", "id"),
-        CheckConstraint(
-            "type IN ('asset', 'liability', 'net_assets', 'revenue', 'expense')", name="type"
-        ),
-        CheckConstraint("normal_balance IN ('debit', 'credit')", name="normal_balance"),
-        CheckConstraint(
-            "balance_limit IN ('none', 'debits_must_not_exceed_credits', 'credits_must_not_exceed_debits')",
-            name="balance_limit",
-        ),
+        one_of("type", AccountType),
+        one_of("normal_balance", Side),
+        one_of("balance_limit", BalanceLimit),
+        Index("uq_accounts_role_default", "organisation_id", "role", unique=True,
+              sqlite_where=text("role_default"), postgresql_where=text("role_default")),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -127,6 +136,7 @@ class Account(Base):
     normal_balance: Mapped[str] = mapped_column(String(6))
     balance_limit: Mapped[str] = mapped_column(String(40))
     role: Mapped[str | None] = mapped_column(String(40))
+    role_default: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class Entry(Base):
@@ -152,7 +162,7 @@ class Entry(Base):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     kind: Mapped[str] = mapped_column(String(40))
     effective_date: Mapped[dt.date] = mapped_column(Date)
-    posted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    posted_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     description: Mapped[str] = mapped_column(String(500))
     idempotency_key: Mapped[str] = mapped_column(String(200))
     payload_digest: Mapped[str] = mapped_column(String(64))
@@ -245,7 +255,7 @@ class Period(Base):
     __table_args__ = (
         UniqueConstraint("organisation_id", "start_date"),
         CheckConstraint("end_date >= start_date", name="dates_ordered"),
-        CheckConstraint("status IN ('open', 'closed')", name="status"),
+        one_of("status", PeriodStatus),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -253,7 +263,7 @@ class Period(Base):
     start_date: Mapped[dt.date] = mapped_column(Date)
     end_date: Mapped[dt.date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(10))
-    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     changed_by: Mapped[str] = mapped_column(String(200))
 
 
@@ -280,7 +290,7 @@ class SealBatch(Base):
     merkle_root: Mapped[str] = mapped_column(String(64))
     previous_hash: Mapped[str] = mapped_column(String(64))
     batch_hash: Mapped[str] = mapped_column(String(64))
-    sealed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    sealed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
 class User(Base):
@@ -297,8 +307,8 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(200))
     platform_admin: Mapped[bool] = mapped_column(Boolean)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class ApiToken(Base):
@@ -316,9 +326,9 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(200))
     prefix: Mapped[str] = mapped_column(String(16), unique=True)
     secret_sha256: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class Membership(Base):
@@ -329,14 +339,14 @@ class Membership(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "organisation_id"),
         UniqueConstraint("id", "organisation_id"),
-        CheckConstraint("role IN ('org_admin', 'fund_manager', 'auditor')", name="role"),
+        one_of("role", MemberRole),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     role: Mapped[str] = mapped_column(String(20))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
 class FundAssignment(Base):
@@ -364,7 +374,7 @@ class Donor(Base):
     __tablename__ = "donors"
     __table_args__ = (
         UniqueConstraint("organisation_id", "id"),
-        CheckConstraint("kind IN ('individual', 'organisation')", name="kind"),
+        one_of("kind", DonorKind),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -376,7 +386,7 @@ class Donor(Base):
     address: Mapped[str | None] = mapped_column(String(500))
     tax_id: Mapped[str | None] = mapped_column(String(40))
     public_name_consent: Mapped[bool] = mapped_column(Boolean)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     created_by: Mapped[str] = mapped_column(String(200))
 
 
@@ -391,7 +401,7 @@ class Donation(Base):
         UniqueConstraint("organisation_id", "id"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refunds_within_amount"),
-        CheckConstraint("channel IN ('bank', 'cheque', 'cash', 'in_kind')", name="channel"),
+        one_of("channel", DonationChannel),
         CheckConstraint("channel <> 'in_kind' OR (in_kind_description <> '' AND valuation_basis <> '')",
                         name="in_kind_described"),
         ForeignKeyConstraint(["organisation_id", "donor_id"], ["donors.organisation_id", "donors.id"],
@@ -419,7 +429,7 @@ class Donation(Base):
     valuation_basis: Mapped[str] = mapped_column(String(200))
     refunded_minor: Mapped[int] = mapped_column(BigInteger)
     entry_id: Mapped[int] = mapped_column(Id, unique=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     created_by: Mapped[str] = mapped_column(String(200))
 
 
@@ -444,7 +454,7 @@ class Refund(Base):
     refunded_on: Mapped[dt.date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(String(500))
     entry_id: Mapped[int] = mapped_column(Id, unique=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     created_by: Mapped[str] = mapped_column(String(200))
 
 
@@ -457,8 +467,8 @@ class Grant(Base):
     __table_args__ = (
         UniqueConstraint("id", "requested_by_user_id"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
-        CheckConstraint("category IN ('charitable_activities', 'management', 'fundraising')", name="category"),
-        CheckConstraint("status IN ('requested', 'approved', 'paid', 'rejected')", name="status"),
+        one_of("category", GrantCategory),
+        one_of("status", GrantStatus),
         CheckConstraint("approvals_required IN (1, 2)", name="approvals_required"),
         CheckConstraint("(status IN ('approved', 'paid')) = (approved_entry_id IS NOT NULL)", name="approved_posted"),
         CheckConstraint("(status = 'paid') = (paid_entry_id IS NOT NULL)", name="paid_posted"),
@@ -478,8 +488,8 @@ class Grant(Base):
     status: Mapped[str] = mapped_column(String(10))
     approvals_required: Mapped[int] = mapped_column(Integer)
     requested_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    requested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    requested_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     approved_entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
     paid_entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
 
@@ -498,39 +508,4 @@ class GrantApproval(Base):
     grant_id: Mapped[int] = mapped_column(Id, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     requested_by_user_id: Mapped[int] = mapped_column(Id)
-    approved_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-
-
-class IdempotencyRecord(Base):
-    """The first answer to a write sent with an Idempotency-Key, kept so that a retry gets it again.
-    request_digest tells a retry (same body) from a reuse of the key for another request."""
-
-    __tablename__ = "idempotency_records"
-    __table_args__ = (UniqueConstraint("user_id", "idempotency_key"),)
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    idempotency_key: Mapped[str] = mapped_column(String(200))
-    request_digest: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int] = mapped_column(Integer)
-    response_body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-
-
-class AuditRecord(Base):
-    """One write by a person: who (user), when, from which address, what (method, path, action, target and
-    the request's body). Append-only: the database refuses to change or delete a record."""
-
-    __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_organisation_id_id", "organisation_id", "id"),)
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
-    remote_addr: Mapped[str] = mapped_column(String(64))
-    method: Mapped[str] = mapped_column(String(10))
-    path: Mapped[str] = mapped_column(String(500))
-    action: Mapped[str] = mapped_column(String(100))
-    status_code: Mapped[int] = mapped_column(Integer)
-    details: Mapped[str] = mapped_column(Text)
+    approved_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

@@ -1,19 +1,21 @@
-"""Builds and upgrades the schema through the Alembic revisions in ``migrations/``."""
+"""Builds and upgrades the schema through the Alembic revisions of the ``migrations`` package.
+
+The revisions ship with the installed package, and Alembic finds them as a package resource
+(``migrations:``), so an installed FundLedger migrates wherever it runs from.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS = "migrations:"  # Alembic's package-resource form: the directory of the ``migrations`` package
 
 
 def alembic_config(url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", MIGRATIONS)
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 

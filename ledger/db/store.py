@@ -18,6 +18,9 @@ returned, and a savepoint taken at the start is rolled back on any refusal.
 
 SQLite, in-process, where round trips cost little: the same work in a few plain statements on the
 driver's cursor, inside a savepoint, in the transaction that BEGIN IMMEDIATE opened.
+
+Rows cross this module's boundary as NamedTuples (``EntryRow``, ``PostingRow``, ``BalanceDelta`` and the
+``ledger.core.facts`` rows), which the drivers take as they would plain tuples.
 """
 
 from __future__ import annotations
@@ -26,61 +29,100 @@ import contextlib
 import datetime as dt
 import re
 import sqlite3
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 import psycopg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from ledger.core.errors import AccountLimitExceeded, PeriodClosed
-
-# (organisation_id, kind, effective_date, posted_at, description, idempotency_key, digest, recorded_by, reverses)
-EntryRow = tuple
-# (organisation_id, idempotency_key, effective_date, fund_id, debit_account_id, credit_account_id, amount, currency)
-PostingRow = tuple
-BalanceKey = tuple  # (account_id, fund_id, currency)
+from ledger.core.drafts import EntryDraft
+from ledger.core.errors import AccountLimitExceeded, ConcurrentWrite, PeriodClosed
+from ledger.core.facts import (
+    AccountFacts,
+    BalanceKey,
+    ClosedPeriod,
+    Cumulative,
+    EntryKey,
+    FundFacts,
+    KeptEntry,
+    Lookup,
+    LookupRequest,
+)
+from ledger.db.engine import unique_violation_on
+from ledger.db.types import sqlite_text
 
 _SQLITE_CHUNK = 500  # bound parameters per IN list, well under SQLite's limit
 _SAVEPOINT = "ledger_batch"
 _LIMIT_DETAIL = re.compile(r"account (\d+) in fund (\d+)")
 
 
-@dataclass(frozen=True, slots=True)
-class LookupRequest:
-    account_ids: list[int]
-    fund_ids: list[int]
-    date_ranges: dict[int, tuple[dt.date, dt.date]]  # organisation → (first, last) effective date
-    keys: list[tuple[int, str]]  # (organisation, idempotency key)
-    balance_keys: list[BalanceKey]
+class EntryRow(NamedTuple):
+    """An entry to insert, its columns in the order of the INSERT (see ``ledger.core.drafts.EntryDraft``)."""
+
+    organisation_id: int
+    kind: str
+    effective_date: dt.date
+    posted_at: dt.datetime
+    description: str
+    idempotency_key: str
+    payload_digest: str
+    recorded_by: str
+    reverses_entry_id: int | None
 
 
-@dataclass(slots=True)
-class Lookup:
-    """What a batch points at. accounts: id → (organisation_id, code, balance_limit); funds: id →
-    (organisation_id, code, status, currency); closed_periods: organisation → [(start, end)]; existing:
-    (organisation, key) → (entry id, payload digest) of entries committed before this batch; balances:
-    (account, fund, currency) → (debits, credits) before this batch."""
+class PostingRow(NamedTuple):
+    """A posting to insert. It names its entry by the entry's key: the id is known only once the entry is in."""
 
-    accounts: dict[int, tuple[int, str, str]] = field(default_factory=dict)
-    funds: dict[int, tuple[int, str, str, str]] = field(default_factory=dict)
-    closed_periods: dict[int, list[tuple[dt.date, dt.date]]] = field(default_factory=dict)
-    existing: dict[tuple[int, str], tuple[int, str]] = field(default_factory=dict)
-    balances: dict[BalanceKey, tuple[int, int]] = field(default_factory=dict)
+    organisation_id: int
+    idempotency_key: str
+    effective_date: dt.date
+    fund_id: int
+    debit_account_id: int
+    credit_account_id: int
+    amount_minor: int
+    currency: str
+
+
+class BalanceDelta(NamedTuple):
+    """What a batch adds to one cumulative balance, in the column order of the balances upsert."""
+
+    account_id: int
+    fund_id: int
+    currency: str
+    organisation_id: int
+    debits_minor: int
+    credits_minor: int
+
+
+EntryIds = dict[EntryKey, int]
 
 
 @dataclass(slots=True)
 class Batch:
     """One batch to post: what to read, what to write, and the caller's two callbacks. ``check`` judges
-    what was read and raises a typed refusal; ``finish`` receives the ids of the entries inserted, by
-    (organisation, idempotency key)."""
+    what was read and raises a typed refusal; ``finish`` receives the ids of the entries inserted, by key."""
 
     request: LookupRequest
     entries: list[EntryRow]
     postings: list[PostingRow]
     check: Callable[[Lookup], None]
-    finish: Callable[[dict[tuple[int, str], int]], None]
+    finish: Callable[[EntryIds], None]
+
+    @classmethod
+    def of(cls, drafts: Sequence[EntryDraft], digests: Sequence[str], posted_at: dt.datetime,
+           check: Callable[[Lookup], None], finish: Callable[[EntryIds], None]) -> Batch:
+        entries, postings = [], []
+        for draft, digest in zip(drafts, digests, strict=True):
+            entries.append(EntryRow(draft.organisation_id, draft.kind, draft.effective_date, posted_at,
+                                    draft.description, draft.idempotency_key, digest, draft.recorded_by,
+                                    draft.reverses_entry_id))
+            postings.extend(PostingRow(draft.organisation_id, draft.idempotency_key, draft.effective_date,
+                                       p.fund_id, p.debit_account_id, p.credit_account_id, p.amount_minor,
+                                       p.currency) for p in draft.postings)
+        return cls(LookupRequest.of(drafts), entries, postings, check, finish)
 
 
 def post_batches(session: Session, batches: Iterable[Batch], pipelined: bool = False) -> None:
@@ -98,8 +140,9 @@ def post_batches(session: Session, batches: Iterable[Batch], pipelined: bool = F
 def _wrapped(error: Exception, driver_base: type[Exception]) -> Exception:
     """The driver's error as the caller should see it: a typed refusal where the database's own guard
     speaks for a domain rule (a period closed, or money spent, by a transaction that committed after this
-    batch's read), else the error as SQLAlchemy would have raised it (IntegrityError, OperationalError,
-    …), so that Database.write's retry sees one kind of database error whichever path raised it."""
+    batch's read; an entry reversed, or its key used, by one that committed first), else the error as
+    SQLAlchemy would have raised it (IntegrityError, OperationalError, …), so that Database.write's retry sees
+    one kind of database error whichever path raised it."""
     message = str(error)
     if message.startswith("period_closed"):
         return PeriodClosed("the entry is dated inside a period closed while it was being posted",
@@ -109,51 +152,84 @@ def _wrapped(error: Exception, driver_base: type[Exception]) -> Exception:
         details = {"account_id": int(found[1]), "fund_id": int(found[2])} if found else {}
         return AccountLimitExceeded("a balance would break its account's limit: a concurrent write spent the "
                                     "same money first", field="postings", **details)
+    if unique_violation_on(error, "entries"):
+        # The only unique keys of entries: (organisation, idempotency key) and the entry a reversal reverses.
+        # Another transaction got there first; the retry finds its entry and answers with it (a replay) or with
+        # the typed refusal (entry_already_reversed).
+        return ConcurrentWrite("a concurrent write used the same idempotency key or reversed the same entry",
+                               field="idempotency_key")
     return DBAPIError.instance("posting batch", None, error, driver_base)
 
 
+# What a batch reads, every kind of row under one UNION ALL with its kind spelled out in the first column.
 _POSTGRES_LOOKUP = """
-SELECT 'a', id, organisation_id, code::text, balance_limit::text, NULL::text, NULL::date, NULL::date
+SELECT 'account' AS what, id, organisation_id AS owner, code::text AS text_a, balance_limit::text AS text_b,
+       NULL::text AS text_c, NULL::date AS start_date, NULL::date AS end_date
   FROM accounts WHERE id = ANY(%(account_ids)s::bigint[])
 UNION ALL
-SELECT 'f', id, organisation_id, code::text, status::text, currency::text, NULL, NULL
+SELECT 'fund', id, organisation_id, code::text, status::text, currency::text, NULL, NULL
   FROM funds WHERE id = ANY(%(fund_ids)s::bigint[])
 UNION ALL
-SELECT 'p', p.id, p.organisation_id, NULL, NULL, NULL, p.start_date, p.end_date
+SELECT 'closed_period', p.id, p.organisation_id, NULL, NULL, NULL, p.start_date, p.end_date
   FROM periods p
-  JOIN unnest(%(range_orgs)s::bigint[], %(range_firsts)s::date[], %(range_lasts)s::date[]) AS r(org, first, last)
-    ON p.organisation_id = r.org AND p.status = 'closed' AND p.start_date <= r.last AND p.end_date >= r.first
+  JOIN unnest(%(range_organisations)s::bigint[], %(range_firsts)s::date[], %(range_lasts)s::date[])
+       AS r(organisation_id, first, last)
+    ON p.organisation_id = r.organisation_id AND p.status = 'closed' AND p.start_date <= r.last
+   AND p.end_date >= r.first
 UNION ALL
-SELECT 'k', e.id, e.organisation_id, e.idempotency_key::text, e.payload_digest::text, NULL, NULL, NULL
+SELECT 'kept_entry', e.id, e.organisation_id, e.idempotency_key::text, e.payload_digest::text, NULL, NULL, NULL
   FROM entries e
-  JOIN unnest(%(key_orgs)s::bigint[], %(keys)s::text[]) AS k(org, key)
-    ON e.organisation_id = k.org AND e.idempotency_key = k.key
+  JOIN unnest(%(key_organisations)s::bigint[], %(keys)s::text[]) AS k(organisation_id, key)
+    ON e.organisation_id = k.organisation_id AND e.idempotency_key = k.key
 UNION ALL
-SELECT 'b', b.account_id, b.fund_id, b.currency::text, b.debits_minor::text, b.credits_minor::text, NULL, NULL
+SELECT 'balance', b.account_id, b.fund_id, b.currency::text, b.debits_minor::text, b.credits_minor::text, NULL,
+       NULL
   FROM balances b
-  JOIN unnest(%(b_accounts)s::bigint[], %(b_funds)s::bigint[], %(b_currencies)s::text[]) AS k(a, f, c)
-    ON b.account_id = k.a AND b.fund_id = k.f AND b.currency = k.c
+  JOIN unnest(%(balance_account_id)s::bigint[], %(balance_fund_id)s::bigint[], %(balance_currency)s::text[])
+       AS k(account_id, fund_id, currency)
+    ON b.account_id = k.account_id AND b.fund_id = k.fund_id AND b.currency = k.currency
 """
 
 # One entry: the same read with plain parameters (the first part of _checked_single_entry_sql).
 _POSTGRES_LOOKUP_ONE = """
-SELECT 'a' AS kind, id, organisation_id AS number, code::text AS text1, balance_limit::text AS text2,
-       NULL::text AS text3, NULL::date AS start_date, NULL::date AS end_date
+SELECT 'account' AS what, id, organisation_id AS owner, code::text AS text_a, balance_limit::text AS text_b,
+       NULL::text AS text_c, NULL::date AS start_date, NULL::date AS end_date
   FROM accounts WHERE id = ANY(%(account_ids)s::bigint[])
 UNION ALL
-SELECT 'f', id, organisation_id, code::text, status::text, currency::text, NULL, NULL
+SELECT 'fund', id, organisation_id, code::text, status::text, currency::text, NULL, NULL
   FROM funds WHERE id = ANY(%(fund_ids)s::bigint[])
 UNION ALL
-SELECT 'p', id, organisation_id, NULL, NULL, NULL, start_date, end_date
-  FROM periods WHERE organisation_id = %(organisation)s::bigint AND status = 'closed'
-                 AND start_date <= %(day)s::date AND end_date >= %(day)s::date
+SELECT 'closed_period', id, organisation_id, NULL, NULL, NULL, start_date, end_date
+  FROM periods WHERE organisation_id = %(organisation_id)s::bigint AND status = 'closed'
+                 AND start_date <= %(effective_date)s::date AND end_date >= %(effective_date)s::date
 UNION ALL
-SELECT 'k', id, organisation_id, idempotency_key::text, payload_digest::text, NULL, NULL, NULL
-  FROM entries WHERE organisation_id = %(organisation)s::bigint AND idempotency_key = %(key)s::varchar
+SELECT 'kept_entry', id, organisation_id, idempotency_key::text, payload_digest::text, NULL, NULL, NULL
+  FROM entries WHERE organisation_id = %(organisation_id)s::bigint
+                 AND idempotency_key = %(idempotency_key)s::varchar
 UNION ALL
-SELECT 'b', account_id, fund_id, currency::text, debits_minor::text, credits_minor::text, NULL, NULL
+SELECT 'balance', account_id, fund_id, currency::text, debits_minor::text, credits_minor::text, NULL, NULL
   FROM balances WHERE account_id = ANY(%(account_ids)s::bigint[]) AND fund_id = ANY(%(fund_ids)s::bigint[])
 """
+
+
+def _postgres_lookup(rows: Iterable[tuple]) -> Lookup:
+    """The lookup's rows, by the kind each one names (see _POSTGRES_LOOKUP for the columns)."""
+    lookup = Lookup()
+    for what, row_id, owner, text_a, text_b, text_c, start_date, end_date in rows:
+        if what == "account":
+            lookup.accounts[row_id] = AccountFacts(owner, text_a, text_b)
+        elif what == "fund":
+            lookup.funds[row_id] = FundFacts(owner, text_a, text_b, text_c)
+        elif what == "closed_period":
+            lookup.closed_periods.setdefault(owner, []).append(ClosedPeriod(start_date, end_date))
+        elif what == "kept_entry":
+            lookup.existing[EntryKey(owner, text_a)] = KeptEntry(row_id, text_b)
+        elif what == "balance":
+            lookup.balances[BalanceKey(row_id, owner, text_a)] = Cumulative(int(text_b), int(text_c))
+        else:
+            raise AssertionError(f"the lookup read a row of an unknown kind: {what}")
+    return lookup
+
 
 # Many entries: every column as an array. Replayed keys are skipped before the insert (so that its
 # triggers don't judge a retry as a new entry); ON CONFLICT covers a key committed meanwhile. The postings
@@ -163,9 +239,10 @@ WITH e AS (
   INSERT INTO entries (id, organisation_id, kind, effective_date, posted_at, description, idempotency_key,
                        payload_digest, recorded_by, reverses_entry_id)
   SELECT nextval('entries_id_seq'), u.*
-    FROM unnest(%(e_organisation)s::bigint[], %(e_kind)s::varchar[], %(e_date)s::date[],
-                %(e_posted)s::timestamptz[], %(e_description)s::varchar[], %(e_key)s::varchar[],
-                %(e_digest)s::varchar[], %(e_by)s::varchar[], %(e_reverses)s::bigint[])
+    FROM unnest(%(entry_organisation_id)s::bigint[], %(entry_kind)s::varchar[], %(entry_effective_date)s::date[],
+                %(entry_posted_at)s::timestamptz[], %(entry_description)s::varchar[],
+                %(entry_idempotency_key)s::varchar[], %(entry_payload_digest)s::varchar[],
+                %(entry_recorded_by)s::varchar[], %(entry_reverses_entry_id)s::bigint[])
          AS u(organisation_id, kind, effective_date, posted_at, description, idempotency_key, digest, by, reverses)
    WHERE NOT EXISTS (SELECT 1 FROM entries x
                       WHERE x.organisation_id = u.organisation_id AND x.idempotency_key = u.idempotency_key)
@@ -175,9 +252,10 @@ WITH e AS (
   INSERT INTO postings (entry_id, organisation_id, effective_date, fund_id, debit_account_id,
                         credit_account_id, amount_minor, currency)
   SELECT e.id, u.organisation_id, u.effective_date, u.fund_id, u.debit, u.credit, u.amount, u.currency
-    FROM unnest(%(p_organisation)s::bigint[], %(p_key)s::varchar[], %(p_date)s::date[], %(p_fund)s::bigint[],
-                %(p_debit)s::bigint[], %(p_credit)s::bigint[], %(p_amount)s::bigint[], %(p_currency)s::varchar[],
-                %(p_order)s::int[])
+    FROM unnest(%(posting_organisation_id)s::bigint[], %(posting_idempotency_key)s::varchar[],
+                %(posting_effective_date)s::date[], %(posting_fund_id)s::bigint[],
+                %(posting_debit_account_id)s::bigint[], %(posting_credit_account_id)s::bigint[],
+                %(posting_amount_minor)s::bigint[], %(posting_currency)s::varchar[], %(posting_position)s::int[])
          AS u(organisation_id, key, effective_date, fund_id, debit, credit, amount, currency, position)
     JOIN e ON e.organisation_id = u.organisation_id AND e.idempotency_key = u.key
    ORDER BY u.position
@@ -200,32 +278,32 @@ SELECT id, organisation_id, idempotency_key FROM e
 """
 
 
-def _columns(prefix: str, names: tuple[str, ...], rows: list[tuple]) -> dict[str, list]:
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
-    return {f"{prefix}_{name}": list(column) for name, column in zip(names, columns, strict=True)}
+def _columns(prefix: str, row_type: type[NamedTuple], rows: Sequence[tuple]) -> dict[str, list]:
+    """Rows as one array per column, each named ``<prefix>_<field>``."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(row_type._fields)
+    return {f"{prefix}_{name}": list(column) for name, column in zip(row_type._fields, columns, strict=True)}
 
 
 def _lookup_parameters(request: LookupRequest) -> dict:
     organisations = list(request.date_ranges)
     return {
-        "account_ids": request.account_ids, "fund_ids": request.fund_ids, "range_orgs": organisations,
-        "range_firsts": [request.date_ranges[o][0] for o in organisations],
-        "range_lasts": [request.date_ranges[o][1] for o in organisations],
-        "key_orgs": [k[0] for k in request.keys], "keys": [k[1] for k in request.keys],
-        **_columns("b", ("accounts", "funds", "currencies"), request.balance_keys),
+        "account_ids": request.account_ids, "fund_ids": request.fund_ids, "range_organisations": organisations,
+        "range_firsts": [request.date_ranges[o].first for o in organisations],
+        "range_lasts": [request.date_ranges[o].last for o in organisations],
+        "key_organisations": [key.organisation_id for key in request.keys],
+        "keys": [key.idempotency_key for key in request.keys],
+        **_columns("balance", BalanceKey, request.balance_keys),
     }
 
 
 def _postgres_write(batch: Batch) -> tuple[str, dict]:
     """The write statement of a pipelined batch, every column an array."""
     # Entries go in idempotency-key order, so two batches that share keys meet them in the same order.
-    ordered = sorted(batch.entries, key=lambda row: (row[0], row[5]))
+    ordered = sorted(batch.entries, key=lambda row: (row.organisation_id, row.idempotency_key))
     return _POSTGRES_WRITE, {
-        **_columns("e", ("organisation", "kind", "date", "posted", "description", "key", "digest", "by",
-                         "reverses"), ordered),
-        **_columns("p", ("organisation", "key", "date", "fund", "debit", "credit", "amount", "currency"),
-                   batch.postings),
-        "p_order": list(range(len(batch.postings))),
+        **_columns("entry", EntryRow, ordered),
+        **_columns("posting", PostingRow, batch.postings),
+        "posting_position": list(range(len(batch.postings))),
     }
 
 
@@ -233,17 +311,19 @@ def _single_entry_parameters(entry: EntryRow, postings: list[PostingRow]) -> tup
     # With one entry the write is all or nothing: the deltas are summed here and applied only if the
     # entry was inserted (it is not, for a replay, a refusal, or a retry that raced with its original).
     deltas = _deltas(postings)
-    parameters = dict(zip(("o", "kind", "d", "at", "desc", "k", "dig", "by", "rev"), entry, strict=True))
-    for i, (*_, fund_id, debit, credit, amount, currency) in enumerate(postings):
-        parameters.update({f"p{i}f": fund_id, f"p{i}d": debit, f"p{i}c": credit, f"p{i}a": amount,
-                           f"p{i}cur": currency})
-    for j, (account_id, fund_id, currency, _org, debits, credits) in enumerate(deltas):
-        parameters.update({f"b{j}a": account_id, f"b{j}f": fund_id, f"b{j}cur": currency, f"b{j}d": debits,
-                           f"b{j}c": credits})
+    parameters = entry._asdict()
+    for i, posting in enumerate(postings):
+        parameters.update({f"posting{i}_fund": posting.fund_id, f"posting{i}_debit": posting.debit_account_id,
+                           f"posting{i}_credit": posting.credit_account_id,
+                           f"posting{i}_amount": posting.amount_minor, f"posting{i}_currency": posting.currency})
+    for j, delta in enumerate(deltas):
+        parameters.update({f"delta{j}_account": delta.account_id, f"delta{j}_fund": delta.fund_id,
+                           f"delta{j}_currency": delta.currency, f"delta{j}_debits": delta.debits_minor,
+                           f"delta{j}_credits": delta.credits_minor})
     return parameters, len(deltas)
 
 
-def _postgres_one(connection, batch: Batch) -> dict[tuple[int, str], int]:
+def _postgres_one(connection, batch: Batch) -> EntryIds:
     """One entry in one statement that reads, judges and writes (see _checked_single_entry_sql); then the
     code judges what it read. A refusal by the database aborts the statement, and PostgreSQL lets nothing
     of an aborted transaction commit."""
@@ -253,9 +333,9 @@ def _postgres_one(connection, batch: Batch) -> dict[tuple[int, str], int]:
         rows = connection.execute(*_checked_single_entry(batch)).fetchall()
     except psycopg.Error as error:
         raise _wrapped(error, psycopg.Error) from error
-    entry_ids = {(row[2], row[3]): row[1] for row in rows if row[0] == "e"}
+    entry_ids = {EntryKey(row[2], row[3]): row[1] for row in rows if row[0] == "inserted"}
     try:
-        batch.check(_postgres_lookup(row for row in rows if row[0] != "e"))
+        batch.check(_postgres_lookup(row for row in rows if row[0] != "inserted"))
     except Exception:
         if entry_ids:  # the statement's guard let through what the code refuses: make sure it cannot commit
             _abort(connection)
@@ -272,9 +352,7 @@ def _abort(connection) -> None:
 def _checked_single_entry(batch: Batch) -> tuple[str, dict]:
     parameters, delta_count = _single_entry_parameters(batch.entries[0], batch.postings)
     request = batch.request
-    [(organisation_id, key)] = request.keys
     parameters.update({"account_ids": request.account_ids, "fund_ids": request.fund_ids,
-                       "organisation": organisation_id, "key": key, "day": request.date_ranges[organisation_id][0],
                        "account_count": len(request.account_ids), "fund_count": len(request.fund_ids)})
     return _checked_single_entry_sql(len(batch.postings), delta_count), parameters
 
@@ -288,11 +366,12 @@ def _checked_single_entry_sql(posting_count: int, delta_count: int) -> str:
     # Plain VALUES, not arrays: for the commonest write (a gift, a grant) unpacking a dozen arrays costs the
     # server more than the rows themselves.
     postings = ", ".join(
-        f"(%(p{i}f)s::bigint, %(p{i}d)s::bigint, %(p{i}c)s::bigint, %(p{i}a)s::bigint, %(p{i}cur)s::varchar, {i})"
-        for i in range(posting_count))
+        f"(%(posting{i}_fund)s::bigint, %(posting{i}_debit)s::bigint, %(posting{i}_credit)s::bigint,"
+        f" %(posting{i}_amount)s::bigint, %(posting{i}_currency)s::varchar, {i})" for i in range(posting_count))
     deltas = ", ".join(
-        f"(%(b{j}a)s::bigint, %(b{j}f)s::bigint, %(b{j}cur)s::varchar, %(o)s::bigint, %(b{j}d)s::bigint,"
-        f" %(b{j}c)s::bigint)" for j in range(delta_count))
+        f"(%(delta{j}_account)s::bigint, %(delta{j}_fund)s::bigint, %(delta{j}_currency)s::varchar,"
+        f" %(organisation_id)s::bigint, %(delta{j}_debits)s::bigint, %(delta{j}_credits)s::bigint)"
+        for j in range(delta_count))
     return f"""
 WITH lookup AS MATERIALIZED ({_POSTGRES_LOOKUP_ONE}
 ), posting AS (
@@ -300,33 +379,35 @@ WITH lookup AS MATERIALIZED ({_POSTGRES_LOOKUP_ONE}
 ), delta AS (
   SELECT * FROM (VALUES {deltas}) AS v(account_id, fund_id, currency, organisation_id, debits, credits)
 ), allowed AS (
-  SELECT (SELECT count(*) FROM lookup WHERE kind = 'a' AND number = %(o)s::bigint) = %(account_count)s
-     AND (SELECT count(*) FROM lookup WHERE kind = 'f' AND number = %(o)s::bigint AND text2 = 'open')
-         = %(fund_count)s
-     AND NOT EXISTS (SELECT 1 FROM posting v LEFT JOIN lookup f ON f.kind = 'f' AND f.id = v.fund_id
-                      WHERE f.text3 IS DISTINCT FROM v.currency)
-     AND NOT EXISTS (SELECT 1 FROM lookup WHERE kind IN ('p', 'k'))
+  SELECT (SELECT count(*) FROM lookup WHERE what = 'account' AND owner = %(organisation_id)s::bigint)
+         = %(account_count)s
+     AND (SELECT count(*) FROM lookup WHERE what = 'fund' AND owner = %(organisation_id)s::bigint
+                                        AND text_b = 'open') = %(fund_count)s
+     AND NOT EXISTS (SELECT 1 FROM posting v LEFT JOIN lookup f ON f.what = 'fund' AND f.id = v.fund_id
+                      WHERE f.text_c IS DISTINCT FROM v.currency)
+     AND NOT EXISTS (SELECT 1 FROM lookup WHERE what IN ('closed_period', 'kept_entry'))
      AND NOT EXISTS (
        SELECT 1 FROM delta d
-         JOIN lookup a ON a.kind = 'a' AND a.id = d.account_id
-         LEFT JOIN lookup b ON b.kind = 'b' AND b.id = d.account_id AND b.number = d.fund_id
-                           AND b.text1 = d.currency
-        WHERE (a.text2 = 'credits_must_not_exceed_debits'
-               AND coalesce(b.text3::bigint, 0) + d.credits > coalesce(b.text2::bigint, 0) + d.debits)
-           OR (a.text2 = 'debits_must_not_exceed_credits'
-               AND coalesce(b.text2::bigint, 0) + d.debits > coalesce(b.text3::bigint, 0) + d.credits)) AS ok
+         JOIN lookup a ON a.what = 'account' AND a.id = d.account_id
+         LEFT JOIN lookup b ON b.what = 'balance' AND b.id = d.account_id AND b.owner = d.fund_id
+                           AND b.text_a = d.currency
+        WHERE (a.text_b = 'credits_must_not_exceed_debits'
+               AND coalesce(b.text_c::bigint, 0) + d.credits > coalesce(b.text_b::bigint, 0) + d.debits)
+           OR (a.text_b = 'debits_must_not_exceed_credits'
+               AND coalesce(b.text_b::bigint, 0) + d.debits > coalesce(b.text_c::bigint, 0) + d.credits)) AS ok
 ), e AS (
   INSERT INTO entries (id, organisation_id, kind, effective_date, posted_at, description, idempotency_key,
                        payload_digest, recorded_by, reverses_entry_id)
-  SELECT nextval('entries_id_seq'), %(o)s::bigint, %(kind)s::varchar, %(d)s::date, %(at)s::timestamptz,
-         %(desc)s::varchar, %(k)s::varchar, %(dig)s::varchar, %(by)s::varchar, %(rev)s::bigint
+  SELECT nextval('entries_id_seq'), %(organisation_id)s::bigint, %(kind)s::varchar, %(effective_date)s::date,
+         %(posted_at)s::timestamptz, %(description)s::varchar, %(idempotency_key)s::varchar,
+         %(payload_digest)s::varchar, %(recorded_by)s::varchar, %(reverses_entry_id)s::bigint
     FROM allowed WHERE allowed.ok
   ON CONFLICT (organisation_id, idempotency_key) DO NOTHING
   RETURNING id, organisation_id, idempotency_key
 ), p AS (
   INSERT INTO postings (entry_id, organisation_id, effective_date, fund_id, debit_account_id,
                         credit_account_id, amount_minor, currency)
-  SELECT e.id, e.organisation_id, %(d)s::date, v.fund_id, v.debit, v.credit, v.amount, v.currency
+  SELECT e.id, e.organisation_id, %(effective_date)s::date, v.fund_id, v.debit, v.credit, v.amount, v.currency
     FROM e, posting v ORDER BY v.position
 ), b AS (
   INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_minor, credits_minor)
@@ -337,7 +418,7 @@ WITH lookup AS MATERIALIZED ({_POSTGRES_LOOKUP_ONE}
 )
 SELECT * FROM lookup
 UNION ALL
-SELECT 'e', id, organisation_id, idempotency_key, NULL, NULL, NULL, NULL FROM e
+SELECT 'inserted', id, organisation_id, idempotency_key, NULL, NULL, NULL, NULL FROM e
 """
 
 
@@ -352,7 +433,7 @@ def _postgres_pipelined(connection, batches: Iterable[Batch]) -> None:
         batch.finish(entry_ids)
 
 
-def _postgres_pipeline(connection, batches: Iterable[Batch]) -> list:
+def _postgres_pipeline(connection, batches: Iterable[Batch]) -> list[tuple[Batch, EntryIds]]:
     try:
         with connection.pipeline():
             connection.execute(f"SAVEPOINT {_SAVEPOINT}")
@@ -367,7 +448,7 @@ def _postgres_pipeline(connection, batches: Iterable[Batch]) -> list:
         raise _wrapped(error, psycopg.Error) from error
 
 
-def _pipelined_result(batch: Batch, reader, writer) -> dict[tuple[int, str], int]:
+def _pipelined_result(batch: Batch, reader, writer) -> EntryIds:
     write_error: Exception | None = None
     try:
         rows = writer.fetchall()
@@ -376,23 +457,7 @@ def _pipelined_result(batch: Batch, reader, writer) -> dict[tuple[int, str], int
     batch.check(_postgres_lookup(reader.fetchall()))  # a typed refusal from the code comes first
     if write_error is not None:
         raise write_error
-    return {(organisation_id, key): entry_id for entry_id, organisation_id, key in rows}
-
-
-def _postgres_lookup(rows) -> Lookup:
-    lookup = Lookup()
-    for kind, row_id, number, text1, text2, text3, start, end in rows:
-        if kind == "a":
-            lookup.accounts[row_id] = (number, text1, text2)
-        elif kind == "f":
-            lookup.funds[row_id] = (number, text1, text2, text3)
-        elif kind == "p":
-            lookup.closed_periods.setdefault(number, []).append((start, end))
-        elif kind == "k":
-            lookup.existing[(number, text1)] = (row_id, text2)
-        else:
-            lookup.balances[(row_id, number, text1)] = (int(text2), int(text3))
-    return lookup
+    return {EntryKey(organisation_id, key): entry_id for entry_id, organisation_id, key in rows}
 
 
 def _sqlite_post(session: Session, batches: Iterable[Batch]) -> None:
@@ -422,78 +487,13 @@ def _in_chunks(cursor, sql: str, values: list) -> list[tuple]:
     return rows
 
 
-def _sqlite_batch(cursor, batch: Batch) -> dict[tuple[int, str], int]:
-    lookup = _sqlite_lookup(cursor, batch.request)
-    batch.check(lookup)
-    fresh = [row for row in batch.entries if (row[0], row[5]) not in lookup.existing]
-    # BEGIN IMMEDIATE gave this transaction SQLite's only write lock: no other writer can take these ids.
-    highest = cursor.execute("SELECT coalesce(max(id), 0) FROM entries").fetchone()[0]
-    entry_ids = {(row[0], row[5]): highest + offset for offset, row in enumerate(fresh, start=1)}
-    fresh_postings = [row for row in batch.postings if (row[0], row[1]) in entry_ids]
-    cursor.executemany(_SQLITE_UPSERT, _deltas(fresh_postings))
-    posted_at = {moment: _sqlite_datetime(moment) for moment in {row[3] for row in fresh}}  # one per batch
-    cursor.executemany(
-        "INSERT INTO entries (id, organisation_id, kind, effective_date, posted_at, description, idempotency_key,"
-        " payload_digest, recorded_by, reverses_entry_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(entry_ids[(row[0], row[5])], row[0], row[1], row[2].isoformat(), posted_at[row[3]], *row[4:])
-         for row in fresh])
-    cursor.executemany(
-        "INSERT INTO postings (entry_id, organisation_id, effective_date, fund_id, debit_account_id,"
-        " credit_account_id, amount_minor, currency) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [(entry_ids[(row[0], row[1])], row[0], row[2].isoformat(), *row[3:]) for row in fresh_postings])
-    return entry_ids
-
-
-def _deltas(postings: list[PostingRow]) -> list[tuple]:
-    """Per (account, fund, currency), in sorted key order: (account, fund, currency, org, debits, credits)."""
-    sums: dict[tuple[int, int, str], list[int]] = {}
-    for organisation_id, _key, _date, fund_id, debit, credit, amount, currency in postings:
-        sums.setdefault((debit, fund_id, currency), [organisation_id, 0, 0])[1] += amount
-        sums.setdefault((credit, fund_id, currency), [organisation_id, 0, 0])[2] += amount
-    return [(*key, *sums[key]) for key in sorted(sums)]
-
-
-def _sqlite_lookup(cursor, request: LookupRequest) -> Lookup:
-    lookup = Lookup()
-    for row_id, organisation_id, code, limit in _in_chunks(
-            cursor, "SELECT id, organisation_id, code, balance_limit FROM accounts WHERE id IN ({marks})",
-            request.account_ids):
-        lookup.accounts[row_id] = (organisation_id, code, limit)
-    for row_id, organisation_id, code, status, currency in _in_chunks(
-            cursor, "SELECT id, organisation_id, code, status, currency FROM funds WHERE id IN ({marks})",
-            request.fund_ids):
-        lookup.funds[row_id] = (organisation_id, code, status, currency)
-    for organisation_id, (first, last) in request.date_ranges.items():
-        for start, end in cursor.execute(
-                "SELECT start_date, end_date FROM periods WHERE organisation_id = ? AND status = 'closed' "
-                "AND start_date <= ? AND end_date >= ?", (organisation_id, last.isoformat(), first.isoformat())):
-            lookup.closed_periods.setdefault(organisation_id, []).append(
-                (dt.date.fromisoformat(start), dt.date.fromisoformat(end)))
-    by_organisation: dict[int, list[str]] = {}
-    for organisation_id, key in request.keys:
-        by_organisation.setdefault(organisation_id, []).append(key)
-    for organisation_id, keys in by_organisation.items():
-        sql = (f"SELECT idempotency_key, id, payload_digest FROM entries WHERE organisation_id = {organisation_id:d}"
-               " AND idempotency_key IN ({marks})")
-        for key, row_id, digest in _in_chunks(cursor, sql, keys):
-            lookup.existing[(organisation_id, key)] = (row_id, digest)
-    _sqlite_balances(cursor, request.balance_keys, lookup)
-    return lookup
-
-
-def _sqlite_balances(cursor, keys: list[BalanceKey], lookup: Lookup) -> None:
-    by_account_fund: dict[tuple[int, int], set[str]] = {}
-    for account_id, fund_id, currency in keys:
-        by_account_fund.setdefault((account_id, fund_id), set()).add(currency)
-    for (account_id, fund_id), currencies in by_account_fund.items():
-        for currency, debits, credits in cursor.execute(
-                "SELECT currency, debits_minor, credits_minor FROM balances WHERE account_id = ? AND fund_id = ?",
-                (account_id, fund_id)):
-            if currency in currencies:
-                lookup.balances[(account_id, fund_id, currency)] = (debits, credits)
-
-
-_SQLITE_UPSERT = """
+_SQLITE_INSERT_ENTRY = (
+    "INSERT INTO entries (id, organisation_id, kind, effective_date, posted_at, description, idempotency_key,"
+    " payload_digest, recorded_by, reverses_entry_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_SQLITE_INSERT_POSTING = (
+    "INSERT INTO postings (entry_id, organisation_id, effective_date, fund_id, debit_account_id,"
+    " credit_account_id, amount_minor, currency) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_SQLITE_UPSERT_BALANCE = """
 INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_minor, credits_minor)
 VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (account_id, fund_id, currency) DO UPDATE
@@ -501,6 +501,78 @@ ON CONFLICT (account_id, fund_id, currency) DO UPDATE
 """
 
 
-def _sqlite_datetime(moment: dt.datetime) -> str:
-    # The format SQLAlchemy's SQLite DateTime type reads back: UTC, without the zone.
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+def _sqlite_batch(cursor, batch: Batch) -> EntryIds:
+    lookup = _sqlite_lookup(cursor, batch.request)
+    batch.check(lookup)
+    fresh = [row for row in batch.entries if EntryKey(row.organisation_id, row.idempotency_key) not in lookup.existing]
+    # BEGIN IMMEDIATE gave this transaction SQLite's only write lock: no other writer can take these ids.
+    highest = cursor.execute("SELECT coalesce(max(id), 0) FROM entries").fetchone()[0]
+    entry_ids = {EntryKey(row.organisation_id, row.idempotency_key): highest + offset
+                 for offset, row in enumerate(fresh, start=1)}
+    fresh_postings = [row for row in batch.postings if (row.organisation_id, row.idempotency_key) in entry_ids]
+    cursor.executemany(_SQLITE_UPSERT_BALANCE, _deltas(fresh_postings))
+    posted_at = {moment: sqlite_text(moment) for moment in {row.posted_at for row in fresh}}  # one per batch
+    cursor.executemany(_SQLITE_INSERT_ENTRY, [
+        (entry_ids[(row.organisation_id, row.idempotency_key)], row.organisation_id, row.kind,
+         row.effective_date.isoformat(), posted_at[row.posted_at], row.description, row.idempotency_key,
+         row.payload_digest, row.recorded_by, row.reverses_entry_id) for row in fresh])
+    cursor.executemany(_SQLITE_INSERT_POSTING, [
+        (entry_ids[(row.organisation_id, row.idempotency_key)], row.organisation_id, row.effective_date.isoformat(),
+         row.fund_id, row.debit_account_id, row.credit_account_id, row.amount_minor, row.currency)
+        for row in fresh_postings])
+    return entry_ids
+
+
+def _deltas(postings: list[PostingRow]) -> list[BalanceDelta]:
+    """What the postings add to each balance they touch, in sorted key order (the order writers lock in)."""
+    sums: dict[tuple[int, int, str], list[int]] = {}
+    for row in postings:
+        sums.setdefault((row.debit_account_id, row.fund_id, row.currency), [row.organisation_id, 0, 0])[1] += \
+            row.amount_minor
+        sums.setdefault((row.credit_account_id, row.fund_id, row.currency), [row.organisation_id, 0, 0])[2] += \
+            row.amount_minor
+    return [BalanceDelta(*key, *sums[key]) for key in sorted(sums)]
+
+
+def _sqlite_lookup(cursor, request: LookupRequest) -> Lookup:
+    lookup = Lookup()
+    for row_id, organisation_id, code, limit in _in_chunks(
+            cursor, "SELECT id, organisation_id, code, balance_limit FROM accounts WHERE id IN ({marks})",
+            request.account_ids):
+        lookup.accounts[row_id] = AccountFacts(organisation_id, code, limit)
+    for row_id, organisation_id, code, status, currency in _in_chunks(
+            cursor, "SELECT id, organisation_id, code, status, currency FROM funds WHERE id IN ({marks})",
+            request.fund_ids):
+        lookup.funds[row_id] = FundFacts(organisation_id, code, status, currency)
+    for organisation_id, (first, last) in request.date_ranges.items():
+        for start, end in cursor.execute(
+                "SELECT start_date, end_date FROM periods WHERE organisation_id = ? AND status = 'closed' "
+                "AND start_date <= ? AND end_date >= ?", (organisation_id, last.isoformat(), first.isoformat())):
+            lookup.closed_periods.setdefault(organisation_id, []).append(
+                ClosedPeriod(dt.date.fromisoformat(start), dt.date.fromisoformat(end)))
+    _sqlite_kept_entries(cursor, request.keys, lookup)
+    _sqlite_balances(cursor, request.balance_keys, lookup)
+    return lookup
+
+
+def _sqlite_kept_entries(cursor, keys: list[EntryKey], lookup: Lookup) -> None:
+    by_organisation: dict[int, list[str]] = {}
+    for key in keys:
+        by_organisation.setdefault(key.organisation_id, []).append(key.idempotency_key)
+    for organisation_id, idempotency_keys in by_organisation.items():
+        sql = (f"SELECT idempotency_key, id, payload_digest FROM entries WHERE organisation_id = {organisation_id:d}"
+               " AND idempotency_key IN ({marks})")
+        for idempotency_key, row_id, digest in _in_chunks(cursor, sql, idempotency_keys):
+            lookup.existing[EntryKey(organisation_id, idempotency_key)] = KeptEntry(row_id, digest)
+
+
+def _sqlite_balances(cursor, keys: list[BalanceKey], lookup: Lookup) -> None:
+    by_account_fund: dict[tuple[int, int], set[str]] = {}
+    for key in keys:
+        by_account_fund.setdefault((key.account_id, key.fund_id), set()).add(key.currency)
+    for (account_id, fund_id), currencies in by_account_fund.items():
+        for currency, debits, credits in cursor.execute(
+                "SELECT currency, debits_minor, credits_minor FROM balances WHERE account_id = ? AND fund_id = ?",
+                (account_id, fund_id)):
+            if currency in currencies:
+                lookup.balances[BalanceKey(account_id, fund_id, currency)] = Cumulative(debits, credits)

@@ -1,4 +1,4 @@
-"""Gifts recorded by fund managers (bank transfer, cheque, cash, in kind) and their refunds.
+"""Gifts recorded by fund managers: bank transfer, cheque, cash, or in kind.
 
 Each is a row describing the gift plus the entry its recipe posts, in one transaction; the row names the
 entry, and a composite key ties the row's date to the entry's. A retry with the same idempotency key finds
@@ -10,25 +10,31 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from ledger.books.charts import load_chart
 from ledger.books.entries import post_entry
-from ledger.books.organisations import fund_currency, load_chart
-from ledger.core.errors import CurrencyMismatch, InvalidInput, InvalidState, NotFound
-from ledger.core.money import Money, check_amount_minor, check_currency
-from ledger.core.recipes import Particulars, in_kind_donation, offline_donation, refund
+from ledger.books.organisations import posting_terms
+from ledger.core.chart import Chart
+from ledger.core.drafts import EntryDraft
+from ledger.core.errors import CurrencyMismatch, InvalidInput, InvalidState
+from ledger.core.money import Money
+from ledger.core.recipes import Particulars, in_kind_donation, offline_donation
+from ledger.core.values import one_of
+from ledger.core.vocabulary import DonationChannel
+from ledger.db.listing import Page, get_owned, keyset_page
 from ledger.db.models import Donation, Refund
 from ledger.giving.donors import get_donor
 
-CHANNELS = ("bank", "cheque", "cash", "in_kind")
 _INSERT_DONATION = insert(Donation).returning(Donation.id)  # built once: the API's hottest write
 
 
 @dataclass(frozen=True, slots=True)
 class GiftRecord:
     """A gift as a fund manager writes it down. For in-kind gifts ``amount_minor`` is the valuation, and
-    ``in_kind_description`` and ``valuation_basis`` say what was given and how it was valued."""
+    ``in_kind_description`` and ``valuation_basis`` say what was given and how it was valued. ``account_id``:
+    the bank or cash account it went into, when not the role's default."""
 
     fund_id: int
     amount_minor: int
@@ -41,29 +47,36 @@ class GiftRecord:
     in_kind_description: str = ""
     valuation_basis: str = ""
     consumed_at_once: bool = False
+    account_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DonationFilter:
+    """Which gifts a list shows: ``fund_ids`` None for every fund; the rest None for no condition."""
+
+    fund_ids: frozenset[int] | None = None
+    donor_id: int | None = None
+    channel: str | None = None
+    received_from: dt.date | None = None
+    received_to: dt.date | None = None
 
 
 def record_donation(session: Session, organisation_id: int, gift: GiftRecord, *, idempotency_key: str,
                     recorded_by: str) -> Donation:
-    amount = _amount(gift.amount_minor, gift.currency, fund_currency(session, organisation_id, gift.fund_id))
-    if gift.channel not in CHANNELS:
-        raise InvalidInput(f"must be one of {', '.join(CHANNELS)}", field="channel")
-    if gift.channel == "in_kind":
-        for name in ("in_kind_description", "valuation_basis"):
-            if not getattr(gift, name).strip():
-                raise InvalidInput("is required for an in-kind gift", field=name)
+    """Posts the gift's entry and records the gift; a retry with the same key answers with the first record."""
+    terms = posting_terms(session, organisation_id, gift.fund_id)
+    amount = Money.positive(gift.amount_minor, gift.currency)
+    if amount.currency != terms.currency:
+        raise CurrencyMismatch(f"the fund keeps {terms.currency}, not {amount.currency}", field="currency")
+    _check_channel(gift)
     if gift.donor_id is not None:
         get_donor(session, organisation_id, gift.donor_id)
-    chart = load_chart(session, organisation_id)
-    particulars = Particulars(gift.received_on, idempotency_key, recorded_by,
-                              gift.description or f"{gift.channel} gift {gift.reference}".strip())
-    if gift.channel == "in_kind":
-        draft = in_kind_donation(chart, gift.fund_id, amount, particulars, gift.consumed_at_once)
-    else:
-        draft = offline_donation(chart, gift.fund_id, amount, gift.channel, particulars)
+    draft = _gift_entry(load_chart(session, organisation_id, terms.chart_version), gift, amount,
+                        Particulars(gift.received_on, idempotency_key, recorded_by,
+                                    gift.description or f"{gift.channel} gift {gift.reference}".strip()))
     posted = post_entry(session, draft)
     if posted.replayed:
-        return _by_entry(session, Donation, posted.id)
+        return record_of_entry(session, Donation, posted.id)
     values = dict(
         organisation_id=organisation_id, fund_id=gift.fund_id, donor_id=gift.donor_id, channel=gift.channel,
         amount_minor=amount.amount_minor, currency=amount.currency, received_on=gift.received_on,
@@ -75,14 +88,26 @@ def record_donation(session: Session, organisation_id: int, gift: GiftRecord, *,
     return Donation(id=donation_id, **values)  # describes the row just written; not attached to the session
 
 
-def _amount(amount_minor: object, currency: object, fund_currency: str) -> Money:
-    check_amount_minor(amount_minor)
-    if check_currency(currency) != fund_currency:
-        raise CurrencyMismatch(f"the fund keeps {fund_currency}, not {currency}", field="currency")
-    return Money(amount_minor, fund_currency)  # type: ignore[arg-type]
+def _check_channel(gift: GiftRecord) -> None:
+    """An in-kind gift says what was given and how it was valued, and goes to no account of money."""
+    if one_of(gift.channel, DonationChannel, "channel") != DonationChannel.IN_KIND:
+        return
+    for name in ("in_kind_description", "valuation_basis"):
+        if not getattr(gift, name).strip():
+            raise InvalidInput("is required for an in-kind gift", field=name)
+    if gift.account_id is not None:
+        raise InvalidInput("an in-kind gift goes to inventory or costs, not to an account of money",
+                           field="account_id")
 
 
-def _by_entry(session: Session, model, entry_id: int):
+def _gift_entry(chart: Chart, gift: GiftRecord, amount: Money, particulars: Particulars) -> EntryDraft:
+    if gift.channel == DonationChannel.IN_KIND:
+        return in_kind_donation(chart, gift.fund_id, amount, particulars, gift.consumed_at_once)
+    return offline_donation(chart, gift.fund_id, amount, gift.channel, particulars, gift.account_id)
+
+
+def record_of_entry(session: Session, model, entry_id: int):
+    """The record (a gift, a refund) that an entry posted under a replayed key belongs to."""
     row = session.scalars(select(model).where(model.entry_id == entry_id)).first()
     if row is None:  # the key was first used for an entry of another kind
         raise InvalidState("this idempotency key already recorded something else", field="Idempotency-Key")
@@ -90,49 +115,25 @@ def _by_entry(session: Session, model, entry_id: int):
 
 
 def get_donation(session: Session, organisation_id: int, donation_id: int) -> Donation:
-    donation = session.get(Donation, donation_id)
-    if donation is None or donation.organisation_id != organisation_id:
-        raise NotFound(f"donation {donation_id} does not exist", field="donation_id")
-    return donation
+    return get_owned(session, Donation, organisation_id, donation_id, "donation")
 
 
-def refunds_of(session: Session, donation_id: int) -> list[Refund]:
-    return list(session.scalars(select(Refund).where(Refund.donation_id == donation_id).order_by(Refund.id)))
+def list_donations(session: Session, organisation_id: int, which: DonationFilter, *, after: int | None,
+                   limit: int) -> Page:
+    query = select(Donation).where(Donation.organisation_id == organisation_id)
+    if which.fund_ids is not None:
+        query = query.where(Donation.fund_id.in_(sorted(which.fund_ids)))
+    for value, condition in ((which.donor_id, lambda: Donation.donor_id == which.donor_id),
+                             (which.channel, lambda: Donation.channel == which.channel),
+                             (which.received_from, lambda: Donation.received_on >= which.received_from),
+                             (which.received_to, lambda: Donation.received_on <= which.received_to)):
+        if value is not None:
+            query = query.where(condition())
+    return keyset_page(session, query, Donation.id, after, limit)
 
 
-def refund_donation(session: Session, organisation_id: int, donation_id: int, *, amount_minor: int,
-                    refunded_on: dt.date, reason: str, idempotency_key: str, recorded_by: str) -> Refund:
-    """Gives back part or all of a gift the way it came. The refunds of a gift never pass its amount: checked
-    here, by a conditional update that a concurrent refund cannot slip past, and by a CHECK constraint."""
-    donation = get_donation(session, organisation_id, donation_id)
-    if donation.channel == "in_kind":
-        raise InvalidState("an in-kind gift is not refunded in money", field="donation_id")
-    check_amount_minor(amount_minor)
-    if refunded_on < donation.received_on:
-        raise InvalidInput(f"a refund cannot precede the gift, received on {donation.received_on}",
-                           field="refunded_on")
-    remaining = donation.amount_minor - donation.refunded_minor
-    if amount_minor > remaining:
-        raise InvalidInput(f"at most {remaining} minor units of this gift remain to refund", field="amount_minor")
-    chart = load_chart(session, organisation_id)
-    draft = refund(chart, donation.fund_id, Money(amount_minor, donation.currency), donation.channel,
-                   Particulars(refunded_on, idempotency_key, recorded_by,
-                               reason or f"refund of donation {donation.id}"))
-    posted = post_entry(session, draft)
-    if posted.replayed:
-        return _by_entry(session, Refund, posted.id)
-    grown = session.execute(
-        update(Donation).where(Donation.id == donation.id,
-                               Donation.refunded_minor + amount_minor <= Donation.amount_minor)
-        .values(refunded_minor=Donation.refunded_minor + amount_minor)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not grown:
-        raise InvalidInput("refunds would pass the gift's amount", field="amount_minor")
-    session.expire(donation)
-    row = Refund(organisation_id=organisation_id, donation_id=donation.id, amount_minor=amount_minor,
-                 refunded_on=refunded_on, reason=draft.description, entry_id=posted.id,
-                 created_at=posted.posted_at, created_by=recorded_by)
-    session.add(row)
-    session.flush()
-    return row
+def refunds_of(session: Session, donation: Donation) -> list[Refund]:
+    """The gift's refunds, oldest first (none asked for when nothing was refunded)."""
+    if not donation.refunded_minor:
+        return []
+    return list(session.scalars(select(Refund).where(Refund.donation_id == donation.id).order_by(Refund.id)))

@@ -238,7 +238,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_refunds_donation_id", "refunds", ["donation_id"], unique=False)
     op.add_column("organisations", sa.Column("dual_approval_threshold_minor", sa.BigInteger(), nullable=True))
-    # ### end Alembic commands ###
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"""
             CREATE FUNCTION audit_log_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$

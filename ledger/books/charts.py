@@ -1,0 +1,162 @@
+"""An organisation's chart of accounts: read (and cached) for the recipes, listed, grown, and its limits set.
+
+Every recipe needs its organisation's chart, so each process keeps the charts it has read, per engine. A chart
+changes only here (an account added, a role's default moved), and each change raises the organisation's
+``chart_version`` in the same transaction; a cached chart whose version is behind the row's is read again, so
+every process sees a change from the moment it commits. Limits are not part of the chart: the checks read them
+with every posting.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ledger.books.organisations import get_organisation
+from ledger.core.chart import ROLE_SHAPES, AccountType, BalanceLimit, Chart, Role, Side
+from ledger.core.errors import Conflict, InvalidInput, NotFound
+from ledger.core.values import one_of, required_text
+from ledger.db.engine import insert_unless_taken
+from ledger.db.listing import get_owned
+from ledger.db.models import Account, Balance, Organisation
+
+# engine → organisation id → its chart, as last read.
+_charts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def load_chart(session: Session, organisation_id: int, version: int | None = None) -> Chart:
+    """The organisation's chart, from this process's cache when it is current. ``version``: the chart version
+    the caller has just read (with its fund, say), which saves a read."""
+    if version is None:
+        version = session.scalar(select(Organisation.chart_version).where(Organisation.id == organisation_id))
+        if version is None:
+            raise NotFound(f"organisation {organisation_id} does not exist", field="organisation_id")
+    cache = _charts.setdefault(session.get_bind(), {})
+    chart = cache.get(organisation_id)
+    if chart is None or chart.version != version:
+        chart = cache[organisation_id] = _read_chart(session, organisation_id)
+    return chart
+
+
+def _read_chart(session: Session, organisation_id: int) -> Chart:
+    # The version and the accounts in one statement, so that the version describes the accounts read.
+    rows = session.execute(
+        select(Organisation.chart_version, Account.id, Account.code, Account.role, Account.role_default)
+        .join(Account, Account.organisation_id == Organisation.id).where(Organisation.id == organisation_id)
+        .order_by(Account.role_default.desc(), Account.code)).all()
+    if not rows:
+        raise NotFound(f"organisation {organisation_id} has no chart of accounts", field="organisation_id")
+    by_role: dict[Role, list[int]] = {}
+    for row in rows:  # each role's default comes first
+        if row.role is not None:
+            by_role.setdefault(Role(row.role), []).append(row.id)
+    return Chart(organisation_id=organisation_id, version=rows[0].chart_version,
+                 by_role={role: tuple(ids) for role, ids in by_role.items()},
+                 by_code={row.code: row.id for row in rows})
+
+
+def list_accounts(session: Session, organisation_id: int) -> list[Account]:
+    get_organisation(session, organisation_id)
+    return list(session.scalars(select(Account).where(Account.organisation_id == organisation_id)
+                                .order_by(Account.code)))
+
+
+def get_account(session: Session, organisation_id: int, account_id: int) -> Account:
+    return get_owned(session, Account, organisation_id, account_id, "account")
+
+
+def create_account(session: Session, organisation_id: int, *, code: str, name_zh: str, name_en: str,
+                   type: str, normal_balance: str | None = None, balance_limit: str = BalanceLimit.NONE,
+                   role: str | None = None, role_default: bool = False) -> Account:
+    """Adds an account to the chart (a second bank, a clearing account for another payment channel). An account
+    with a role has the element and normal side of the role's accounts; it becomes the role's default when asked,
+    or when the role has no account yet."""
+    get_organisation(session, organisation_id)
+    account_type, side, role = _shape(type, normal_balance, role, role_default)
+    account = insert_unless_taken(session, Account, dict(
+        organisation_id=organisation_id, code=required_text(code, "code", 20),
+        name_zh=required_text(name_zh, "name_zh", 200), name_en=required_text(name_en, "name_en", 200),
+        type=account_type, normal_balance=side, balance_limit=one_of(balance_limit, BalanceLimit, "balance_limit"),
+        role=role, role_default=False,
+    ), key=("organisation_id", "code"))
+    if account is None:
+        raise Conflict(f"the chart already has an account {code}", field="code")
+    if role is not None and (role_default or not _role_has_default(session, organisation_id, role)):
+        _make_default(session, account)
+    _chart_changed(session, organisation_id)
+    return account
+
+
+def _shape(type: str, normal_balance: str | None, role: str | None,
+           role_default: bool) -> tuple[AccountType, Side, Role | None]:
+    """The new account's element, normal side and role, checked against each other."""
+    account_type = one_of(type, AccountType, "type")
+    side = one_of(normal_balance, Side, "normal_balance") if normal_balance is not None else \
+        _natural_side(account_type)
+    if role is None:
+        if role_default:
+            raise InvalidInput("only an account with a role can be its default", field="role_default")
+        return account_type, side, None
+    role = one_of(role, Role, "role")
+    expected_type, expected_side = ROLE_SHAPES.get(role, (account_type, side))
+    if (expected_type, expected_side) != (account_type, side):
+        raise InvalidInput(f"a {role.value} account is a {expected_side.value}-side {expected_type.value} account",
+                           field="type")
+    return account_type, side, role
+
+
+def make_role_default(session: Session, organisation_id: int, account_id: int) -> Account:
+    """Makes the account its role's default: the account the recipes take when their caller names none."""
+    account = get_account(session, organisation_id, account_id)
+    if account.role is None:
+        raise InvalidInput("the account holds no role, so it cannot be a role's default", field="role_default")
+    if not account.role_default:
+        _make_default(session, account)
+        _chart_changed(session, organisation_id)
+    return account
+
+
+def _make_default(session: Session, account: Account) -> None:
+    # The old default first: the partial unique index allows one default per role at every statement's end.
+    session.execute(update(Account).where(Account.organisation_id == account.organisation_id,
+                                          Account.role == account.role, Account.role_default)
+                    .values(role_default=False).execution_options(synchronize_session=False))
+    session.execute(update(Account).where(Account.id == account.id).values(role_default=True)
+                    .execution_options(synchronize_session=False))
+    session.expire(account)
+
+
+def _role_has_default(session: Session, organisation_id: int, role: Role) -> bool:
+    return session.scalar(select(Account.id).where(Account.organisation_id == organisation_id, Account.role == role,
+                                                   Account.role_default)) is not None
+
+
+def _chart_changed(session: Session, organisation_id: int) -> None:
+    session.execute(update(Organisation).where(Organisation.id == organisation_id)
+                    .values(chart_version=Organisation.chart_version + 1)
+                    .execution_options(synchronize_session=False))
+    session.flush()
+
+
+def set_account_limit(session: Session, organisation_id: int, account_id: int, limit: str) -> Account:
+    """Changes an account's limit; refused while a balance of the account already breaks the new one."""
+    limit = one_of(limit, BalanceLimit, "balance_limit")
+    account = get_account(session, organisation_id, account_id)
+    breaking = {
+        BalanceLimit.CREDITS_MUST_NOT_EXCEED_DEBITS: Balance.credits_minor > Balance.debits_minor,
+        BalanceLimit.DEBITS_MUST_NOT_EXCEED_CREDITS: Balance.debits_minor > Balance.credits_minor,
+    }.get(limit)
+    if breaking is not None and session.scalar(
+            select(Balance.fund_id).where(Balance.account_id == account_id, breaking).limit(1)) is not None:
+        raise Conflict(f"a balance of account {account_id} already breaks the limit {limit}", field="balance_limit")
+    account.balance_limit = limit
+    session.flush()
+    return account
+
+
+def _natural_side(account_type: AccountType) -> Side:
+    return Side.DEBIT if account_type in (AccountType.ASSET, AccountType.EXPENSE) else Side.CREDIT
+
+

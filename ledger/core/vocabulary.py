@@ -1,0 +1,84 @@
+"""The ledger's closed vocabularies: every kind, status and role a row can hold, as a StrEnum.
+
+Each value is what the database stores (its CHECK constraints list the same words) and what the API shows, so a
+member compares equal to its text: ``FundStatus.OPEN == "open"``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class OrganisationKind(StrEnum):
+    FOUNDATION = "foundation"  # 基金会
+    CHARITY = "charity"  # 慈善组织 other than a foundation
+
+
+class FundKind(StrEnum):
+    GENERAL = "general"  # the organisation's unrestricted general fund, made with it
+    COMMUNITY = "community"  # a community fund (社区基金) for one neighbourhood
+    PROJECT = "project"  # a named project's fund
+
+
+class FundStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"  # takes no postings until opened again
+
+
+class PeriodStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"  # accepts no posting dated inside it
+
+
+class MemberRole(StrEnum):
+    """A user's role in one organisation."""
+
+    ORG_ADMIN = "org_admin"  # runs the organisation: funds, members, periods, settings
+    FUND_MANAGER = "fund_manager"  # records and reads the funds assigned to them
+    AUDITOR = "auditor"  # reads everything of the organisation, changes nothing
+
+
+class DonorKind(StrEnum):
+    INDIVIDUAL = "individual"  # a person: the name is public only with consent
+    ORGANISATION = "organisation"  # a company or another organisation: its name is public
+
+
+class DonationChannel(StrEnum):
+    """How a gift recorded by a fund manager arrived."""
+
+    BANK = "bank"
+    CHEQUE = "cheque"
+    CASH = "cash"
+    IN_KIND = "in_kind"  # goods or services, at a stated value
+
+
+class GrantStatus(StrEnum):
+    REQUESTED = "requested"  # awaiting approval; nothing posted
+    APPROVED = "approved"  # the cost and the amount owed are posted
+    PAID = "paid"  # the money has left the bank
+    REJECTED = "rejected"  # withdrawn or refused before approval; nothing posted
+
+
+class GrantCategory(StrEnum):
+    """What a grant's cost is, in the statement of activities (业务活动成本, 管理费用, 筹资费用)."""
+
+    CHARITABLE_ACTIVITIES = "charitable_activities"
+    MANAGEMENT = "management"
+    FUNDRAISING = "fundraising"
+
+
+class EntryKind(StrEnum):
+    """The recipe that built an entry (``ledger.core.recipes``); reports group entries by it."""
+
+    DONATION = "donation"
+    ONLINE_DONATION = "online_donation"
+    IN_KIND_DONATION = "in_kind_donation"
+    REFUND = "refund"
+    PROCESSOR_FEE = "processor_fee"
+    PAYOUT = "payout"
+    GRANT_APPROVED = "grant_approved"
+    GRANT_PAID = "grant_paid"
+    TRANSFER = "transfer"
+    RELEASE_FROM_RESTRICTION = "release_from_restriction"
+    JOURNAL = "journal"
+    REVERSAL = "reversal"

@@ -1,0 +1,65 @@
+"""Refunds: money given back for a gift, the way it came, never more than the gift.
+
+A refund is a row plus the entry its recipe posts, out of the very account the gift went into. The refunds of a
+gift never pass its amount: checked here, by a conditional update that a concurrent refund cannot slip past, and
+by a CHECK constraint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ledger.books.charts import load_chart
+from ledger.books.entries import post_entry
+from ledger.core.errors import InvalidInput, InvalidState
+from ledger.core.money import Money
+from ledger.core.recipes import Particulars, refund
+from ledger.core.vocabulary import DonationChannel
+from ledger.db.models import Donation, Posting, Refund
+from ledger.giving.donations import get_donation, record_of_entry
+
+
+def refund_donation(session: Session, organisation_id: int, donation_id: int, *, amount_minor: int,
+                    refunded_on: dt.date, reason: str, idempotency_key: str, recorded_by: str) -> Refund:
+    """Gives back part or all of a gift the way it came."""
+    donation = get_donation(session, organisation_id, donation_id)
+    if donation.channel == DonationChannel.IN_KIND:
+        raise InvalidState("an in-kind gift is not refunded in money", field="donation_id")
+    amount = Money.positive(amount_minor, donation.currency)
+    if refunded_on < donation.received_on:
+        raise InvalidInput(f"a refund cannot precede the gift, received on {donation.received_on}",
+                           field="refunded_on")
+    remaining = donation.amount_minor - donation.refunded_minor
+    if amount.amount_minor > remaining:
+        raise InvalidInput(f"at most {remaining} minor units of this gift remain to refund", field="amount_minor")
+    draft = refund(load_chart(session, organisation_id), donation.fund_id, amount, donation.channel,
+                   Particulars(refunded_on, idempotency_key, recorded_by,
+                               reason or f"refund of donation {donation.id}"),
+                   account_id=_account_received_in(session, donation))
+    posted = post_entry(session, draft)
+    if posted.replayed:
+        return record_of_entry(session, Refund, posted.id)
+    grown = session.execute(
+        update(Donation).where(Donation.id == donation.id,
+                               Donation.refunded_minor + amount.amount_minor <= Donation.amount_minor)
+        .values(refunded_minor=Donation.refunded_minor + amount.amount_minor)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not grown:
+        raise InvalidInput("refunds would pass the gift's amount", field="amount_minor")
+    session.expire(donation)
+    row = Refund(organisation_id=organisation_id, donation_id=donation.id, amount_minor=amount.amount_minor,
+                 refunded_on=refunded_on, reason=draft.description, entry_id=posted.id,
+                 created_at=posted.posted_at, created_by=recorded_by)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _account_received_in(session: Session, donation: Donation) -> int:
+    """The bank or cash account the gift's entry debited: the refund goes out of it."""
+    return session.scalar(select(Posting.debit_account_id).where(Posting.entry_id == donation.entry_id)
+                          .order_by(Posting.id).limit(1))

@@ -1,0 +1,198 @@
+"""The Flask edge: the demo `make run` serves, its health and trial balance, and the `flask ledger` commands,
+including `verify` failing, naming the posting, after a posting is changed behind the application's back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+
+from api import create_app
+from api.edge.tables import AuditRecord
+from ledger.access.tokens import principal_for_token
+from ledger.db.models import ApiToken, Fund, Organisation, Posting
+
+
+@pytest.fixture
+def app(tmp_path):
+    application = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite3'}", "TESTING": True})
+    result = application.test_cli_runner().invoke(args=["ledger", "setup"])
+    assert result.exit_code == 0, result.output
+    # set-up prints each demo person's token once: "  <role> <email> <token>"
+    application.demo_tokens = {line.split()[0]: line.split()[-1] for line in result.output.splitlines()
+                               if line.strip().split()[-1].startswith("fl_")}
+    yield application
+    application.extensions["ledger_db"].dispose()
+
+
+def database(app):
+    return app.extensions["ledger_db"]
+
+
+def test_setup_migrates_and_loads_the_demo_once(app):
+    again = app.test_cli_runner().invoke(args=["ledger", "setup"])
+
+    assert again.exit_code == 0
+    assert "demo not loaded" in again.output
+    with database(app).read() as session:
+        assert len(session.scalars(select(Organisation)).all()) == 1
+        funds = session.scalars(select(Fund).where(Fund.kind == "community")).all()
+    assert len(funds) == 3
+    assert sum(fund.restricted for fund in funds) == 1
+
+
+def test_health_answers_ok_with_its_database(app):
+    response = app.test_client().get("/health")
+
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "database": "ok"}
+
+
+def get(app, path: str, role: str = "auditor"):
+    return app.test_client().get(path, headers={"Authorization": f"Bearer {app.demo_tokens[role]}"})
+
+
+def test_setup_prints_a_working_token_for_each_demo_person(app):
+    assert set(app.demo_tokens) == {"org_admin", "fund_manager", "auditor"}
+    for role, token in app.demo_tokens.items():
+        me = app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json
+        assert [entry["role"] for entry in me["roles"]] == [role]
+
+
+def test_the_demo_trial_balance_needs_a_role_and_balances_and_cites_the_sealed_chain(app):
+    assert app.test_client().get("/api/v1/organisations/1/trial-balance").status_code == 401
+    response = get(app, "/api/v1/organisations/1/trial-balance")
+
+    body = response.json
+    assert response.status_code == 200
+    assert body["balanced"] is True
+    [totals] = body["totals"]
+    assert totals["currency"] == "CNY"
+    assert totals["debit_balance_minor"] == totals["credit_balance_minor"] > 0
+    assert sum(line["debit_balance_minor"] for line in body["lines"]) == totals["debit_balance_minor"]
+    assert body["sealed_through"]["sequence_no"] >= 1
+    assert "捐赠收入" in {line["name_zh"] for line in body["lines"]}
+
+
+def test_each_demo_fund_balances_on_its_own(app):
+    with database(app).read() as session:
+        fund_ids = session.scalars(select(Fund.id)).all()
+
+    whole = get(app, "/api/v1/organisations/1/trial-balance").json
+    per_fund = [get(app, f"/api/v1/organisations/1/trial-balance?fund_id={fund_id}").json for fund_id in fund_ids]
+
+    for fund_id, body in zip(fund_ids, per_fund, strict=True):
+        assert body["balanced"] is True, fund_id
+        assert body["fund_id"] == fund_id
+    # The funds partition the organisation: their gross debits add up to the organisation's, line by line.
+    assert sum(line["debits_minor"] for body in per_fund for line in body["lines"]) == sum(
+        line["debits_minor"] for line in whole["lines"])
+    assert len({body["totals"][0]["debit_balance_minor"] for body in per_fund if body["totals"]}) > 1
+
+
+def test_an_unknown_organisation_is_a_problem_document(app):
+    response = app.test_client().get("/api/v1/organisations/999")
+
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+    assert response.json["code"] == "not_found"
+    assert response.json["errors"] == {"organisation_id": ["organisation 999 does not exist"]}
+
+
+def test_a_bad_query_parameter_is_a_problem_document_naming_it(app):
+    response = get(app, "/api/v1/organisations/1/trial-balance?as_of=yesterday")
+
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
+    assert "as_of" in response.json["errors"]
+
+
+def test_verify_passes_on_the_demo(app):
+    result = app.test_cli_runner().invoke(args=["ledger", "verify"])
+
+    assert result.exit_code == 0, result.output
+    assert "ledger verified" in result.output
+
+
+def test_verify_fails_naming_a_posting_changed_behind_the_applications_back(app):
+    with database(app).engine.begin() as connection:
+        posting_id = connection.execute(select(Posting.id).order_by(Posting.id).limit(1)).scalar_one()
+        connection.execute(text("DROP TRIGGER postings_no_update"))
+        connection.execute(text("UPDATE postings SET amount_minor = amount_minor + 1 WHERE id = :id"),
+                           {"id": posting_id})
+
+    result = app.test_cli_runner().invoke(args=["ledger", "verify"])
+
+    assert result.exit_code != 0
+    assert f"posting {posting_id} changed after it was sealed" in result.output
+    assert "total_mismatch" in result.output
+
+
+def test_the_committed_openapi_document_matches_the_code(app):
+    """Run `make openapi` after changing the API, and review the document's diff like code."""
+    committed = json.loads((Path(__file__).parents[2] / "api" / "openapi.json").read_text())
+
+    assert app.extensions["ledger_api"].spec.to_dict() == committed
+
+
+def test_the_api_documentation_is_served_by_the_app_itself(app):
+    client = app.test_client()
+
+    page = client.get("/api/docs/")
+    with client.get("/api/docs/swagger-ui-bundle.js") as script:  # a file response: close it
+        assert script.status_code == 200 and len(script.data) > 100_000
+
+    assert page.status_code == 200 and b"/api/openapi.json" in page.data
+
+
+def test_an_unexpected_failure_is_a_problem_document_that_reveals_nothing(tmp_path):
+    application = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"})
+
+    @application.get("/explode")
+    def explode():
+        raise RuntimeError("secret donor 张三 13800000000")
+
+    response = application.test_client().get("/explode")
+
+    assert response.status_code == 500
+    assert response.mimetype == "application/problem+json"
+    assert response.json["code"] == "internal_error"
+    assert "张三" not in response.get_data(as_text=True)
+    application.extensions["ledger_db"].dispose()
+
+
+@pytest.mark.parametrize(("method", "path", "status", "code"), [
+    ("GET", "/no/such/page", 404, "not_found"),
+    ("POST", "/health", 405, "method_not_allowed"),
+])
+def test_every_error_answer_has_the_one_problem_shape(app, method, path, status, code):
+    response = app.test_client().open(path, method=method)
+
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    assert set(response.json) == {"type", "title", "status", "detail", "code", "errors"}
+    assert response.json["code"] == code
+
+
+def test_the_cli_creates_an_admin_and_issues_a_token_shown_once(app):
+    runner = app.test_cli_runner()
+
+    created = runner.invoke(args=["users", "create-admin", "--email", "Admin@Example.org"],
+                            input="a long enough password\na long enough password\n")
+    issued = runner.invoke(args=["tokens", "create", "--email", "admin@example.org", "--name", "deploy"])
+
+    assert created.exit_code == 0, created.output
+    assert issued.exit_code == 0, issued.output
+    token = next(line for line in issued.output.splitlines() if line.startswith("fl_"))
+    with database(app).read() as session:
+        principal = principal_for_token(session, token)
+        assert principal.email == "admin@example.org" and principal.platform_admin
+        assert token not in str(session.scalars(select(ApiToken.secret_sha256)).all())
+    revoked = runner.invoke(args=["tokens", "revoke", token.split("_")[1]])
+    assert revoked.exit_code == 0
+    with database(app).read() as session:
+        assert principal_for_token(session, token) is None
+        actions = session.scalars(select(AuditRecord.action).where(AuditRecord.remote_addr == "console")).all()
+    assert actions == ["user.create-admin", "token.issue", "token.revoke"]

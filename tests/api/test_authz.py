@@ -1,0 +1,231 @@
+"""The authorization matrix: every API route, read off the application's route map, called by every role,
+on its own organisation's fund, on another fund of that organisation, and on another organisation.
+
+The expected answer comes from this file's own table of what each route needs (ROUTE_NEEDS) and its own
+reading of the roles (expected()); the application's declared rule must agree with the table, and its
+answers with the expectation. A route missing from the table, or a view without a rule, fails the test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+
+from ledger.access.tokens import issue_token
+from ledger.books.charts import load_chart
+from ledger.books.entries import get_entry
+from ledger.core.chart import Role
+from ledger.db.models import User
+from ledger.giving.donations import GiftRecord, record_donation
+from ledger.giving.donors import create_donor
+from ledger.grants.lifecycle import GrantRequest, request_grant
+from tests.api.support import PASSWORD
+from tests.builders import fresh_uscc
+
+ROUTE_NEEDS = {
+    ("people.Me", "GET"): "signed_in",
+    ("sign_in.Tokens", "POST"): "public",
+    ("people.CurrentToken", "DELETE"): "signed_in",
+    ("people.Users", "POST"): "platform_admin",
+    ("organisations.Organisations", "GET"): "public",
+    ("organisations.Organisations", "POST"): "platform_admin",
+    ("organisations.OrganisationItem", "GET"): "public",
+    ("organisations.OrganisationItem", "PATCH"): "org_admin",
+    ("organisations.Funds", "GET"): "public",
+    ("organisations.Funds", "POST"): "org_admin",
+    ("organisations.FundItem", "GET"): "public",
+    ("organisations.FundItem", "PATCH"): "org_admin",
+    ("organisations.Accounts", "GET"): "member_read",
+    ("organisations.Accounts", "POST"): "org_admin",
+    ("organisations.AccountItem", "PATCH"): "org_admin",
+    ("organisations.Members", "GET"): "org_read",
+    ("organisations.Members", "POST"): "org_admin",
+    ("organisations.MemberItem", "DELETE"): "org_admin",
+    ("organisations.Periods", "GET"): "member_read",
+    ("organisations.PeriodClose", "POST"): "org_admin",
+    ("organisations.PeriodReopen", "POST"): "org_admin",
+    ("organisations.Integrity", "GET"): "org_read",
+    ("organisations.AuditLog", "GET"): "org_read",
+    ("gifts.Donors", "GET"): "member_read",
+    ("gifts.Donors", "POST"): "member_write",
+    ("gifts.DonorItem", "GET"): "member_read",
+    ("gifts.Donations", "GET"): "fund_read",
+    ("gifts.Donations", "POST"): "fund_write",
+    ("gifts.DonationItem", "GET"): "fund_read",
+    ("gifts.Refunds", "POST"): "fund_write",
+    ("grants.Grants", "GET"): "fund_read",
+    ("grants.Grants", "POST"): "fund_write",
+    ("grants.GrantItem", "GET"): "fund_read",
+    ("grants.GrantApprovals", "POST"): "fund_write",
+    ("grants.GrantPayment", "POST"): "fund_write",
+    ("grants.GrantRejection", "POST"): "fund_write",
+    ("journal.Entries", "GET"): "fund_read",
+    ("journal.EntryItem", "GET"): "fund_read",
+    ("journal.EntryReversal", "POST"): "fund_write",
+    ("journal.Transfers", "GET"): "fund_read",
+    ("journal.Transfers", "POST"): "fund_write",
+    ("journal.TrialBalance", "GET"): "fund_read",
+    ("journal.FundBalances", "GET"): "fund_read",
+    ("journal.Statement", "GET"): "fund_read",
+}
+# Routes outside the API proper: documentation and health, open to all and holding nothing private.
+UNGUARDED = {"health.Health", "api-docs.openapi_json", "swagger_ui.show", "static"}
+
+CALLERS = ("anonymous", "no_role", "platform_admin", "org_admin", "fund_manager", "auditor", "other_admin")
+SCOPES = ("own_fund", "other_fund", "other_org")
+ROLE_IN_ORG = {"org_admin": "org_admin", "fund_manager": "fund_manager", "auditor": "auditor"}
+# Fund-scoped list routes: the scope's fund goes in the query.
+FUND_QUERY = {"gifts.Donations", "grants.Grants", "journal.Entries", "journal.Transfers", "journal.TrialBalance",
+              "journal.Statement"}
+
+
+def expected(need: str, caller: str, scope: str) -> bool:
+    """Whether the caller may, by this file's reading of the roles."""
+    if need == "public":
+        return True
+    if caller == "anonymous":
+        return False
+    if need == "signed_in":
+        return True
+    if caller == "platform_admin":
+        return True
+    if need == "platform_admin":
+        return False
+    in_other_org = "org_admin" if caller == "other_admin" else None
+    role = in_other_org if scope == "other_org" else ROLE_IN_ORG.get(caller)
+    if role is None:
+        return False
+    own = scope != "other_fund"
+    return {
+        "org_admin": role == "org_admin",
+        "org_read": role in ("org_admin", "auditor"),
+        "member_read": True,
+        "member_write": role in ("org_admin", "fund_manager"),
+        "fund_read": role in ("org_admin", "auditor") or (role == "fund_manager" and own),
+        "fund_write": role == "org_admin" or (role == "fund_manager" and own),
+    }[need]
+
+
+def _objects(world) -> dict[str, dict]:
+    """For each scope: the organisation, a fund, and a donation, grant, entry, donor and account in it. The
+    grants are requested by second_admin, who never calls, so approving them is never the requester's."""
+
+    def build(session):
+        scopes = {}
+        for scope, org, fund in (("own_fund", world.org, world.fund), ("other_fund", world.org, world.other_fund),
+                                 ("other_org", world.other_org, world.foreign_fund)):
+            donor = create_donor(session, org, kind="individual", name="王五", created_by="setup")
+            donation = record_donation(session, org, GiftRecord(fund, 50_000, "CNY", "bank", dt.date(2026, 11, 2),
+                                                                donor.id),
+                                       idempotency_key=f"setup-{uuid.uuid4().hex}", recorded_by="setup")
+            grant = request_grant(session, org, GrantRequest(fund, 100, "CNY", "payee", "purpose",
+                                                             "charitable_activities"),
+                                  requested_by_user_id=world.users["second_admin"])
+            scopes[scope] = {"organisation_id": org, "fund_id": fund, "donation_id": donation.id,
+                             "grant_id": grant.id, "entry_id": get_entry(session, org, donation.entry_id).id,
+                             "donor_id": donor.id, "account_id": load_chart(session, org).account(Role.BANK),
+                             "user_id": world.users["spare"], "year": 2020, "month": 1}
+        return scopes
+
+    return world.db.write(build)
+
+
+def _bodies(world, values: dict, spare_email: str) -> dict:
+    fund, day = values["fund_id"], "2026-11-20"
+    other = world.general if values["fund_id"] != world.foreign_fund else world.foreign_fund
+    return {
+        ("sign_in.Tokens", "POST"): {"email": spare_email, "password": PASSWORD},
+        ("people.Users", "POST"): {"email": f"new-{uuid.uuid4().hex[:8]}@example.org", "password": PASSWORD},
+        ("organisations.Organisations", "POST"): {
+            "name": "新基金会", "kind": "foundation", "base_currency": "CNY", "jurisdiction": "CN",
+            "registration_number": fresh_uscc()},
+        ("organisations.OrganisationItem", "PATCH"): {"dual_approval_threshold_minor": None},
+        ("organisations.Funds", "POST"): {"code": f"F{uuid.uuid4().hex[:6]}", "name": "新基金", "kind": "project",
+                                          "restricted": False},
+        ("organisations.FundItem", "PATCH"): {"status": "open"},
+        ("organisations.Accounts", "POST"): {"code": f"1002.{uuid.uuid4().hex[:4]}", "name_zh": "银行存款—第二户",
+                                             "name_en": "Second bank account", "type": "asset", "role": "bank"},
+        ("organisations.AccountItem", "PATCH"): {"balance_limit": "credits_must_not_exceed_debits"},
+        ("organisations.Members", "POST"): {"email": spare_email, "role": "auditor"},
+        ("gifts.Donors", "POST"): {"name": "李四"},
+        ("gifts.Donations", "POST"): {"fund_id": fund, "amount_minor": 1_000, "currency": "CNY", "channel": "bank",
+                                      "received_on": day},
+        ("gifts.Refunds", "POST"): {"amount_minor": 1, "refunded_on": day},
+        ("grants.Grants", "POST"): {"fund_id": fund, "amount_minor": 100, "currency": "CNY", "payee": "p",
+                                    "purpose": "p", "category": "management"},
+        ("grants.GrantApprovals", "POST"): {},
+        ("grants.GrantPayment", "POST"): {},
+        ("grants.GrantRejection", "POST"): {},
+        ("journal.EntryReversal", "POST"): {},
+        ("journal.Transfers", "POST"): {"from_fund_id": fund, "to_fund_id": other, "amount_minor": 1,
+                                        "currency": "CNY", "effective_date": day},
+    }
+
+
+def _path(rule: str, values: dict) -> str:
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda match: str(values[match.group(1)]), rule)
+
+
+def _api_routes(app) -> list[tuple[str, str, str]]:
+    routes = []
+    for rule in app.url_map.iter_rules():
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            routes.append((rule.endpoint, method, rule.rule))
+    return routes
+
+
+def _declared_need(app, endpoint: str, method: str) -> str | None:
+    view = app.view_functions[endpoint]
+    handler = getattr(getattr(view, "view_class", None), method.lower(), None)
+    need = getattr(handler, "need", None)
+    return need.value if need is not None else None
+
+
+def test_every_route_has_a_rule_and_it_is_the_one_this_table_expects(world):
+    for endpoint, method, rule in _api_routes(world.app):
+        if endpoint in UNGUARDED:
+            continue
+        assert (endpoint, method) in ROUTE_NEEDS, f"{method} {rule} is not in the authorization matrix"
+        assert _declared_need(world.app, endpoint, method) == ROUTE_NEEDS[(endpoint, method)], (method, rule)
+    assert {(e, m) for e, m, _ in _api_routes(world.app)} >= set(ROUTE_NEEDS), "the table names a route gone"
+
+
+def test_unguarded_routes_are_only_documentation_and_health(world):
+    for endpoint, _method, rule in _api_routes(world.app):
+        if endpoint in UNGUARDED:
+            assert not rule.startswith("/api/v1"), rule
+
+
+def _call(world, caller: str, method: str, path: str, body):
+    if caller == "anonymous":
+        return world.call(None, method, path, json=body, key=uuid.uuid4().hex)
+    if path.endswith("/tokens/current"):  # revoking the caller's own token: give them a spare one to revoke
+        token = world.db.write(lambda session: issue_token(session, world.users[caller], "matrix"))[0]
+        return world.app.test_client().open(path, method=method, headers={"Authorization": f"Bearer {token}"})
+    return world.call(caller, method, path, json=body, key=uuid.uuid4().hex)
+
+
+def test_the_authorization_matrix(world):
+    objects = _objects(world)
+    spare_email = world.db.write(lambda session: session.get(User, world.users["spare"]).email)
+    wrong = []
+    for endpoint, method, rule in _api_routes(world.app):
+        if endpoint in UNGUARDED:
+            continue
+        need = ROUTE_NEEDS[(endpoint, method)]
+        for scope in SCOPES:
+            values = objects[scope]
+            path = _path(rule, values)
+            if endpoint in FUND_QUERY and method == "GET":
+                path += f"?fund_id={values['fund_id']}"
+            body = _bodies(world, values, spare_email).get((endpoint, method)) if method != "GET" else None
+            for caller in CALLERS:
+                response = _call(world, caller, method, path, body)
+                assert response.status_code < 500, (method, path, caller, response.get_data(as_text=True))
+                denied = response.status_code in (401, 403) and response.json["code"] in ("unauthenticated",
+                                                                                          "forbidden")
+                if denied == expected(need, caller, scope):
+                    wrong.append(f"{method} {path} as {caller} ({scope}): {response.status_code} "
+                                 f"{response.get_data(as_text=True)[:160]}")
+    assert not wrong, "\n".join(wrong)

@@ -1,0 +1,524 @@
+"""The API end to end, on SQLite and PostgreSQL: gifts and refunds, grants with separation of duties,
+transfers, reversals, periods, idempotent retries (also racing), the audit log, tokens, pages, CSV, limits
+and headers. Every money answer is checked against the books."""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+import uuid
+
+import pytest
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import DBAPIError
+
+from api.edge.tables import AuditRecord
+from ledger.books.charts import load_chart
+from ledger.core.chart import Role
+from ledger.db.models import ApiToken, Donation, GrantApproval
+from tests.api.support import PASSWORD, make_app, make_world, snapshot
+
+DAY = "2026-11-20"
+
+
+def gift(world, amount=10_000, fund=None, key=None, role="fund_manager", **extra):
+    body = {"fund_id": fund or world.fund, "amount_minor": amount, "currency": "CNY", "channel": "bank",
+            "received_on": DAY, **extra}
+    return world.call(role, "POST", world.url("/donations"), json=body, key=key or uuid.uuid4().hex)
+
+
+def fund_balance(world, role: Role, fund: int, caller="org_admin") -> int:
+    account = world.db.write(lambda session: load_chart(session, world.org).account(role))
+    lines = world.call(caller, "GET", world.url(f"/funds/{fund}/balances")).json
+    return next((line["balance_minor"] for line in lines if line["account_id"] == account), 0)
+
+
+def test_a_recorded_bank_gift_reaches_the_fund_and_reads_back(world):
+    before = fund_balance(world, Role.BANK, world.fund)
+
+    response = gift(world, 12_345, reference="ICBC-778899")
+
+    assert response.status_code == 201, response.json
+    donation = response.json
+    assert (donation["amount_minor"], donation["channel"], donation["refunded_minor"]) == (12_345, "bank", 0)
+    assert fund_balance(world, Role.BANK, world.fund) == before + 12_345
+    assert world.call("auditor", "GET", world.url(f"/donations/{donation['id']}")).json == donation
+    entry = world.call("auditor", "GET", world.url(f"/entries/{donation['entry_id']}")).json
+    assert entry["postings"][0]["amount_minor"] == 12_345 and entry["kind"] == "donation"
+    trial = world.call("auditor", "GET", world.url("/trial-balance")).json
+    assert trial["balanced"] is True
+
+
+def test_a_retry_with_the_same_key_gets_the_first_answer_and_writes_nothing(world):
+    key = uuid.uuid4().hex
+    first = gift(world, 5_000, key=key)
+    before = snapshot(world.db)
+
+    again = gift(world, 5_000, key=key)
+
+    assert again.status_code == first.status_code == 201
+    assert again.get_data() == first.get_data()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert snapshot(world.db) == before
+
+
+def test_a_key_reused_for_another_request_is_refused_and_writes_nothing(world):
+    key = uuid.uuid4().hex
+    gift(world, 5_000, key=key)
+    before = snapshot(world.db)
+
+    other = gift(world, 5_001, key=key)
+
+    assert other.status_code == 409
+    assert other.json["code"] == "idempotency_key_reused"
+    assert "Idempotency-Key" in other.json["errors"]
+    assert snapshot(world.db) == before
+
+
+def test_a_money_write_without_a_key_is_refused(world):
+    before = snapshot(world.db)
+    response = world.call("fund_manager", "POST", world.url("/donations"), json={
+        "fund_id": world.fund, "amount_minor": 100, "currency": "CNY", "channel": "bank", "received_on": DAY})
+
+    assert response.status_code == 400
+    assert response.json["code"] == "idempotency_key_missing"
+    assert snapshot(world.db) == before
+
+
+def test_racing_retries_with_one_key_record_one_gift(world):
+    key, answers = uuid.uuid4().hex, []
+    barrier = threading.Barrier(6)
+
+    def send():
+        barrier.wait()
+        answers.append(gift(world, 7_700, key=key))
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert {answer.status_code for answer in answers} == {201}
+    assert len({answer.get_data() for answer in answers}) == 1
+    with world.db.read() as session:
+        assert session.scalar(select(func.count()).where(Donation.organisation_id == world.org,
+                                                         Donation.amount_minor == 7_700)) == 1
+
+
+def test_refunds_go_back_the_way_the_gift_came_and_never_pass_it(world):
+    donation = gift(world, 10_000).json
+    bank = fund_balance(world, Role.BANK, world.fund)
+
+    partial = world.call("fund_manager", "POST", world.url(f"/donations/{donation['id']}/refunds"),
+                         json={"amount_minor": 4_000, "refunded_on": DAY, "reason": "donor asked"}, key="r1")
+    before = snapshot(world.db)
+    too_much = world.call("fund_manager", "POST", world.url(f"/donations/{donation['id']}/refunds"),
+                          json={"amount_minor": 6_001, "refunded_on": DAY}, key="r2")
+
+    assert partial.status_code == 201
+    assert fund_balance(world, Role.BANK, world.fund) == bank - 4_000
+    assert too_much.status_code == 422 and "amount_minor" in too_much.json["errors"]
+    assert snapshot(world.db) == before
+    detail = world.call("fund_manager", "GET", world.url(f"/donations/{donation['id']}")).json
+    assert detail["refunded_minor"] == 4_000
+    assert [refund["amount_minor"] for refund in detail["refunds"]] == [4_000]
+
+
+def test_an_in_kind_gift_needs_its_description_and_valuation_and_is_not_refunded_in_money(world):
+    missing = gift(world, 80_000, channel="in_kind", in_kind_description="书 books")
+    given = gift(world, 80_000, channel="in_kind", in_kind_description="200 本图书 books",
+                 valuation_basis="publisher's list price")
+    refund = world.call("fund_manager", "POST", world.url(f"/donations/{given.json['id']}/refunds"),
+                        json={"amount_minor": 100, "refunded_on": DAY}, key=uuid.uuid4().hex)
+
+    assert missing.status_code == 422 and "valuation_basis" in missing.json["errors"]
+    assert given.status_code == 201
+    assert fund_balance(world, Role.INVENTORY, world.fund) == 80_000
+    assert refund.status_code == 409 and refund.json["code"] == "invalid_state"
+
+
+def _grant(world, amount=30_000, role="fund_manager"):
+    return world.call(role, "POST", world.url("/grants"), json={
+        "fund_id": world.fund, "amount_minor": amount, "currency": "CNY", "payee": "玉林长者食堂",
+        "purpose": "meals for older residents", "category": "charitable_activities"})
+
+
+def _step(world, role, grant_id, step):
+    return world.call(role, "POST", world.url(f"/grants/{grant_id}/{step}"), json={}, key=uuid.uuid4().hex)
+
+
+def test_a_grant_is_requested_approved_by_someone_else_and_paid(world):
+    gift(world, 100_000)
+    grant = _grant(world).json
+    payable = fund_balance(world, Role.GRANTS_PAYABLE, world.fund)
+
+    own = _step(world, "fund_manager", grant["id"], "approvals")
+    approved = _step(world, "org_admin", grant["id"], "approvals")
+    paid = _step(world, "org_admin", grant["id"], "payment")
+    again = _step(world, "org_admin", grant["id"], "payment")
+
+    assert grant["status"] == "requested" and grant["approved_entry_id"] is None
+    assert own.status_code == 403 and own.json["code"] == "separation_of_duties"
+    assert approved.json["status"] == "approved" and approved.json["approved_by"] == [world.users["org_admin"]]
+    assert paid.json["status"] == "paid" and paid.json["paid_entry_id"]
+    assert again.status_code == 409 and again.json["code"] == "invalid_state"
+    assert fund_balance(world, Role.GRANTS_PAYABLE, world.fund) == payable
+    assert fund_balance(world, Role.PROGRAM_EXPENSE, world.fund) == 30_000
+
+
+def test_above_the_threshold_a_grant_needs_two_different_approvers(world):
+    gift(world, 100_000)
+    threshold = world.call("org_admin", "PATCH", world.url(""), json={"dual_approval_threshold_minor": 20_000})
+    small, large = _grant(world, 20_000).json, _grant(world, 20_001).json
+
+    first = _step(world, "org_admin", large["id"], "approvals")
+    same_again = _step(world, "org_admin", large["id"], "approvals")
+    second = _step(world, "second_admin", large["id"], "approvals")
+
+    assert threshold.status_code == 200
+    assert (small["approvals_required"], large["approvals_required"]) == (1, 2)
+    assert first.json["status"] == "requested" and first.json["approved_entry_id"] is None
+    assert same_again.status_code == 403 and same_again.json["code"] == "separation_of_duties"
+    assert second.json["status"] == "approved"
+    assert sorted(second.json["approved_by"]) == sorted([world.users["org_admin"], world.users["second_admin"]])
+    listed = {g["id"]: g["approved_by"] for g in world.call("auditor", "GET", world.url("/grants")).json["items"]}
+    assert listed == {small["id"]: [], large["id"]: second.json["approved_by"]}
+
+
+def test_the_database_itself_refuses_the_requester_as_approver(world):
+    grant = _grant(world).json
+    with pytest.raises(DBAPIError) as refused, world.db.engine.begin() as connection:
+        connection.execute(GrantApproval.__table__.insert().values(
+            grant_id=grant["id"], user_id=world.users["fund_manager"],
+            requested_by_user_id=world.users["fund_manager"], approved_at=func.now()))
+    assert "not_the_requester" in str(refused.value)  # refused by that rule, not by some other one
+
+
+def test_a_rejected_grant_posts_nothing_and_cannot_be_approved(world):
+    grant = _grant(world).json
+    before = snapshot(world.db)["balances"]
+
+    rejected = _step(world, "org_admin", grant["id"], "rejection")
+    late = _step(world, "second_admin", grant["id"], "approvals")
+
+    assert rejected.json["status"] == "rejected"
+    assert late.status_code == 409
+    assert snapshot(world.db)["balances"] == before
+
+
+def test_a_transfer_moves_money_between_two_funds_each_balanced(world):
+    gift(world, 50_000)
+    response = world.call("fund_manager", "POST", world.url("/transfers"), key=uuid.uuid4().hex, json={
+        "from_fund_id": world.fund, "to_fund_id": world.general, "amount_minor": 20_000, "currency": "CNY",
+        "effective_date": DAY, "description": "调拨 for the general fund"})
+
+    assert response.status_code == 201
+    assert fund_balance(world, Role.BANK, world.fund) == 30_000
+    assert fund_balance(world, Role.BANK, world.general) == 20_000
+    for fund in (world.fund, world.general):
+        assert world.call("org_admin", "GET", world.url(f"/trial-balance?fund_id={fund}")).json["balanced"]
+    listed = world.call("fund_manager", "GET", world.url("/transfers")).json["items"]
+    assert [entry["id"] for entry in listed] == [response.json["id"]]
+
+
+def test_an_entry_is_reversed_once(world):
+    gift(world, 9_000)
+    transfer = world.call("org_admin", "POST", world.url("/transfers"), key=uuid.uuid4().hex, json={
+        "from_fund_id": world.fund, "to_fund_id": world.general, "amount_minor": 4_000, "currency": "CNY",
+        "effective_date": DAY}).json
+    path = world.url(f"/entries/{transfer['id']}/reversal")
+
+    reversal = world.call("org_admin", "POST", path, json={}, key=uuid.uuid4().hex)
+    twice = world.call("org_admin", "POST", path, json={}, key=uuid.uuid4().hex)
+
+    assert reversal.status_code == 201 and reversal.json["reverses_entry_id"] == transfer["id"]
+    assert twice.status_code == 409 and twice.json["code"] == "entry_already_reversed"
+    assert fund_balance(world, Role.BANK, world.fund) == 9_000
+    assert fund_balance(world, Role.BANK, world.general) == 0
+
+
+def test_an_entry_that_records_a_gift_or_a_grant_is_not_reversed_on_its_own(world):
+    donation = gift(world, 50_000).json
+    grant = _grant(world, 1_000).json
+    approved = _step(world, "org_admin", grant["id"], "approvals").json
+    before = snapshot(world.db)
+
+    answers = [world.call("org_admin", "POST", world.url(f"/entries/{entry}/reversal"), json={},
+                          key=uuid.uuid4().hex) for entry in (donation["entry_id"], approved["approved_entry_id"])]
+
+    assert [(a.status_code, a.json["code"]) for a in answers] == [(409, "entry_kept_by_record")] * 2
+    assert snapshot(world.db) == before
+    refund = world.call("org_admin", "POST", world.url(f"/donations/{donation['id']}/refunds"),
+                        json={"amount_minor": 50_000, "refunded_on": DAY}, key=uuid.uuid4().hex)
+    assert refund.status_code == 201  # the gift is undone through the gift
+
+
+def test_a_statement_from_the_first_day_of_the_calendar_answers(world):
+    gift(world, 1_234)
+    account = world.db.write(lambda session: load_chart(session, world.org).account(Role.BANK))
+
+    response = world.call("auditor", "GET", world.url(f"/accounts/{account}/statement?date_from=0001-01-01"))
+
+    assert response.status_code == 200 and [line["debit_minor"] for line in response.json["lines"]] == [1_234]
+
+
+def test_an_oversized_audit_record_stays_readable_json(world):
+    created = world.call("org_admin", "POST", world.url("/funds"), json={
+        "code": "\x01" * 40, "name": "\x01" * 200, "kind": "project", "restricted": False,
+        "purpose": "\x01" * 2_000})
+
+    log = world.call("auditor", "GET", world.url("/audit-log"))
+
+    assert created.status_code == 201
+    assert log.status_code == 200
+    [record] = [r for r in log.json["items"] if r["action"] == "fund.create"]
+    assert record["details"]["truncated"] is True and len(record["details"]["sha256"]) == 64
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_made_inert(world):
+    world.call("fund_manager", "POST", world.url("/donors"), json={"name": '=HYPERLINK("http://x.example")'})
+
+    donors = world.call("auditor", "GET", world.url("/donors"), headers={"Accept": "text/csv"})
+
+    [donor] = list(csv.DictReader(io.StringIO(donors.get_data(as_text=True))))
+    assert donor["name"] == "'=HYPERLINK(\"http://x.example\")"
+
+
+def test_made_up_tokens_count_against_the_address(db):
+    app = make_app(db, RATELIMIT_DEFAULT="3 per minute")
+    try:
+        answers = [app.test_client().get("/api/v1/me", headers={
+            "Authorization": f"Bearer fl_{uuid.uuid4().hex[:12]}_{uuid.uuid4().hex}"}).status_code
+            for _ in range(4)]
+    finally:
+        app.extensions["ledger_db"].dispose()
+
+    assert answers == [401, 401, 401, 429]
+
+
+def test_a_closed_month_refuses_gifts_dated_in_it_until_reopened(world):
+    close = world.call("org_admin", "POST", world.url("/periods/2026/11/close"))
+    before = snapshot(world.db)
+    refused = gift(world, 1_000)
+    after_refusal = snapshot(world.db)
+    world.call("org_admin", "POST", world.url("/periods/2026/11/reopen"))
+    accepted = gift(world, 1_000)
+
+    assert close.status_code == 200 and close.json["status"] == "closed"
+    assert refused.status_code == 422 and refused.json["code"] == "period_closed"
+    assert after_refusal == before
+    assert accepted.status_code == 201
+
+
+def test_every_write_is_in_the_append_only_audit_log(world):
+    donation = gift(world, 3_000, reference="audit-me").json
+
+    records = world.call("auditor", "GET", world.url("/audit-log")).json["items"]
+
+    [record] = [r for r in records if r["action"] == "donation.record"]
+    assert record["user_id"] == world.users["fund_manager"]
+    assert record["remote_addr"] == "127.0.0.1" and record["method"] == "POST"
+    assert record["details"]["body"]["reference"] == "audit-me"
+    assert record["details"]["answer"]["id"] == donation["id"]
+    for change in (update(AuditRecord).where(AuditRecord.id == record["id"]).values(action="nothing"),
+                   text("DELETE FROM audit_log")):
+        with pytest.raises(DBAPIError) as refused, world.db.engine.begin() as connection:
+            connection.execute(change)
+        assert "append-only" in str(refused.value)
+
+
+def test_pages_follow_each_other_without_gaps_or_repeats(world):
+    ids = sorted(gift(world, 100 + n).json["id"] for n in range(5))
+
+    seen, after = [], None
+    while True:
+        query = f"?limit=2&fund_id={world.fund}" + (f"&after={after}" if after else "")
+        page = world.call("auditor", "GET", world.url("/donations" + query)).json
+        seen += [item["id"] for item in page["items"]]
+        after = page["next_after"]
+        if after is None:
+            break
+
+    assert seen == ids
+    too_big = world.call("auditor", "GET", world.url("/donations?limit=501"))
+    assert too_big.status_code == 422 and "limit" in too_big.json["errors"]
+
+
+def test_lists_and_statements_answer_as_csv(world):
+    gift(world, 4_321, reference="CSV-1")
+    account = world.db.write(lambda session: load_chart(session, world.org).account(Role.BANK))
+
+    donations = world.call("auditor", "GET", world.url("/donations"), headers={"Accept": "text/csv"})
+    statement = world.call("auditor", "GET", world.url(f"/accounts/{account}/statement"),
+                           headers={"Accept": "text/csv"})
+    entries = world.call("auditor", "GET", world.url("/entries"), headers={"Accept": "text/csv"})
+
+    assert donations.mimetype == statement.mimetype == entries.mimetype == "text/csv"
+    [row] = list(csv.DictReader(io.StringIO(donations.get_data(as_text=True))))
+    assert (row["amount_minor"], row["reference"]) == ("4321", "CSV-1")
+    [line] = list(csv.DictReader(io.StringIO(statement.get_data(as_text=True))))
+    assert (line["debit_minor"], line["balance_minor"]) == ("4321", "4321")
+    assert "amount_minor" in entries.get_data(as_text=True).splitlines()[0]
+
+
+def test_signing_in_gives_a_working_token_and_revoking_it_ends_it(world):
+    with world.db.read() as session:
+        email = session.execute(text("SELECT email FROM users WHERE id = :id"),
+                                {"id": world.users["auditor"]}).scalar_one()
+    wrong = world.app.test_client().post("/api/v1/tokens", json={"email": email, "password": "not it at all"})
+    signed_in = world.app.test_client().post("/api/v1/tokens", json={"email": email, "password": PASSWORD})
+    token = signed_in.json["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+
+    me = world.app.test_client().get("/api/v1/me", headers=headers)
+    revoked = world.app.test_client().delete("/api/v1/tokens/current", headers=headers)
+    after = world.app.test_client().get("/api/v1/me", headers=headers)
+
+    assert wrong.status_code == 401 and "WWW-Authenticate" in wrong.headers
+    assert signed_in.status_code == 201 and token.startswith("fl_")
+    assert me.json["user_id"] == world.users["auditor"]
+    assert revoked.status_code == 204
+    assert after.status_code == 401 and after.json["code"] == "unauthenticated"
+
+
+def test_an_expired_token_no_longer_works(world):
+    prefix = world.tokens["auditor"].split("_")[1]
+    with world.db.engine.begin() as connection:
+        connection.execute(update(ApiToken).where(ApiToken.prefix == prefix)
+                           .values(expires_at=func.now() - text("INTERVAL '1 day'")
+                                   if world.db.dialect == "postgresql" else text("datetime('now', '-1 day')")))
+
+    assert world.call("auditor", "GET", "/api/v1/me").status_code == 401
+
+
+def test_an_org_admin_gives_a_fund_manager_a_fund_and_takes_it_away(world):
+    email = world.db.write(lambda session: session.execute(
+        text("SELECT email FROM users WHERE id = :id"), {"id": world.users["spare"]}).scalar_one())
+
+    given = world.call("org_admin", "POST", world.url("/members"),
+                       json={"email": email, "role": "fund_manager", "fund_ids": [world.other_fund]})
+    allowed = gift(world, 100, fund=world.other_fund, role="spare")
+    removed = world.call("org_admin", "DELETE", world.url(f"/members/{world.users['spare']}"))
+    refused = gift(world, 100, fund=world.other_fund, role="spare")
+
+    assert given.json["fund_ids"] == [world.other_fund]
+    assert allowed.status_code == 201
+    assert removed.status_code == 204
+    assert refused.status_code == 403
+
+
+def test_every_answer_carries_the_security_headers(world):
+    for response in (world.call("auditor", "GET", "/api/v1/me"), world.call(None, "GET", "/api/v1/nowhere"),
+                     world.call(None, "GET", "/api/v1/organisations")):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+        assert response.headers["Cache-Control"] == "no-store"
+    docs = world.call(None, "GET", "/api/docs/")
+    assert "script-src 'self' 'unsafe-inline'" in docs.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+def test_rate_limits_answer_429_per_token_and_per_address(db, storage, request):
+    # Redis: the counters every worker shares (REDIS_URL); memory: one process's own.
+    uri = request.getfixturevalue("redis_url") if storage == "redis" else "memory://"
+    if storage == "redis":
+        import redis
+
+        redis.Redis.from_url(uri).flushdb()  # the other engine's run counted the same address
+    app = make_app(db, RATELIMIT_DEFAULT="3 per minute", RATELIMIT_SIGN_IN="2 per minute",
+                   RATELIMIT_STORAGE_URI=uri)
+    world = make_world(app)
+    try:
+        answers = [world.call("auditor", "GET", "/api/v1/me").status_code for _ in range(4)]
+        other_token = world.call("org_admin", "GET", "/api/v1/me")
+        sign_ins = [app.test_client().post("/api/v1/tokens", json={"email": "x@example.org", "password": "p"})
+                    for _ in range(3)]
+    finally:
+        app.extensions["ledger_db"].dispose()
+
+    assert answers == [200, 200, 200, 429]
+    assert other_token.status_code == 200
+    assert [r.status_code for r in sign_ins] == [401, 401, 429]
+    assert sign_ins[-1].mimetype == "application/problem+json"
+    if storage == "redis":
+        assert redis.Redis.from_url(uri).keys("*fundledger*"), "the counters are not in Redis"
+
+
+def test_secrets_never_reach_the_audit_log(world):
+    created = world.call("platform_admin", "POST", "/api/v1/users",
+                         json={"email": f"new-{uuid.uuid4().hex[:6]}@example.org", "password": "a secret passphrase"})
+    email = created.json["email"]
+    signed_in = world.app.test_client().post("/api/v1/tokens", json={"email": email,
+                                                                     "password": "a secret passphrase"})
+
+    with world.db.read() as session:
+        details = session.scalars(select(AuditRecord.details).where(AuditRecord.details.contains(email))).all()
+        issued = session.scalars(select(AuditRecord.details).where(
+            AuditRecord.action == "token.issue", AuditRecord.user_id == created.json["id"])).all()
+    assert created.status_code == 201 and signed_in.status_code == 201
+    assert details and issued
+    for text_ in (*details, *issued):
+        assert "a secret passphrase" not in text_ and signed_in.json["token"] not in text_
+    assert '"password": "[redacted]"' in details[0]
+
+
+def test_donors_and_the_audit_log_answer_as_csv_too(world):
+    world.call("org_admin", "POST", world.url("/donors"), json={"name": "赵六", "phone": "13700000000"})
+
+    donors = world.call("auditor", "GET", world.url("/donors"), headers={"Accept": "text/csv"})
+    log = world.call("auditor", "GET", world.url("/audit-log"), headers={"Accept": "text/csv"})
+
+    [donor] = list(csv.DictReader(io.StringIO(donors.get_data(as_text=True))))
+    assert (donor["name"], donor["phone"], donor["public_name"]) == ("赵六", "13700000000", "赵*")
+    [record] = list(csv.DictReader(io.StringIO(log.get_data(as_text=True))))
+    assert record["action"] == "donor.create" and "赵六" in record["details"]
+
+
+def test_a_key_reused_on_another_route_is_refused_and_its_work_undone(world):
+    key = uuid.uuid4().hex
+    gift(world, 2_000, key=key)
+    before = snapshot(world.db)
+
+    other = world.call("fund_manager", "POST", world.url("/donors"), json={"name": "钱七"}, key=key)
+
+    assert other.status_code == 409 and other.json["code"] == "idempotency_key_reused"
+    assert snapshot(world.db) == before
+
+
+def test_replays_of_writes_that_cannot_happen_twice_get_the_first_answer(world):
+    gift(world, 10_000)
+    grant = _grant(world).json
+    approve_key, fund_key = uuid.uuid4().hex, uuid.uuid4().hex
+    path = world.url(f"/grants/{grant['id']}/approvals")
+    fund = {"code": "ONCE", "name": "一次", "kind": "project", "restricted": False}
+
+    approved = world.call("org_admin", "POST", path, json={}, key=approve_key)
+    created = world.call("org_admin", "POST", world.url("/funds"), json=fund, key=fund_key)
+    before = snapshot(world.db)
+    approved_again = world.call("org_admin", "POST", path, json={}, key=approve_key)
+    created_again = world.call("org_admin", "POST", world.url("/funds"), json=fund, key=fund_key)
+    unkeyed = world.call("org_admin", "POST", world.url("/funds"), json=fund)
+
+    assert (approved_again.status_code, approved_again.get_data()) == (200, approved.get_data())
+    assert (created_again.status_code, created_again.get_data()) == (201, created.get_data())
+    assert approved_again.headers["Idempotent-Replayed"] == created_again.headers["Idempotent-Replayed"] == "true"
+    assert snapshot(world.db) == before
+    assert unkeyed.status_code == 409  # without a key, a second fund of one code is a conflict
+
+
+def test_integrity_tells_what_is_sealed_and_what_waits(world):
+    from ledger.books.integrity import seal_pending
+
+    sealed_gift = gift(world, 1_000).json
+    seal_pending(world.db)
+    gift(world, 2_000)
+
+    status = world.call("auditor", "GET", world.url("/integrity")).json
+
+    assert status["verified"] is True and status["problems"] == []
+    assert status["sealed_through"]["last_entry_id"] == sealed_gift["entry_id"]
+    assert status["sealed_through"]["sequence_no"] >= 1 and len(status["sealed_through"]["batch_hash"]) == 64
+    assert status["unsealed_entries"] == 1

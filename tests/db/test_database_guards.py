@@ -1,0 +1,346 @@
+"""The database keeps the ledger's invariants on its own (DESIGN.md §4, "checked twice").
+
+Every statement here is raw SQL that bypasses the application. Each runs in a transaction that is rolled
+back whatever happens, so a guard that fails to refuse cannot damage the shared test database; each case
+also names the message it expects, so a statement refused for some unrelated reason does not pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import DatabaseError, IntegrityError
+
+import api.edge.tables  # noqa: F401 (the edge's own tables share the models' MetaData: compared with them)
+from ledger.books.entries import post_entry
+from ledger.books.integrity import seal_pending
+from ledger.books.periods import close_period
+from ledger.core import recipes
+from ledger.core.money import Money
+from ledger.db.engine import Database, unique_violation_on
+from ledger.db.models import Base, User
+from ledger.db.schema import downgrade, migrate
+from tests.builders import Books, fresh_uscc, key, new_books, particulars
+
+APPEND_ONLY = r"append-only"
+FOREIGN_KEY = "FOREIGN KEY constraint failed|{}"
+
+
+def execute_and_roll_back(db: Database, sql: str, parameters: dict | None = None) -> None:
+    """Runs one raw statement in its own transaction and always rolls it back."""
+    with db.engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            connection.execute(text(sql), parameters or {})
+        finally:
+            transaction.rollback()
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """A fresh organisation with one entry of two postings (as raw rows), and a stranger organisation."""
+
+    books: Books
+    stranger: Books
+    entry: dict
+    posting: dict
+
+
+def _row(db: Database, sql: str, parameters: dict) -> dict:
+    with db.engine.connect() as connection:
+        return dict(connection.execute(text(sql), parameters).mappings().one())
+
+
+@pytest.fixture
+def ledger(db) -> Ledger:
+    books, stranger = new_books(db), new_books(db)
+    draft = recipes.online_donation(books.chart, books.open_fund, Money(10_000, "CNY"), Money(300, "CNY"),
+                                    particulars())
+    posted = db.write(lambda session: post_entry(session, draft))
+    entry = _row(db, "SELECT * FROM entries WHERE id = :id", {"id": posted.id})
+    posting = _row(db, "SELECT * FROM postings WHERE entry_id = :id ORDER BY id LIMIT 1", {"id": posted.id})
+    return Ledger(books, stranger, entry, posting)
+
+
+def insert_sql(table: str, row: dict) -> str:
+    return f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})"
+
+
+def new_posting(ledger: Ledger, **changes) -> tuple[str, dict]:
+    """An INSERT of a valid extra posting of the fixture's entry, with ``changes`` applied."""
+    row = {k: v for k, v in ledger.posting.items() if k != "id"} | changes
+    return insert_sql("postings", row), row
+
+
+def new_entry(ledger: Ledger, **changes) -> tuple[str, dict]:
+    """An INSERT of a valid new entry (no postings) of the fixture's organisation, with ``changes``."""
+    row = {k: v for k, v in ledger.entry.items() if k not in ("id", "reverses_entry_id")}
+    row |= {"idempotency_key": key("raw"), "effective_date": dt.date(2026, 11, 3)} | changes
+    return insert_sql("entries", row), row
+
+
+# --- refusals -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Refusal:
+    statement: Callable[[Ledger], tuple[str, dict]]
+    error: type[DatabaseError]
+    message: str  # a regular expression the database's message must match, on either engine
+
+
+def on_entry(sql: str) -> Callable[[Ledger], tuple[str, dict]]:
+    return lambda lg: (sql, {"id": lg.entry["id"]})
+
+
+def on_posting(sql: str) -> Callable[[Ledger], tuple[str, dict]]:
+    return lambda lg: (sql, {"id": lg.posting["id"]})
+
+
+def on_balance(sql: str, side: str) -> Callable[[Ledger], tuple[str, dict]]:
+    """``sql`` about the balance of the posting's debit or credit account, written with ``WHERE {BALANCE}``."""
+    return lambda lg: (sql.format(BALANCE="organisation_id = :org AND account_id = :account AND fund_id = :fund"),
+                       {"org": lg.posting["organisation_id"], "account": lg.posting[f"{side}_account_id"],
+                        "fund": lg.posting["fund_id"]})
+
+
+def day_after(value: dt.date | str) -> dt.date:
+    """The next day; SQLite hands raw dates back as ISO text."""
+    return dt.date.fromisoformat(str(value)) + dt.timedelta(days=1)
+
+
+REFUSALS = {
+    "update of an entry": Refusal(
+        on_entry("UPDATE entries SET description = 'edited' WHERE id = :id"), IntegrityError, APPEND_ONLY),
+    "delete of an entry": Refusal(on_entry("DELETE FROM entries WHERE id = :id"), IntegrityError, APPEND_ONLY),
+    "update of a posting": Refusal(
+        on_posting("UPDATE postings SET amount_minor = amount_minor + 1 WHERE id = :id"), IntegrityError,
+        APPEND_ONLY),
+    "delete of a posting": Refusal(on_posting("DELETE FROM postings WHERE id = :id"), IntegrityError, APPEND_ONLY),
+    "delete of a balance": Refusal(on_balance("DELETE FROM balances WHERE {BALANCE}", "debit"), IntegrityError,
+                                   "never deleted"),
+    "decrease of cumulative debits": Refusal(
+        on_balance("UPDATE balances SET debits_minor = debits_minor - 1 WHERE {BALANCE}", "debit"),
+        IntegrityError, "only grow"),
+    "decrease of cumulative credits": Refusal(
+        on_balance("UPDATE balances SET credits_minor = credits_minor - 1 WHERE {BALANCE}", "credit"),
+        IntegrityError, "only grow"),
+    "moving a balance to another account": Refusal(
+        on_balance("UPDATE balances SET account_id = account_id + 1, debits_minor = debits_minor + 1 "
+                   "WHERE {BALANCE}", "debit"),
+        IntegrityError, "only grow"),
+    "posting of amount zero": Refusal(lambda lg: new_posting(lg, amount_minor=0), IntegrityError,
+                                      "amount_positive"),
+    "posting of a negative amount": Refusal(lambda lg: new_posting(lg, amount_minor=-5), IntegrityError,
+                                            "amount_positive"),
+    "posting with debit account = credit account": Refusal(
+        lambda lg: new_posting(lg, credit_account_id=lg.posting["debit_account_id"]), IntegrityError,
+        "accounts_differ"),
+    "posting to another organisation's account": Refusal(
+        lambda lg: new_posting(lg, debit_account_id=lg.stranger.chart.by_code["1002"]), IntegrityError,
+        FOREIGN_KEY.format("fk_postings_debit_account_accounts")),
+    "posting in another organisation's fund": Refusal(
+        lambda lg: new_posting(lg, fund_id=lg.stranger.open_fund), IntegrityError,
+        FOREIGN_KEY.format("fk_postings_fund_funds")),
+    "posting in a currency not its fund's": Refusal(
+        lambda lg: new_posting(lg, currency="USD"), IntegrityError, FOREIGN_KEY.format("fk_postings_fund_funds")),
+    "posting dated otherwise than its entry": Refusal(
+        lambda lg: new_posting(lg, effective_date=day_after(lg.entry["effective_date"])),
+        IntegrityError, FOREIGN_KEY.format("fk_postings_entry_entries")),
+    "entry with a reused idempotency key": Refusal(
+        lambda lg: new_entry(lg, idempotency_key=lg.entry["idempotency_key"]), IntegrityError,
+        "idempotency_key"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS.values(), ids=REFUSALS.keys())
+def test_the_database_refuses_what_breaks_an_invariant(db, ledger, case: Refusal):
+    sql, parameters = case.statement(ledger)
+
+    with pytest.raises(case.error, match=re.compile(case.message, re.IGNORECASE)):
+        execute_and_roll_back(db, sql, parameters)
+
+
+@pytest.mark.parametrize("statement", [new_posting, new_entry], ids=["posting", "entry"])
+def test_the_valid_rows_the_refusals_start_from_are_accepted(db, ledger, statement):
+    sql, parameters = statement(ledger)
+
+    execute_and_roll_back(db, sql, parameters)  # raises if the baseline row itself were invalid
+
+
+def test_the_database_refuses_an_entry_dated_inside_a_closed_period(db, ledger):
+    organisation_id = ledger.books.organisation_id
+    db.write(lambda session: close_period(session, organisation_id, 2026, 10, "closer@example.org"))
+
+    with pytest.raises(IntegrityError, match="period_closed"):
+        execute_and_roll_back(db, *new_entry(ledger, effective_date=dt.date(2026, 10, 31)))
+    execute_and_roll_back(db, *new_entry(ledger, effective_date=dt.date(2026, 11, 1)))
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE seal_batches SET merkle_root = merkle_root WHERE organisation_id = :org",
+    "DELETE FROM seal_batches WHERE organisation_id = :org",
+], ids=["update", "delete"])
+def test_the_database_refuses_to_change_a_seal_batch(db, ledger, sql):
+    seal_pending(db)
+
+    with pytest.raises(IntegrityError, match=APPEND_ONLY):
+        execute_and_roll_back(db, sql, {"org": ledger.books.organisation_id})
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ("entries CASCADE", APPEND_ONLY), ("postings", APPEND_ONLY), ("seal_batches", APPEND_ONLY),
+    ("balances", "never deleted"),
+])
+def test_postgresql_refuses_to_truncate_the_ledger_tables(postgres_db, table, message):
+    # TRUNCATE fires no row triggers: each of these tables needs a statement-level guard of its own.
+    with pytest.raises(IntegrityError, match=message):
+        execute_and_roll_back(postgres_db, f"TRUNCATE {table}")
+
+
+# --- the schema ---------------------------------------------------------------------------------------------
+
+
+def schema_differences(database: Database) -> list:
+    with database.engine.connect() as connection:
+        return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+
+def test_the_models_agree_with_the_migrations(db):
+    assert schema_differences(db) == []
+
+
+def test_the_model_comparison_notices_a_difference(db):
+    # Guards the test above against comparing nothing: a column the migrations never made must show up.
+    from sqlalchemy import Column, Integer, MetaData
+
+    altered = MetaData()
+    for table in Base.metadata.tables.values():
+        copy = table.to_metadata(altered)
+        if table.name == "entries":
+            copy.append_column(Column("approved_by", Integer))
+    with db.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), altered)
+    assert [d[0] for d in differences] == ["add_column"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request, tmp_path):
+    """A database of its own with nothing in it, dropped afterwards."""
+    if request.param == "sqlite":
+        database = Database(f"sqlite:///{tmp_path / 'migrations.sqlite3'}")
+        yield database
+        database.dispose()
+        return
+    server = request.getfixturevalue("postgres_db")
+    name = f"fundledger_migrations_{uuid.uuid4().hex[:12]}"
+    with server.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    database = Database(server.engine.url.set(database=name).render_as_string(hide_password=False))
+    try:
+        yield database
+    finally:
+        database.dispose()
+        with server.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+def _leftovers(database: Database) -> set[str]:
+    """Tables other than Alembic's own, and the triggers and trigger functions the migrations installed."""
+    names = set(inspect(database.engine).get_table_names()) - {"alembic_version"}
+    sql = ("SELECT name FROM sqlite_master WHERE type = 'trigger'" if database.dialect == "sqlite" else
+           "SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND proname LIKE 'ledger%'")
+    with database.engine.connect() as connection:
+        return names | set(connection.scalars(text(sql)))
+
+
+def test_a_fresh_database_migrates_down_to_base_and_up_to_head_again(empty_database):
+    migrate(empty_database.engine)
+    assert _leftovers(empty_database) >= set(Base.metadata.tables)
+
+    downgrade(empty_database.engine)
+    assert _leftovers(empty_database) == set()
+
+    migrate(empty_database.engine)
+    assert schema_differences(empty_database) == []
+    books = new_books(empty_database)
+    entry = empty_database.write(lambda session: post_entry(session, recipes.offline_donation(
+        books.chart, books.open_fund, Money(100, "CNY"), "bank", particulars())))
+    with pytest.raises(IntegrityError, match=APPEND_ONLY):
+        execute_and_roll_back(empty_database, "DELETE FROM entries WHERE id = :id", {"id": entry.id})
+
+
+def test_a_unique_violation_is_told_by_its_table_on_both_engines(db):
+    """A racing insert is recognised where it is written (the kept answers, the entries) by the table whose unique
+    key refused it; PostgreSQL names the table, SQLite the columns."""
+    row = {"email": f"twice-{uuid.uuid4().hex[:8]}@example.org", "display_name": "x", "password_hash": "x",
+           "platform_admin": False, "created_at": dt.datetime.now(dt.UTC)}
+    with db.engine.begin() as connection:
+        connection.execute(User.__table__.insert().values(**row))
+    with pytest.raises(IntegrityError) as raised, db.engine.begin() as connection:
+        connection.execute(User.__table__.insert().values(**row))
+
+    assert unique_violation_on(raised.value, "users")
+    assert not unique_violation_on(raised.value, "entries")
+
+
+def test_migrating_books_kept_with_one_account_per_role_makes_each_that_roles_default(empty_database):
+    """Revision 0004 on books written before it: each role's one account becomes its default, and an account
+    without a role stays without; the chart starts at version 1."""
+    migrate(empty_database.engine, "0003")
+    with empty_database.engine.begin() as connection:
+        organisation_id = connection.execute(text(
+            "INSERT INTO organisations (name, kind, base_currency, jurisdiction, registration_number, created_at)"
+            " VALUES ('旧基金会', 'foundation', 'CNY', 'CN', :number, :at) RETURNING id"),
+            {"number": fresh_uscc(), "at": dt.datetime.now(dt.UTC)}).scalar_one()
+        for code, role in (("1002", "bank"), ("1101", None), ("4101", "donation_revenue")):
+            connection.execute(text(
+                "INSERT INTO accounts (organisation_id, code, name_zh, name_en, type, normal_balance, balance_limit,"
+                " role) VALUES (:organisation, :code, :code, :code, 'asset', 'debit', 'none', :role)"),
+                {"organisation": organisation_id, "code": code, "role": role})
+
+    migrate(empty_database.engine)
+
+    with empty_database.engine.connect() as connection:
+        accounts = connection.execute(text(
+            "SELECT code, role_default FROM accounts WHERE organisation_id = :organisation ORDER BY code"),
+            {"organisation": organisation_id}).all()
+        version = connection.scalar(text("SELECT chart_version FROM organisations WHERE id = :organisation"),
+                                    {"organisation": organisation_id})
+    assert [(code, bool(default)) for code, default in accounts] == [
+        ("1002", True), ("1101", False), ("4101", True)]
+    assert version == 1
+
+
+def _check_words(database: Database, table: str, name: str) -> set[str]:
+    """The quoted words of a CHECK constraint as the database holds it."""
+    sql = ("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = :name"
+           if database.dialect == "postgresql" else "SELECT sql FROM sqlite_master WHERE name = :table")
+    with database.engine.connect() as connection:
+        definition = connection.scalar(text(sql), {"name": name, "table": table})
+    if database.dialect == "sqlite":
+        definition = definition[definition.index(f"CONSTRAINT {name}"):].split("CONSTRAINT", 2)[1]
+    return set(re.findall(r"'([a-z_]+)'", definition))
+
+
+def test_each_vocabulary_is_the_list_its_column_is_checked_against(db):
+    """The models build their CHECKs from the vocabularies (StrEnums); the migrations wrote them out by hand.
+    They must name the same words, or a status the code uses would be refused by the database."""
+    checked = 0
+    for table in Base.metadata.sorted_tables:
+        for constraint in table.constraints:
+            words = re.fullmatch(r"(\w+) IN \(('[a-z_]+'(?:, '[a-z_]+')*)\)", str(getattr(constraint, "sqltext", "")))
+            if words is None:
+                continue
+            checked += 1
+            assert _check_words(db, table.name, constraint.name) == set(re.findall(r"'([a-z_]+)'", words[2])), \
+                constraint.name
+    assert checked >= 10
