@@ -15,7 +15,8 @@ from itertools import islice
 
 from sqlalchemy import text
 
-from ledger.books.entries import MAX_ENTRIES_PER_CALL, EntryDraft, post_chunks
+from ledger.books.entries import post_chunks
+from ledger.core.drafts import MAX_ENTRIES_PER_CALL, EntryDraft
 from ledger.db.engine import Database
 
 

@@ -79,7 +79,7 @@ def _batch(session: Session, drafts: Sequence[EntryDraft], results: list[PostedE
 def _check_inserted(drafts: Sequence[EntryDraft], replays: dict[int, int], entry_ids: EntryIds) -> None:
     prefix = field_prefix(len(drafts))
     for index, draft in enumerate(drafts):
-        if index not in replays and EntryKey(draft.organisation_id, draft.idempotency_key) not in entry_ids:
+        if index not in replays and (draft.organisation_id, draft.idempotency_key) not in entry_ids:
             # Another transaction committed this key after our read: the retry will answer with its entry.
             raise ConcurrentWrite("a concurrent write used the same idempotency key",
                                   field=f"{prefix(index)}idempotency_key")

@@ -26,7 +26,7 @@ from ledger.core.errors import (
     SameAccount,
     TooMany,
 )
-from ledger.core.facts import EntryKey, Lookup
+from ledger.core.facts import Lookup
 from ledger.core.money import check_amount_minor, check_currency
 from ledger.core.vocabulary import FundStatus
 
@@ -84,9 +84,9 @@ def _check_text(value: object, field: str, max_length: int, allow_empty: bool = 
 
 
 def refuse_repeated_keys(drafts: Sequence[EntryDraft], prefix: Prefix) -> None:
-    seen: set[EntryKey] = set()
+    seen: set[tuple[int, str]] = set()
     for index, draft in enumerate(drafts):
-        key = EntryKey(draft.organisation_id, draft.idempotency_key)
+        key = (draft.organisation_id, draft.idempotency_key)
         if key in seen:
             raise IdempotencyKeyReused("idempotency key appears twice in one batch",
                                        field=f"{prefix(index)}idempotency_key")
@@ -99,7 +99,7 @@ def find_replays(drafts: Sequence[EntryDraft], digests: Sequence[str], lookup: L
     content is refused: it is a client's mistake, not a retry."""
     replays: dict[int, int] = {}
     for index, (draft, digest) in enumerate(zip(drafts, digests, strict=True)):
-        kept = lookup.existing.get(EntryKey(draft.organisation_id, draft.idempotency_key))
+        kept = lookup.existing.get((draft.organisation_id, draft.idempotency_key))  # an EntryKey's equal
         if kept is None:
             continue
         if kept.payload_digest != digest:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import NamedTuple
 
 from ledger.core.drafts import EntryDraft
@@ -87,10 +88,13 @@ class LookupRequest:
             first, last = date_ranges.get(draft.organisation_id, (draft.effective_date, draft.effective_date))
             date_ranges[draft.organisation_id] = DateRange(min(first, draft.effective_date),
                                                            max(last, draft.effective_date))
-        keys = sorted({EntryKey(d.organisation_id, d.idempotency_key) for d in drafts})
-        balance_keys = sorted({BalanceKey(account_id, p.fund_id, p.currency) for d in drafts for p in d.postings
+        # Plain tuples while deduplicating (a batch has many postings and few balances), named once sorted.
+        keys = sorted({(d.organisation_id, d.idempotency_key) for d in drafts})
+        balance_keys = sorted({(account_id, p.fund_id, p.currency) for d in drafts for p in d.postings
                                for account_id in (p.debit_account_id, p.credit_account_id)})
-        return cls(sorted(account_ids), sorted(fund_ids), date_ranges, keys, balance_keys)
+        return cls(sorted(account_ids), sorted(fund_ids), date_ranges,
+                   list(map(partial(tuple.__new__, EntryKey), keys)),
+                   list(map(partial(tuple.__new__, BalanceKey), balance_keys)))
 
 
 @dataclass(slots=True)

@@ -22,46 +22,43 @@ BREACH_WORDS = {
 }
 
 
-def breaks(limit: str, totals: Cumulative) -> bool:
-    """Whether totals break the limit: cash below zero, or a payable paid beyond what is owed."""
+def breaks(limit: str, debits_minor: int, credits_minor: int) -> bool:
+    """Whether cumulative totals break the limit: cash below zero, or a payable paid beyond what is owed."""
     if limit == BalanceLimit.CREDITS_MUST_NOT_EXCEED_DEBITS:
-        return totals.credits_minor > totals.debits_minor
+        return credits_minor > debits_minor
     if limit == BalanceLimit.DEBITS_MUST_NOT_EXCEED_CREDITS:
-        return totals.debits_minor > totals.credits_minor
+        return debits_minor > credits_minor
     return False
 
 
 def check_limits(drafts: Sequence[EntryDraft], replays: dict[int, int], lookup: Lookup, prefix: Prefix) -> None:
     """Plays the batch's new entries, in order, on the totals read before it, and refuses the first entry after
     which a balance breaks its account's limit."""
-    limited = {account_id for account_id, account in lookup.accounts.items() if account.balance_limit in BREACH_WORDS}
-    totals = dict(lookup.balances)
+    limits = {account_id: account.balance_limit for account_id, account in lookup.accounts.items()
+              if account.balance_limit in BREACH_WORDS}
+    # Running [debits, credits] by (account, fund, currency): plain tuples and lists on this path, which a bulk
+    # import walks a million times; named only for a refusal.
+    totals: dict[tuple, list[int]] = {tuple(key): list(value) for key, value in lookup.balances.items()}
     for index, draft in enumerate(drafts):
         if index in replays:
             continue
-        touched: list[BalanceKey] = []
+        touched = []
         for posting in draft.postings:
-            if posting.debit_account_id in limited:
-                key = BalanceKey(posting.debit_account_id, posting.fund_id, posting.currency)
-                totals[key] = _grown(totals.get(key), posting.amount_minor, 0)
+            if posting.debit_account_id in limits:
+                key = (posting.debit_account_id, posting.fund_id, posting.currency)
+                totals.setdefault(key, [0, 0])[0] += posting.amount_minor
                 touched.append(key)
-            if posting.credit_account_id in limited:
-                key = BalanceKey(posting.credit_account_id, posting.fund_id, posting.currency)
-                totals[key] = _grown(totals.get(key), 0, posting.amount_minor)
+            if posting.credit_account_id in limits:
+                key = (posting.credit_account_id, posting.fund_id, posting.currency)
+                totals.setdefault(key, [0, 0])[1] += posting.amount_minor
                 touched.append(key)
         for key in touched:
-            _refuse_breach(key, totals[key], lookup, draft, prefix(index))
+            if breaks(limits[key[0]], *totals[key]):
+                _refuse(BalanceKey._make(key), Cumulative._make(totals[key]), lookup, draft, prefix(index))
 
 
-def _grown(totals: Cumulative | None, debit_minor: int, credit_minor: int) -> Cumulative:
-    debits, credits = totals or (0, 0)
-    return Cumulative(debits + debit_minor, credits + credit_minor)
-
-
-def _refuse_breach(key: BalanceKey, totals: Cumulative, lookup: Lookup, draft: EntryDraft, prefix: str) -> None:
+def _refuse(key: BalanceKey, totals: Cumulative, lookup: Lookup, draft: EntryDraft, prefix: str) -> None:
     account = lookup.accounts[key.account_id]
-    if not breaks(account.balance_limit, totals):
-        return
     shortfall = abs(totals.debits_minor - totals.credits_minor)
     raise AccountLimitExceeded(
         f"account {account.code} in fund {lookup.funds[key.fund_id].code} {BREACH_WORDS[account.balance_limit]} "

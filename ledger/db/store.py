@@ -31,7 +31,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import NamedTuple
 
 import psycopg
@@ -97,7 +97,7 @@ class BalanceDelta(NamedTuple):
     credits_minor: int
 
 
-EntryIds = dict[EntryKey, int]
+EntryIds = dict[EntryKey, int]  # by key (a plain (organisation, key) tuple is an equal key)
 
 
 @dataclass(slots=True)
@@ -114,14 +114,17 @@ class Batch:
     @classmethod
     def of(cls, drafts: Sequence[EntryDraft], digests: Sequence[str], posted_at: dt.datetime,
            check: Callable[[Lookup], None], finish: Callable[[EntryIds], None]) -> Batch:
+        # tuple.__new__ straight: on the bulk path (a million rows) the generated constructor's call costs more
+        # than the row itself.
         entries, postings = [], []
+        entry_row, posting_row = partial(tuple.__new__, EntryRow), partial(tuple.__new__, PostingRow)
         for draft, digest in zip(drafts, digests, strict=True):
-            entries.append(EntryRow(draft.organisation_id, draft.kind, draft.effective_date, posted_at,
-                                    draft.description, draft.idempotency_key, digest, draft.recorded_by,
-                                    draft.reverses_entry_id))
-            postings.extend(PostingRow(draft.organisation_id, draft.idempotency_key, draft.effective_date,
-                                       p.fund_id, p.debit_account_id, p.credit_account_id, p.amount_minor,
-                                       p.currency) for p in draft.postings)
+            entries.append(entry_row((draft.organisation_id, draft.kind, draft.effective_date, posted_at,
+                                      draft.description, draft.idempotency_key, digest, draft.recorded_by,
+                                      draft.reverses_entry_id)))
+            postings.extend(posting_row((draft.organisation_id, draft.idempotency_key, draft.effective_date,
+                                         p.fund_id, p.debit_account_id, p.credit_account_id, p.amount_minor,
+                                         p.currency)) for p in draft.postings)
         return cls(LookupRequest.of(drafts), entries, postings, check, finish)
 
 
@@ -423,8 +426,14 @@ SELECT 'inserted', id, organisation_id, idempotency_key, NULL, NULL, NULL, NULL 
 
 
 def _postgres_pipelined(connection, batches: Iterable[Batch]) -> None:
+    sent: list[Batch] = []
     try:
-        written = _postgres_pipeline(connection, batches)
+        written = _postgres_pipeline(connection, batches, sent)
+    except psycopg.Error as error:
+        # The database refused a write of the pipeline, which cannot say whose: judge the same batches again, each
+        # read and judged before its write, so that the code names the very entry (or, when a concurrent writer
+        # caused the refusal, the database's refusal comes back, typed).
+        written = _judged_again(connection, sent, error)
     except BaseException:
         connection.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
         raise
@@ -433,31 +442,58 @@ def _postgres_pipelined(connection, batches: Iterable[Batch]) -> None:
         batch.finish(entry_ids)
 
 
-def _postgres_pipeline(connection, batches: Iterable[Batch]) -> list[tuple[Batch, EntryIds]]:
+def _judged_again(connection, sent: list[Batch], error: psycopg.Error) -> list[tuple[Batch, EntryIds]]:
     try:
-        with connection.pipeline():
-            connection.execute(f"SAVEPOINT {_SAVEPOINT}")
-            sent = []
+        connection.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+    except psycopg.Error:  # the connection itself is gone: the first error is the one to report
+        raise _wrapped(error, psycopg.Error) from error
+    try:
+        return _postgres_judged_in_turn(connection, sent)
+    except BaseException:
+        with contextlib.suppress(psycopg.Error):
+            connection.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        raise
+
+
+def _postgres_pipeline(connection, batches: Iterable[Batch], sent: list[Batch]) -> list[tuple[Batch, EntryIds]]:
+    """Every batch's read and write in one pipeline, so the server writes one batch while this process prepares
+    the next; then each batch is judged on what its read returned (a typed refusal rolls everything back)."""
+    with connection.pipeline():
+        connection.execute(f"SAVEPOINT {_SAVEPOINT}")
+        cursors = []
+        for batch in batches:
+            reader, writer = connection.cursor(), connection.cursor()
+            reader.execute(_POSTGRES_LOOKUP, _lookup_parameters(batch.request))
+            writer.execute(*_postgres_write(batch))
+            sent.append(batch)
+            cursors.append((reader, writer))
+        results = [(reader.fetchall(), writer.fetchall()) for reader, writer in cursors]
+    for batch, (lookup_rows, _) in zip(sent, results, strict=True):
+        batch.check(_postgres_lookup(lookup_rows))
+    return [(batch, _inserted(rows)) for batch, (_, rows) in zip(sent, results, strict=True)]
+
+
+def _postgres_judged_in_turn(connection, batches: list[Batch]) -> list[tuple[Batch, EntryIds]]:
+    """The batches again, each read and judged before its write is sent: slower than the pipeline, for the rare
+    import the database refused."""
+    written = []
+    try:
+        with connection.pipeline() as pipeline:
             for batch in batches:
                 reader, writer = connection.cursor(), connection.cursor()
                 reader.execute(_POSTGRES_LOOKUP, _lookup_parameters(batch.request))
+                pipeline.sync()
+                batch.check(_postgres_lookup(reader.fetchall()))
                 writer.execute(*_postgres_write(batch))
-                sent.append((batch, reader, writer))
-            return [(batch, _pipelined_result(batch, reader, writer)) for batch, reader, writer in sent]
+                written.append((batch, writer))
+            pipeline.sync()
+            return [(batch, _inserted(writer.fetchall())) for batch, writer in written]
     except psycopg.Error as error:
         raise _wrapped(error, psycopg.Error) from error
 
 
-def _pipelined_result(batch: Batch, reader, writer) -> EntryIds:
-    write_error: Exception | None = None
-    try:
-        rows = writer.fetchall()
-    except psycopg.Error as error:  # the database refused the write; the read's rows are still here
-        write_error, rows = _wrapped(error, psycopg.Error), []
-    batch.check(_postgres_lookup(reader.fetchall()))  # a typed refusal from the code comes first
-    if write_error is not None:
-        raise write_error
-    return {EntryKey(organisation_id, key): entry_id for entry_id, organisation_id, key in rows}
+def _inserted(rows: list[tuple]) -> EntryIds:
+    return {(organisation_id, key): entry_id for entry_id, organisation_id, key in rows}
 
 
 def _sqlite_post(session: Session, batches: Iterable[Batch]) -> None:

@@ -182,7 +182,7 @@ def test_a_batch_larger_than_the_limit_is_refused_before_any_draft_is_read():
     (BalanceLimit.NONE, 0, 9, False),
 ])
 def test_a_limit_is_broken_only_past_zero(limit, debits, credits, broken):
-    assert breaks(limit, Cumulative(debits, credits)) is broken
+    assert breaks(limit, debits, credits) is broken
 
 
 def test_spending_what_the_fund_holds_passes_and_a_fen_more_is_refused_with_the_shortfall():
