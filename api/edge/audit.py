@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import NamedTuple
 
 from sqlalchemy import Insert, bindparam, insert, select
 from sqlalchemy.orm import Session
@@ -42,9 +43,16 @@ _RECORD = insert(AuditRecord).values({column: bindparam(f"audit_{column}") for c
 _WITH_ALONG: dict[int, Insert] = {}  # the record's statement with another insert as a CTE, by that insert
 
 
+class Along(NamedTuple):
+    """Another insert of the same write, to run with the audit record (a kept answer), and its parameters."""
+
+    statement: Insert
+    parameters: dict
+
+
 def record(session: Session, *, user_id: int | None, organisation_id: int | None, remote_addr: str, method: str,
            path: str, action: str, status_code: int, details: dict,
-           along: tuple[Insert, dict] | None = None) -> None:
+           along: Along | None = None) -> None:
     """Adds the record. ``along``: another insert of the same write and its parameters (a kept answer); on
     PostgreSQL both go in one statement (a data-modifying CTE), one round trip fewer while the write holds its
     row locks. The statements are built once and run on the session's connection, past the ORM: they are on
@@ -54,12 +62,12 @@ def record(session: Session, *, user_id: int | None, organisation_id: int | None
     parameters = {f"audit_{column}": value for column, value in zip(_COLUMNS, values, strict=True)}
     statement = _RECORD
     if along is not None and session.get_bind().dialect.name == "postgresql":
-        statement = _WITH_ALONG.get(id(along[0]))
+        statement = _WITH_ALONG.get(id(along.statement))
         if statement is None:
-            statement = _WITH_ALONG[id(along[0])] = _RECORD.add_cte(along[0].cte("along"))
-        parameters.update(along[1])
+            statement = _WITH_ALONG[id(along.statement)] = _RECORD.add_cte(along.statement.cte("along"))
+        parameters.update(along.parameters)
     elif along is not None:
-        session.connection().execute(*along)
+        session.connection().execute(along.statement, along.parameters)
     session.connection().execute(statement, parameters)
 
 

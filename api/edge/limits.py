@@ -48,8 +48,8 @@ def register(app: Flask, sign_in: Blueprint) -> None:
     """One limiter per application (so each test's application keeps its own limits): the default limit on
     every route, and a tighter one, per address, on signing in with a password."""
     limiter = Limiter(
-        # No X-RateLimit-* headers on every answer: they cost two more Redis round trips per request; a 429
-        # still carries Retry-After.
+        # No X-RateLimit-* headers on every answer: they cost two more Redis round trips per request (with them off,
+        # a 429 carries no Retry-After either: issue 9).
         rate_key, app=app, default_limits=[app.config["RATELIMIT_DEFAULT"]], headers_enabled=False,
         storage_uri=app.config.get("RATELIMIT_STORAGE_URI") or app.config.get("REDIS_URL") or "memory://",
         key_prefix="fundledger")

@@ -27,7 +27,7 @@ from api.rest.common import (
 )
 from ledger.access.policy import Need
 from ledger.books import balances, entries, transfers
-from ledger.books.balances import MAX_STATEMENT_PAGE
+from ledger.books.balances import MAX_STATEMENT_PAGE, StatementCursor
 from ledger.books.integrity import chain_head
 from ledger.core.vocabulary import EntryKind
 
@@ -132,14 +132,15 @@ class Cursor(fields.String):
             posting_id = int(posting)
             if not 0 <= posting_id <= MAX_ID:  # a larger id cannot reach the database (SQLite: OverflowError)
                 raise ValueError(posting)
-            return dt.date.fromisoformat(day), posting_id
+            return StatementCursor(dt.date.fromisoformat(day), posting_id)
         except ValueError:
             raise ValidationError("must be YYYY-MM-DD.posting_id, as next_after gave it") from None
 
 
 def _cursor_text(page) -> str | None:
     """The statement's next cursor as ``Cursor`` reads it back: ``YYYY-MM-DD.posting_id``."""
-    return f"{page.next_cursor[0].isoformat()}.{page.next_cursor[1]}" if page.next_cursor else None
+    cursor = page.next_cursor
+    return f"{cursor.effective_date.isoformat()}.{cursor.posting_id}" if cursor else None
 
 
 class StatementQuerySchema(Schema):

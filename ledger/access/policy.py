@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from ledger.core.errors import Forbidden
 from ledger.core.vocabulary import MemberRole
 
 
-class Need(Enum):
+class Need(StrEnum):
     """What an operation needs of its caller. Every route of the API names one (``tests/api/test_authz.py``
     checks each against a table)."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import func, literal, select, tuple_, union_all
 from sqlalchemy.orm import Session
@@ -124,13 +125,14 @@ def trial_balance(
     sums = totals.subquery()
     rows = session.execute(
         select(Account.id, Account.code, Account.name_zh, Account.name_en, Account.type, Account.normal_balance,
-               sums.c.currency, func.sum(sums.c.debits), func.sum(sums.c.credits))
+               sums.c.currency, func.sum(sums.c.debits).label("debits"), func.sum(sums.c.credits).label("credits"))
         .join(sums, sums.c.account_id == Account.id)
         .group_by(Account.id, Account.code, Account.name_zh, Account.name_en, Account.type,
                   Account.normal_balance, sums.c.currency)
         .order_by(Account.code, sums.c.currency)
     )
-    lines = tuple(TrialBalanceLine(*row[:7], int(row[7]), int(row[8])) for row in rows)
+    lines = tuple(TrialBalanceLine(row.id, row.code, row.name_zh, row.name_en, row.type, row.normal_balance,
+                                   row.currency, int(row.debits), int(row.credits)) for row in rows)
     return TrialBalance(organisation_id, fund_id, as_of, lines)
 
 
@@ -164,6 +166,13 @@ class StatementLine:
     balance_minor: int
 
 
+class StatementCursor(NamedTuple):
+    """Where a statement page ends: the last line's effective date and posting id (lines run in that order)."""
+
+    effective_date: dt.date
+    posting_id: int
+
+
 @dataclass(frozen=True, slots=True)
 class StatementPage:
     """One page of an account statement. ``opening_balance_minor`` is the balance before the first line
@@ -174,14 +183,14 @@ class StatementPage:
     fund_id: int | None
     opening_balance_minor: int
     lines: tuple[StatementLine, ...]
-    next_cursor: tuple[dt.date, int] | None
+    next_cursor: StatementCursor | None
 
 
 def account_statement(
     session: Session, organisation_id: int, account_id: int, currency: str | None = None, *,
     fund_id: int | None = None,
     date_from: dt.date | None = None, date_to: dt.date | None = None,
-    after: tuple[dt.date, int] | None = None, limit: int = 100,
+    after: StatementCursor | None = None, limit: int = 100,
 ) -> StatementPage:
     """The account's postings in (effective date, posting id) order, with a running balance on its normal
     side, in ``currency`` (the organisation's base currency when None). Pages are keyset-paginated: pass the
@@ -190,7 +199,10 @@ def account_statement(
         raise InvalidInput(f"must be between 1 and {MAX_STATEMENT_PAGE}", field="limit")
     account = get_account(session, organisation_id, account_id)
     currency = currency or get_organisation(session, organisation_id).base_currency
-    start = after or ((date_from - dt.timedelta(days=1), 2**62) if date_from and date_from > dt.date.min else None)
+    # A page starts after a cursor: the previous page's last line, or the last possible line of the day before
+    # date_from.
+    start = after or (StatementCursor(date_from - dt.timedelta(days=1), 2**62)
+                      if date_from and date_from > dt.date.min else None)
     opening = _opening_totals(session, account_id, currency, fund_id, start)
     running = opening.balance_minor(account.normal_balance)
     rows = session.execute(_statement_query(account_id, currency, fund_id, start, date_to, limit + 1)).all()
@@ -199,7 +211,7 @@ def account_statement(
         running += (row.debit - row.credit) * (1 if account.normal_balance == Side.DEBIT else -1)
         lines.append(StatementLine(row.id, row.entry_id, row.effective_date, row.description, row.fund_id,
                                    row.debit, row.credit, running))
-    next_cursor = (lines[-1].effective_date, lines[-1].posting_id) if len(rows) > limit else None
+    next_cursor = StatementCursor(lines[-1].effective_date, lines[-1].posting_id) if len(rows) > limit else None
     return StatementPage(account_id, currency, fund_id, opening.balance_minor(account.normal_balance),
                          tuple(lines), next_cursor)
 
@@ -213,8 +225,8 @@ def _side_rows(side_column, is_debit: bool, account_id, currency, fund_id, start
     if fund_id is not None:
         query = query.where(Posting.fund_id == fund_id)
     if start is not None:
-        query = query.where(tuple_(Posting.effective_date, Posting.id) > tuple_(literal(start[0]),
-                                                                                 literal(start[1])))
+        query = query.where(tuple_(Posting.effective_date, Posting.id) > tuple_(literal(start.effective_date),
+                                                                                 literal(start.posting_id)))
     if date_to is not None:
         query = query.where(Posting.effective_date <= date_to)
     return query
@@ -240,7 +252,8 @@ def _opening_totals(session, account_id, currency, fund_id, start) -> Totals:
     def side(side_column) -> int:
         query = select(func.coalesce(func.sum(Posting.amount_minor), 0)).where(
             side_column == account_id, Posting.currency == currency,
-            tuple_(Posting.effective_date, Posting.id) <= tuple_(literal(start[0]), literal(start[1])))
+            tuple_(Posting.effective_date, Posting.id) <= tuple_(literal(start.effective_date),
+                                                                 literal(start.posting_id)))
         if fund_id is not None:
             query = query.where(Posting.fund_id == fund_id)
         return int(session.execute(query).scalar_one())

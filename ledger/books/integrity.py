@@ -29,6 +29,7 @@ from sqlalchemy import func, literal, select, text, union_all
 from sqlalchemy.orm import Session
 
 from ledger.books.organisations import get_organisation
+from ledger.core.facts import BalanceKey, Cumulative
 from ledger.db.engine import Database
 from ledger.db.models import Balance, Entry, Organisation, Posting, SealBatch
 from ledger.db.types import utc_now
@@ -205,6 +206,20 @@ def verify(session: Session, organisation_id: int | None = None) -> list[Problem
 
 
 def verify_totals(session: Session, organisation_id: int | None = None) -> list[Problem]:
+    """Every cached total recomputed from the postings (of one organisation, or all): a Problem per balance whose
+    stored debits or credits differ from its postings' sums."""
+    computed, stored = _summed_totals(session, organisation_id), _stored_totals(session, organisation_id)
+    problems = []
+    for key in sorted(set(computed) | set(stored)):
+        expected, actual = computed.get(key, Cumulative(0, 0)), stored.get(key, Cumulative(0, 0))
+        if expected != actual:
+            problems.append(Problem(
+                "total_mismatch", f"cached debits/credits {actual.debits_minor}/{actual.credits_minor} but postings "
+                                  f"sum to {expected.debits_minor}/{expected.credits_minor}", key._asdict()))
+    return problems
+
+
+def _summed_totals(session: Session, organisation_id: int | None) -> dict[BalanceKey, Cumulative]:
     def side(account_column, is_debit: bool):
         amount = Posting.amount_minor
         query = select(account_column.label("account_id"), Posting.fund_id, Posting.currency,
@@ -215,27 +230,19 @@ def verify_totals(session: Session, organisation_id: int | None = None) -> list[
         return query
 
     both = union_all(side(Posting.debit_account_id, True), side(Posting.credit_account_id, False)).subquery()
-    computed = {
-        (row[0], row[1], row[2]): (int(row[3]), int(row[4]))
-        for row in session.execute(
-            select(both.c.account_id, both.c.fund_id, both.c.currency, func.sum(both.c.debits),
-                   func.sum(both.c.credits)).group_by(both.c.account_id, both.c.fund_id, both.c.currency))
-    }
-    stored_query = select(Balance.account_id, Balance.fund_id, Balance.currency, Balance.debits_minor,
-                          Balance.credits_minor)
+    rows = session.execute(select(both.c.account_id, both.c.fund_id, both.c.currency,
+                                  func.sum(both.c.debits).label("debits"), func.sum(both.c.credits).label("credits"))
+                           .group_by(both.c.account_id, both.c.fund_id, both.c.currency))
+    return {BalanceKey(row.account_id, row.fund_id, row.currency): Cumulative(int(row.debits), int(row.credits))
+            for row in rows}
+
+
+def _stored_totals(session: Session, organisation_id: int | None) -> dict[BalanceKey, Cumulative]:
+    query = select(Balance.account_id, Balance.fund_id, Balance.currency, Balance.debits_minor, Balance.credits_minor)
     if organisation_id is not None:
-        stored_query = stored_query.where(Balance.organisation_id == organisation_id)
-    stored = {(r[0], r[1], r[2]): (r[3], r[4]) for r in session.execute(stored_query)}
-    problems = []
-    for key in sorted(set(computed) | set(stored)):
-        expected, actual = computed.get(key, (0, 0)), stored.get(key, (0, 0))
-        if expected != actual:
-            problems.append(Problem(
-                "total_mismatch",
-                f"cached debits/credits {actual[0]}/{actual[1]} but postings sum to {expected[0]}/{expected[1]}",
-                {"account_id": key[0], "fund_id": key[1], "currency": key[2]},
-            ))
-    return problems
+        query = query.where(Balance.organisation_id == organisation_id)
+    return {BalanceKey(row.account_id, row.fund_id, row.currency): Cumulative(row.debits_minor, row.credits_minor)
+            for row in session.execute(query)}
 
 
 def verify_seals(session: Session, organisation_id: int) -> list[Problem]:

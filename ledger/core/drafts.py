@@ -58,8 +58,8 @@ class EntryDraft:
         quotes every string, so no text can pass for a field boundary."""
         content = (self.organisation_id, self.kind, self.effective_date.isoformat(), self.description,
                    self.reverses_entry_id,
-                   tuple((p.fund_id, p.debit_account_id, p.credit_account_id, p.amount_minor, p.currency)
-                         for p in self.postings))
+                   tuple((posting.fund_id, posting.debit_account_id, posting.credit_account_id,
+                          posting.amount_minor, posting.currency) for posting in self.postings))
         return hashlib.sha256(repr(content).encode()).hexdigest()
 
 

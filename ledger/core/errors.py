@@ -25,22 +25,34 @@ class LedgerError(Exception):
 
 
 class InvalidInput(LedgerError):
+    """Input the ledger cannot take: a field missing, too long, of the wrong type, or outside its vocabulary."""
+
     code = "invalid_input"
 
 
 class AmountInvalid(InvalidInput):
+    """An amount that is not a positive whole number of minor units within the posting limit (a float, zero,
+    a negative, a boolean, more than 10^14)."""
+
     code = "amount_invalid"
 
 
 class CurrencyUnknown(InvalidInput):
+    """A code that is not an ISO 4217 currency with a minor unit (XAU and the testing codes have none)."""
+
     code = "currency_unknown"
 
 
 class CurrencyMismatch(InvalidInput):
+    """Money in one currency where another is kept: a posting into a fund of another currency, or Money
+    of two currencies added together."""
+
     code = "currency_mismatch"
 
 
 class RegistrationNumberInvalid(InvalidInput):
+    """A registration number that breaks its jurisdiction's rule (length, shape or check character)."""
+
     code = "registration_number_invalid"
 
 
@@ -51,22 +63,32 @@ class JurisdictionUnknown(RegistrationNumberInvalid):
 
 
 class EntryEmpty(InvalidInput):
+    """An entry without postings."""
+
     code = "entry_empty"
 
 
 class EntryUnbalanced(InvalidInput):
+    """A manual journal entry whose debits and credits differ within a fund and currency."""
+
     code = "entry_unbalanced"
 
 
 class SameAccount(InvalidInput):
+    """A posting from an account to itself."""
+
     code = "posting_same_account"
 
 
 class TooMany(InvalidInput):
+    """More than a limit allows: postings in an entry, entries in a call, rows in a page."""
+
     code = "limit_exceeded"
 
 
 class NotFound(LedgerError):
+    """No such object in this organisation (another organisation's object is as unknown as a missing one)."""
+
     code = "not_found"
 
 
@@ -77,22 +99,34 @@ class OrganisationMismatch(LedgerError):
 
 
 class FundClosed(LedgerError):
+    """A posting into a closed fund, or a grant requested from one."""
+
     code = "fund_closed"
 
 
 class PeriodClosed(LedgerError):
+    """An entry dated inside a closed month; ``details`` name the month's first and last day when the ledger
+    (rather than the database's trigger, mid-write) refused it."""
+
     code = "period_closed"
 
 
 class IdempotencyKeyReused(LedgerError):
+    """An idempotency key already used for other content: a client's mistake, not a retry."""
+
     code = "idempotency_key_reused"
 
 
 class AccountLimitExceeded(LedgerError):
+    """A posting that would take a balance past its account's limit: a fund's cash below zero, a grant paid
+    beyond what is owed. ``details`` name the account, the fund and the shortfall."""
+
     code = "account_limit_exceeded"
 
 
 class EntryAlreadyReversed(LedgerError):
+    """An entry already reversed (by another key): an entry is reversed once."""
+
     code = "entry_already_reversed"
 
 
@@ -104,6 +138,9 @@ class EntryKeptByRecord(LedgerError):
 
 
 class Conflict(LedgerError):
+    """The request conflicts with what the ledger holds: a name or number already taken, a limit a balance
+    already breaks."""
+
     code = "conflict"
 
 

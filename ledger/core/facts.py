@@ -81,17 +81,19 @@ class LookupRequest:
 
     @classmethod
     def of(cls, drafts: Sequence[EntryDraft]) -> LookupRequest:
-        account_ids = {i for d in drafts for p in d.postings for i in (p.debit_account_id, p.credit_account_id)}
-        fund_ids = {p.fund_id for d in drafts for p in d.postings}
+        postings = [posting for draft in drafts for posting in draft.postings]
+        account_ids = {account_id for posting in postings
+                       for account_id in (posting.debit_account_id, posting.credit_account_id)}
+        fund_ids = {posting.fund_id for posting in postings}
         date_ranges: dict[int, DateRange] = {}
         for draft in drafts:
             first, last = date_ranges.get(draft.organisation_id, (draft.effective_date, draft.effective_date))
             date_ranges[draft.organisation_id] = DateRange(min(first, draft.effective_date),
                                                            max(last, draft.effective_date))
         # Plain tuples while deduplicating (a batch has many postings and few balances), named once sorted.
-        keys = sorted({(d.organisation_id, d.idempotency_key) for d in drafts})
-        balance_keys = sorted({(account_id, p.fund_id, p.currency) for d in drafts for p in d.postings
-                               for account_id in (p.debit_account_id, p.credit_account_id)})
+        keys = sorted({(draft.organisation_id, draft.idempotency_key) for draft in drafts})
+        balance_keys = sorted({(account_id, posting.fund_id, posting.currency) for posting in postings
+                               for account_id in (posting.debit_account_id, posting.credit_account_id)})
         return cls(sorted(account_ids), sorted(fund_ids), date_ranges,
                    list(map(partial(tuple.__new__, EntryKey), keys)),
                    list(map(partial(tuple.__new__, BalanceKey), balance_keys)))

@@ -42,19 +42,20 @@ def check_limits(drafts: Sequence[EntryDraft], replays: dict[int, int], lookup: 
     for index, draft in enumerate(drafts):
         if index in replays:
             continue
-        touched = []
+        touched = []  # (balance, its account's limit)
         for posting in draft.postings:
             if posting.debit_account_id in limits:
                 key = (posting.debit_account_id, posting.fund_id, posting.currency)
                 totals.setdefault(key, [0, 0])[0] += posting.amount_minor
-                touched.append(key)
+                touched.append((key, limits[posting.debit_account_id]))
             if posting.credit_account_id in limits:
                 key = (posting.credit_account_id, posting.fund_id, posting.currency)
                 totals.setdefault(key, [0, 0])[1] += posting.amount_minor
-                touched.append(key)
-        for key in touched:
-            if breaks(limits[key[0]], *totals[key]):
-                _refuse(BalanceKey._make(key), Cumulative._make(totals[key]), lookup, draft, prefix(index))
+                touched.append((key, limits[posting.credit_account_id]))
+        for key, limit in touched:
+            debits, credits = totals[key]
+            if breaks(limit, debits, credits):
+                _refuse(BalanceKey._make(key), Cumulative(debits, credits), lookup, draft, prefix(index))
 
 
 def _refuse(key: BalanceKey, totals: Cumulative, lookup: Lookup, draft: EntryDraft, prefix: str) -> None:

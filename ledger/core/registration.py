@@ -75,12 +75,12 @@ def _china(number: str) -> str:
 
 
 def _united_states(number: str) -> str:
-    found = re.fullmatch(r"([0-9]{2})-?([0-9]{7})", number)
+    found = re.fullmatch(r"(?P<prefix>[0-9]{2})-?(?P<serial>[0-9]{7})", number)
     if found is None:
         raise _Invalid("an EIN is 9 digits, written 12-3456789")
-    if found[1] not in EIN_PREFIXES:
-        raise _Invalid(f"{found[1]} is not a prefix the IRS assigns")
-    return f"{found[1]}-{found[2]}"
+    if found["prefix"] not in EIN_PREFIXES:
+        raise _Invalid(f"{found['prefix']} is not a prefix the IRS assigns")
+    return f"{found['prefix']}-{found['serial']}"
 
 
 def _canada(number: str) -> str:

@@ -123,8 +123,8 @@ class Batch:
                                       draft.description, draft.idempotency_key, digest, draft.recorded_by,
                                       draft.reverses_entry_id)))
             postings.extend(posting_row((draft.organisation_id, draft.idempotency_key, draft.effective_date,
-                                         p.fund_id, p.debit_account_id, p.credit_account_id, p.amount_minor,
-                                         p.currency)) for p in draft.postings)
+                                         posting.fund_id, posting.debit_account_id, posting.credit_account_id,
+                                         posting.amount_minor, posting.currency)) for posting in draft.postings)
         return cls(LookupRequest.of(drafts), entries, postings, check, finish)
 
 
@@ -291,8 +291,8 @@ def _lookup_parameters(request: LookupRequest) -> dict:
     organisations = list(request.date_ranges)
     return {
         "account_ids": request.account_ids, "fund_ids": request.fund_ids, "range_organisations": organisations,
-        "range_firsts": [request.date_ranges[o].first for o in organisations],
-        "range_lasts": [request.date_ranges[o].last for o in organisations],
+        "range_firsts": [request.date_ranges[organisation].first for organisation in organisations],
+        "range_lasts": [request.date_ranges[organisation].last for organisation in organisations],
         "key_organisations": [key.organisation_id for key in request.keys],
         "keys": [key.idempotency_key for key in request.keys],
         **_columns("balance", BalanceKey, request.balance_keys),
@@ -336,7 +336,8 @@ def _postgres_one(connection, batch: Batch) -> EntryIds:
         rows = connection.execute(*_checked_single_entry(batch)).fetchall()
     except psycopg.Error as error:
         raise _wrapped(error, psycopg.Error) from error
-    entry_ids = {EntryKey(row[2], row[3]): row[1] for row in rows if row[0] == "inserted"}
+    inserted = [row for row in rows if row[0] == "inserted"]  # the first column names each row's kind
+    entry_ids = {EntryKey(organisation_id, key): entry_id for _, entry_id, organisation_id, key, *_ in inserted}
     try:
         batch.check(_postgres_lookup(row for row in rows if row[0] != "inserted"))
     except Exception:

@@ -28,7 +28,7 @@ PERIOD_CLOSED_CONDITION = """
             WHERE p.organisation_id = NEW.organisation_id AND p.status = 'closed'
               AND NEW.effective_date BETWEEN p.start_date AND p.end_date)"""
 
-# A balance may not break its account's limit (see ledger/chart.py: BalanceLimit). Judged on the row as
+# A balance may not break its account's limit (see ledger/core/chart.py: BalanceLimit). Judged on the row as
 # written, AFTER INSERT and BEFORE UPDATE: a CHECK constraint would judge an upsert's proposed row (the
 # delta alone) before the conflict turns it into an update, and refuse a payment from money that is there.
 BALANCE_BREAKS_LIMIT = """

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from api.edge.tables import AuditRecord
+from api.edge.tables import AuditRecord, KeptAnswer
 from ledger.books.charts import load_chart
 from ledger.core.chart import Role
 from ledger.db.models import ApiToken, Donation, GrantApproval
@@ -522,3 +522,20 @@ def test_integrity_tells_what_is_sealed_and_what_waits(world):
     assert status["sealed_through"]["last_entry_id"] == sealed_gift["entry_id"]
     assert status["sealed_through"]["sequence_no"] >= 1 and len(status["sealed_through"]["batch_hash"]) == 64
     assert status["unsealed_entries"] == 1
+
+
+def test_signing_in_never_keeps_its_answer_so_a_token_is_never_stored_or_given_twice(world):
+    email = world.call("platform_admin", "POST", "/api/v1/users", json={
+        "email": f"twice-{uuid.uuid4().hex[:6]}@example.org", "password": PASSWORD}).json["email"]
+    key = uuid.uuid4().hex
+    client = world.app.test_client()
+
+    first = client.post("/api/v1/tokens", json={"email": email, "password": PASSWORD}, headers={"Idempotency-Key": key})
+    second = client.post("/api/v1/tokens", json={"email": email, "password": PASSWORD},
+                         headers={"Idempotency-Key": key})
+
+    assert first.status_code == second.status_code == 201
+    assert first.json["token"] != second.json["token"] and "Idempotent-Replayed" not in second.headers
+    with world.db.read() as session:
+        kept = session.scalars(select(KeptAnswer.response_body).where(KeptAnswer.idempotency_key == key)).all()
+    assert kept == []
