@@ -173,14 +173,14 @@ UNION ALL
 SELECT 'fund', id, organisation_id, code::text, status::text, currency::text, NULL, NULL
   FROM funds WHERE id = ANY(%(fund_ids)s::bigint[])
 UNION ALL
-SELECT 'closed_period', p.id, p.organisation_id, NULL, NULL, NULL, p.start_date, p.end_date
+SELECT 'period', p.id, p.organisation_id, NULL, NULL, NULL, p.start_date, p.end_date
   FROM periods p
   JOIN unnest(%(range_organisations)s::bigint[], %(range_firsts)s::date[], %(range_lasts)s::date[])
        AS r(organisation_id, first, last)
     ON p.organisation_id = r.organisation_id AND p.status = 'closed' AND p.start_date <= r.last
    AND p.end_date >= r.first
 UNION ALL
-SELECT 'kept_entry', e.id, e.organisation_id, e.idempotency_key::text, e.payload_digest::text, NULL, NULL, NULL
+SELECT 'key', e.id, e.organisation_id, e.idempotency_key::text, e.payload_digest::text, NULL, NULL, NULL
   FROM entries e
   JOIN unnest(%(key_organisations)s::bigint[], %(keys)s::text[]) AS k(organisation_id, key)
     ON e.organisation_id = k.organisation_id AND e.idempotency_key = k.key
@@ -199,18 +199,18 @@ SELECT 'account' AS what, id, organisation_id AS owner, code::text AS text_a, ba
        NULL::text AS text_c, NULL::date AS start_date, NULL::date AS end_date
   FROM accounts WHERE id = ANY(%(account_ids)s::bigint[])
 UNION ALL
-SELECT 'fund', id, organisation_id, code::text, status::text, currency::text, NULL, NULL
+SELECT 'fund', id, organisation_id, code, status, currency, NULL, NULL
   FROM funds WHERE id = ANY(%(fund_ids)s::bigint[])
 UNION ALL
-SELECT 'closed_period', id, organisation_id, NULL, NULL, NULL, start_date, end_date
+SELECT 'period', id, organisation_id, NULL, NULL, NULL, start_date, end_date
   FROM periods WHERE organisation_id = %(organisation_id)s::bigint AND status = 'closed'
                  AND start_date <= %(effective_date)s::date AND end_date >= %(effective_date)s::date
 UNION ALL
-SELECT 'kept_entry', id, organisation_id, idempotency_key::text, payload_digest::text, NULL, NULL, NULL
+SELECT 'key', id, organisation_id, idempotency_key, payload_digest, NULL, NULL, NULL
   FROM entries WHERE organisation_id = %(organisation_id)s::bigint
                  AND idempotency_key = %(idempotency_key)s::varchar
 UNION ALL
-SELECT 'balance', account_id, fund_id, currency::text, debits_minor::text, credits_minor::text, NULL, NULL
+SELECT 'balance', account_id, fund_id, currency, debits_minor::text, credits_minor::text, NULL, NULL
   FROM balances WHERE account_id = ANY(%(account_ids)s::bigint[]) AND fund_id = ANY(%(fund_ids)s::bigint[])
 """
 
@@ -223,9 +223,9 @@ def _postgres_lookup(rows: Iterable[tuple]) -> Lookup:
             lookup.accounts[row_id] = AccountFacts(owner, text_a, text_b)
         elif what == "fund":
             lookup.funds[row_id] = FundFacts(owner, text_a, text_b, text_c)
-        elif what == "closed_period":
+        elif what == "period":
             lookup.closed_periods.setdefault(owner, []).append(ClosedPeriod(start_date, end_date))
-        elif what == "kept_entry":
+        elif what == "key":
             lookup.existing[EntryKey(owner, text_a)] = KeptEntry(row_id, text_b)
         elif what == "balance":
             lookup.balances[BalanceKey(row_id, owner, text_a)] = Cumulative(int(text_b), int(text_c))
@@ -316,13 +316,13 @@ def _single_entry_parameters(entry: EntryRow, postings: list[PostingRow]) -> tup
     deltas = _deltas(postings)
     parameters = entry._asdict()
     for i, posting in enumerate(postings):
-        parameters.update({f"posting{i}_fund": posting.fund_id, f"posting{i}_debit": posting.debit_account_id,
-                           f"posting{i}_credit": posting.credit_account_id,
-                           f"posting{i}_amount": posting.amount_minor, f"posting{i}_currency": posting.currency})
+        parameters.update({f"fund_{i}": posting.fund_id, f"debit_{i}": posting.debit_account_id,
+                           f"credit_{i}": posting.credit_account_id, f"amount_{i}": posting.amount_minor,
+                           f"currency_{i}": posting.currency})
     for j, delta in enumerate(deltas):
-        parameters.update({f"delta{j}_account": delta.account_id, f"delta{j}_fund": delta.fund_id,
-                           f"delta{j}_currency": delta.currency, f"delta{j}_debits": delta.debits_minor,
-                           f"delta{j}_credits": delta.credits_minor})
+        parameters.update({f"account_{j}": delta.account_id, f"balance_fund_{j}": delta.fund_id,
+                           f"balance_currency_{j}": delta.currency, f"debits_{j}": delta.debits_minor,
+                           f"credits_{j}": delta.credits_minor})
     return parameters, len(deltas)
 
 
@@ -370,18 +370,17 @@ def _checked_single_entry_sql(posting_count: int, delta_count: int) -> str:
     # Plain VALUES, not arrays: for the commonest write (a gift, a grant) unpacking a dozen arrays costs the
     # server more than the rows themselves.
     postings = ", ".join(
-        f"(%(posting{i}_fund)s::bigint, %(posting{i}_debit)s::bigint, %(posting{i}_credit)s::bigint,"
-        f" %(posting{i}_amount)s::bigint, %(posting{i}_currency)s::varchar, {i})" for i in range(posting_count))
+        f"(%(fund_{i})s::bigint, %(debit_{i})s::bigint, %(credit_{i})s::bigint, %(amount_{i})s::bigint,"
+        f" %(currency_{i})s::varchar, {i})" for i in range(posting_count))
     deltas = ", ".join(
-        f"(%(delta{j}_account)s::bigint, %(delta{j}_fund)s::bigint, %(delta{j}_currency)s::varchar,"
-        f" %(organisation_id)s::bigint, %(delta{j}_debits)s::bigint, %(delta{j}_credits)s::bigint)"
-        for j in range(delta_count))
-    return f"""
+        f"(%(account_{j})s::bigint, %(balance_fund_{j})s::bigint, %(balance_currency_{j})s::varchar,"
+        f" %(debits_{j})s::bigint, %(credits_{j})s::bigint)" for j in range(delta_count))
+    return _compact(f"""
 WITH lookup AS MATERIALIZED ({_POSTGRES_LOOKUP_ONE}
 ), posting AS (
   SELECT * FROM (VALUES {postings}) AS v(fund_id, debit, credit, amount, currency, position)
 ), delta AS (
-  SELECT * FROM (VALUES {deltas}) AS v(account_id, fund_id, currency, organisation_id, debits, credits)
+  SELECT * FROM (VALUES {deltas}) AS v(account_id, fund_id, currency, debits, credits)
 ), allowed AS (
   SELECT (SELECT count(*) FROM lookup WHERE what = 'account' AND owner = %(organisation_id)s::bigint)
          = %(account_count)s
@@ -389,7 +388,7 @@ WITH lookup AS MATERIALIZED ({_POSTGRES_LOOKUP_ONE}
                                         AND text_b = 'open') = %(fund_count)s
      AND NOT EXISTS (SELECT 1 FROM posting v LEFT JOIN lookup f ON f.what = 'fund' AND f.id = v.fund_id
                       WHERE f.text_c IS DISTINCT FROM v.currency)
-     AND NOT EXISTS (SELECT 1 FROM lookup WHERE what IN ('closed_period', 'kept_entry'))
+     AND NOT EXISTS (SELECT 1 FROM lookup WHERE what IN ('period', 'key'))
      AND NOT EXISTS (
        SELECT 1 FROM delta d
          JOIN lookup a ON a.what = 'account' AND a.id = d.account_id
@@ -415,7 +414,8 @@ WITH lookup AS MATERIALIZED ({_POSTGRES_LOOKUP_ONE}
     FROM e, posting v ORDER BY v.position
 ), b AS (
   INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_minor, credits_minor)
-  SELECT d.* FROM delta d WHERE EXISTS (SELECT 1 FROM e) ORDER BY d.account_id, d.fund_id, d.currency
+  SELECT d.account_id, d.fund_id, d.currency, e.organisation_id, d.debits, d.credits
+    FROM delta d, e ORDER BY d.account_id, d.fund_id, d.currency
   ON CONFLICT (account_id, fund_id, currency) DO UPDATE
     SET debits_minor = balances.debits_minor + excluded.debits_minor,
         credits_minor = balances.credits_minor + excluded.credits_minor
@@ -423,7 +423,13 @@ WITH lookup AS MATERIALIZED ({_POSTGRES_LOOKUP_ONE}
 SELECT * FROM lookup
 UNION ALL
 SELECT 'inserted', id, organisation_id, idempotency_key, NULL, NULL, NULL, NULL FROM e
-"""
+""")
+
+
+def _compact(sql: str) -> str:
+    """The statement on one line, each run of spaces one space: psycopg caches the parsing of a statement (and
+    so prepares it) only up to 4 KiB, and the one-entry statement of a gift must stay under that."""
+    return " ".join(sql.split())
 
 
 def _postgres_pipelined(connection, batches: Iterable[Batch]) -> None:
