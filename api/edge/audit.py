@@ -43,7 +43,7 @@ _RECORD = insert(AuditRecord).values({column: bindparam(f"audit_{column}") for c
 _WITH_ALONG: dict[int, Insert] = {}  # the record's statement with another insert as a CTE, by that insert
 
 
-class Along(NamedTuple):
+class CompanionInsert(NamedTuple):
     """Another insert of the same write, to run with the audit record (a kept answer), and its parameters."""
 
     statement: Insert
@@ -52,7 +52,7 @@ class Along(NamedTuple):
 
 def record(session: Session, *, user_id: int | None, organisation_id: int | None, remote_addr: str, method: str,
            path: str, action: str, status_code: int, details: dict,
-           along: Along | None = None) -> None:
+           along: CompanionInsert | None = None) -> None:
     """Adds the record. ``along``: another insert of the same write and its parameters (a kept answer); on
     PostgreSQL both go in one statement (a data-modifying CTE), one round trip fewer while the write holds its
     row locks. The statements are built once and run on the session's connection, past the ORM: they are on

@@ -14,7 +14,7 @@ import hashlib
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
-from api.edge.audit import Along
+from api.edge.audit import CompanionInsert
 from api.edge.tables import KeptAnswer
 from ledger.core.errors import IdempotencyKeyReused, InvalidInput
 from ledger.db.types import utc_now
@@ -56,8 +56,8 @@ def kept_answer(session: Session, user_id: int, key: str, digest: str) -> tuple[
     return row.status_code, row.response_body
 
 
-def answer_to_keep(user_id: int, key: str, digest: str, status_code: int, body: str) -> Along:
+def answer_to_keep(user_id: int, key: str, digest: str, status_code: int, body: str) -> CompanionInsert:
     """The statement that keeps an answer, with its parameters; run it with ``audit.record(..., along=…)`` to
     save a round trip."""
-    return Along(_KEEP, {"kept_user_id": user_id, "kept_key": key, "kept_digest": digest,
+    return CompanionInsert(_KEEP, {"kept_user_id": user_id, "kept_key": key, "kept_digest": digest,
                          "kept_status": status_code, "kept_body": body, "kept_at": utc_now()})

@@ -61,10 +61,11 @@ class UnitOfWork:
 
 @dataclass(slots=True)
 class Answer:
-    """The success status and schema a write view declares with ``@blp.response``."""
+    """The success status and schema a write view declares with ``@blp.response`` (declared: whether it did)."""
 
     status: int = 200
     schema: Schema | None = None
+    declared: bool = False
 
     def dump(self, result: object) -> tuple[object, str]:
         """The answer as the schema dumps it, and as the JSON text sent (and kept) for it."""
@@ -93,7 +94,7 @@ def perform(action: str, *, moves_money: bool = True, keeps_answers: bool = True
 
 
 def _declare(answer: Answer, status: int, schema: Schema | None) -> None:
-    answer.status, answer.schema = int(status), schema
+    answer.status, answer.schema, answer.declared = int(status), schema, True
 
 
 def _document_key(write: Callable, *, required: bool) -> None:
@@ -108,8 +109,10 @@ def _document_key(write: Callable, *, required: bool) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class _Request:
-    """What a write needs of the HTTP request, read once before its transaction."""
+class WriteRequest:
+    """What a write needs of the HTTP request, read once before its transaction: who is asking, the
+    Idempotency-Key (if sent and kept), the digest of method, path and body that tells a retry from a reuse of the
+    key, and the body as sent (for the audit record)."""
 
     principal: Principal
     key: str | None
@@ -117,7 +120,7 @@ class _Request:
     body: object
 
 
-def _read_request(moves_money: bool, keeps_answers: bool) -> _Request:
+def _read_request(moves_money: bool, keeps_answers: bool) -> WriteRequest:
     principal = current_principal()
     key = request.headers.get("Idempotency-Key") if keeps_answers else None
     if key is None and moves_money:
@@ -127,12 +130,15 @@ def _read_request(moves_money: bool, keeps_answers: bool) -> _Request:
     if key is not None:
         key = check_key(key)
         digest = request_digest(request.method, request.path, json.dumps(body, sort_keys=True, separators=(",", ":")))
-    return _Request(principal, key, digest, body)
+    return WriteRequest(principal, key, digest, body)
 
 
 def _perform(view: Callable, answer: Answer, action: str, moves_money: bool, keeps_answers: bool, args: tuple,
              kwargs: dict) -> Response:
-    asked = _read_request(moves_money, keeps_answers)
+    if not answer.declared:  # a programming error: the answer would go out, audited and kept, as an empty 200
+        raise AssertionError(f"{view.__qualname__}: @perform must sit under the @blp.response of an "
+                             "api.rest.common.Blueprint, which tells it the answer's status and schema")
+    write_request = _read_request(moves_money, keeps_answers)
     attempts = 0
 
     def unit_of_work(session: Session) -> tuple[int, str, bool]:
@@ -142,17 +148,17 @@ def _perform(view: Callable, answer: Answer, action: str, moves_money: bool, kee
         # the retry finds the answer. One round trip less for every write that is not a replay.
         nonlocal attempts
         attempts += 1
-        if asked.key is not None and attempts > 1:
-            kept = kept_answer(session, asked.principal.user_id, asked.key, asked.digest)
+        if write_request.key is not None and attempts > 1:
+            kept = kept_answer(session, write_request.principal.user_id, write_request.key, write_request.digest)
             if kept is not None:
                 return (*kept, True)
-        unit = UnitOfWork(session, asked.principal, asked.key, asked.principal.user_id)
+        unit = UnitOfWork(session, write_request.principal, write_request.key, write_request.principal.user_id)
         try:
             result = view(*args, unit=unit, **kwargs)
         except LedgerError as refusal:
-            return _replay_of_refusal(session, asked, refusal)
+            return _replay_of_refusal(session, write_request, refusal)
         dumped, body = answer.dump(result)
-        _record(unit, asked, action, kwargs.get("organisation_id"), answer.status, dumped, body)
+        _record(unit, write_request, action, kwargs.get("organisation_id"), answer.status, dumped, body)
         return answer.status, body, False
 
     status, body, replayed = database().write(unit_of_work)
@@ -165,14 +171,14 @@ def _perform(view: Callable, answer: Answer, action: str, moves_money: bool, kee
     return response
 
 
-def _replay_of_refusal(session: Session, asked: _Request, refusal: LedgerError) -> tuple[int, str, bool]:
+def _replay_of_refusal(session: Session, write_request: WriteRequest, refusal: LedgerError) -> tuple[int, str, bool]:
     """A refusal on a first attempt may be a replay meeting its own earlier effect (the grant it approved is
     approved now, the fund it created exists, the ledger holds its entry): the kept answer, if any, is the
     answer. Otherwise the refusal stands."""
-    if asked.key is None:
+    if write_request.key is None:
         raise refusal
     try:
-        kept = kept_answer(session, asked.principal.user_id, asked.key, asked.digest)
+        kept = kept_answer(session, write_request.principal.user_id, write_request.key, write_request.digest)
     except DBAPIError:  # the refusal came from the database and aborted the transaction: not a replay
         raise refusal from None
     if kept is None:
@@ -180,16 +186,16 @@ def _replay_of_refusal(session: Session, asked: _Request, refusal: LedgerError) 
     return (*kept, True)
 
 
-def _record(unit: UnitOfWork, asked: _Request, action: str, organisation_id: int | None, status: int,
+def _record(unit: UnitOfWork, write_request: WriteRequest, action: str, organisation_id: int | None, status: int,
             dumped: object, body: str) -> None:
     """The audit record, and the kept answer with it; a racing request that kept its answer under the same key
     first makes this one a ConcurrentWrite, whose retry finds that answer."""
-    kept = answer_to_keep(unit.principal.user_id, asked.key, asked.digest, status, body) \
-        if asked.key is not None else None
+    kept = answer_to_keep(unit.principal.user_id, write_request.key, write_request.digest, status, body) \
+        if write_request.key is not None else None
     try:
         audit.record(unit.session, user_id=unit.audited_user_id, organisation_id=organisation_id,
                      remote_addr=request.remote_addr or "", method=request.method, path=request.path, action=action,
-                     status_code=status, details={"body": asked.body, "answer": dumped}, along=kept)
+                     status_code=status, details={"body": write_request.body, "answer": dumped}, along=kept)
     except IntegrityError as error:
         if kept is not None and unique_violation_on(error, "idempotency_records"):
             raise ConcurrentWrite("a request with this Idempotency-Key was answered meanwhile",

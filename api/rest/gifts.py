@@ -6,7 +6,7 @@ Donors' contact details and tax ids are personal data: every route here needs a 
 from __future__ import annotations
 
 from flask.views import MethodView
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, post_load, validate
 
 from api.edge.auth import authorize_funds, listed_funds, requires
 from api.edge.session import read_session
@@ -55,6 +55,12 @@ class DonorInSchema(Schema):
     address = fields.String(allow_none=True, validate=[validate.Length(max=500), storable])
     tax_id = fields.String(allow_none=True, validate=[validate.Length(max=40), storable])
     public_name_consent = strict_boolean(load_default=False)
+
+    @post_load
+    def with_contact(self, data: dict, **_kwargs) -> dict:
+        """The personal data apart, as the ledger takes it."""
+        contact = {name: data.pop(name) for name in donors.CONTACT_LIMITS if name in data}
+        return {**data, "contact": donors.Contact(**contact)}
 
 
 class RefundSchema(Schema):
@@ -149,9 +155,7 @@ class Donors(MethodView):
     @perform("donor.create", moves_money=False)
     def post(self, data, organisation_id: int, unit: UnitOfWork):
         """Records a donor."""
-        contact = donors.Contact(**{name: data.pop(name, None) for name in donors.CONTACT_LIMITS})
-        return donors.create_donor(unit.session, organisation_id, created_by=unit.recorded_by, contact=contact,
-                                   **data)
+        return donors.create_donor(unit.session, organisation_id, created_by=unit.recorded_by, **data)
 
 
 @blp.route("/donors/<int:donor_id>")

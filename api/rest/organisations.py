@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from flask.views import MethodView
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from api.edge import audit
 from api.edge.auth import requires
@@ -33,7 +33,7 @@ from ledger.access.users import find_user_by_email
 from ledger.books import charts, organisations, periods
 from ledger.books.integrity import integrity_status
 from ledger.core.chart import AccountType, BalanceLimit, Role, Side
-from ledger.core.errors import InvalidInput, NotFound
+from ledger.core.errors import NotFound
 from ledger.core.money import MAX_AMOUNT_MINOR
 from ledger.core.vocabulary import FundKind, FundStatus, MemberRole, OrganisationKind
 
@@ -122,6 +122,11 @@ class AccountPatchSchema(Schema):
     role_default = strict_boolean(validate=validate.Equal(True), metadata={
         "description": "true: make this account its role's default (another account becomes the default instead "
                        "of turning this one off)"})
+
+    @validates_schema
+    def names_a_change(self, data: dict, **_kwargs) -> None:
+        if not data:
+            raise ValidationError("name balance_limit, role_default or both", field_name="balance_limit")
 
 
 class MemberSchema(Schema):
@@ -297,8 +302,6 @@ class AccountItem(MethodView):
     def patch(self, data, organisation_id: int, account_id: int, unit: UnitOfWork):
         """Sets an account's balance limit (refused while a balance already breaks the new limit), or makes it
         its role's default."""
-        if not data:
-            raise InvalidInput("name balance_limit, role_default or both", field="balance_limit")
         account = charts.get_account(unit.session, organisation_id, account_id)
         if "balance_limit" in data:
             account = charts.set_account_limit(unit.session, organisation_id, account_id, data["balance_limit"])

@@ -14,7 +14,7 @@ import weakref
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ledger.books.organisations import get_organisation
+from ledger.books.organisations import CHANGED_CHARTS, get_organisation
 from ledger.core.chart import ROLE_SHAPES, AccountType, BalanceLimit, Chart, Role, Side
 from ledger.core.errors import Conflict, InvalidInput, NotFound
 from ledger.core.values import one_of, required_text
@@ -36,7 +36,11 @@ def load_chart(session: Session, organisation_id: int, version: int | None = Non
     cache = _charts.setdefault(session.get_bind(), {})
     chart = cache.get(organisation_id)
     if chart is None or chart.version != version:
-        chart = cache[organisation_id] = _read_chart(session, organisation_id)
+        chart = _read_chart(session, organisation_id)
+        # A chart this transaction made or changed is not cached: if the transaction rolls back, its version may
+        # come round again (SQLite even reuses the ids) for other accounts.
+        if organisation_id not in session.info.get(CHANGED_CHARTS, ()):
+            cache[organisation_id] = chart
     return chart
 
 
@@ -75,6 +79,7 @@ def create_account(session: Session, organisation_id: int, *, code: str, name_zh
     or when the role has no account yet."""
     get_organisation(session, organisation_id)
     account_type, side, role = _shape(type, normal_balance, role, role_default)
+    chart_changing(session, organisation_id)
     account = insert_unless_taken(session, Account, dict(
         organisation_id=organisation_id, code=required_text(code, "code", 20),
         name_zh=required_text(name_zh, "name_zh", 200), name_en=required_text(name_en, "name_en", 200),
@@ -85,25 +90,24 @@ def create_account(session: Session, organisation_id: int, *, code: str, name_zh
         raise Conflict(f"the chart already has an account {code}", field="code")
     if role is not None and (role_default or not _role_has_default(session, organisation_id, role)):
         _make_default(session, account)
-    _chart_changed(session, organisation_id)
     return account
 
 
 def _shape(type: str, normal_balance: str | None, role: str | None,
            role_default: bool) -> tuple[AccountType, Side, Role | None]:
-    """The new account's element, normal side and role, checked against each other."""
+    """The new account's element, normal side and role, checked against each other. Left out, the side is the
+    role's (a transfers-out account is debit-side net assets), else the element's."""
     account_type = one_of(type, AccountType, "type")
-    side = one_of(normal_balance, Side, "normal_balance") if normal_balance is not None else \
-        _natural_side(account_type)
-    if role is None:
-        if role_default:
-            raise InvalidInput("only an account with a role can be its default", field="role_default")
-        return account_type, side, None
-    role = one_of(role, Role, "role")
-    expected_type, expected_side = ROLE_SHAPES.get(role, (account_type, side))
-    if (expected_type, expected_side) != (account_type, side):
-        raise InvalidInput(f"a {role.value} account is a {expected_side.value}-side {expected_type.value} account",
-                           field="type")
+    role = one_of(role, Role, "role") if role is not None else None
+    if role is None and role_default:
+        raise InvalidInput("only an account with a role can be its default", field="role_default")
+    expected_type, expected_side = ROLE_SHAPES.get(role, (account_type, _natural_side(account_type)))
+    side = one_of(normal_balance, Side, "normal_balance") if normal_balance is not None else expected_side
+    if role is not None and account_type != expected_type:
+        raise InvalidInput(f"a {role.value} account is a {expected_type.value} account", field="type")
+    if role is not None and side != expected_side:
+        raise InvalidInput(f"a {role.value} account is carried on the {expected_side.value} side",
+                           field="normal_balance")
     return account_type, side, role
 
 
@@ -113,8 +117,8 @@ def make_role_default(session: Session, organisation_id: int, account_id: int) -
     if account.role is None:
         raise InvalidInput("the account holds no role, so it cannot be a role's default", field="role_default")
     if not account.role_default:
+        chart_changing(session, organisation_id)
         _make_default(session, account)
-        _chart_changed(session, organisation_id)
     return account
 
 
@@ -133,11 +137,14 @@ def _role_has_default(session: Session, organisation_id: int, role: Role) -> boo
                                                    Account.role_default)) is not None
 
 
-def _chart_changed(session: Session, organisation_id: int) -> None:
+def chart_changing(session: Session, organisation_id: int) -> None:
+    """Raises the chart's version before the chart changes. The update locks the organisation's row until the
+    transaction ends, so two changes of one chart (two admins moving one role's default) run one after the other,
+    each seeing the other's result; and every process's cached chart is stale from the commit on."""
     session.execute(update(Organisation).where(Organisation.id == organisation_id)
                     .values(chart_version=Organisation.chart_version + 1)
                     .execution_options(synchronize_session=False))
-    session.flush()
+    session.info.setdefault(CHANGED_CHARTS, set()).add(organisation_id)
 
 
 def set_account_limit(session: Session, organisation_id: int, account_id: int, limit: str) -> Account:

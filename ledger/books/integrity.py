@@ -55,7 +55,9 @@ class Problem:
 
 
 def _utc(moment: dt.datetime) -> str:
-    # The column type hands every moment back in UTC, on both engines; the text is the same either way.
+    # The column type hands every moment back in UTC, on both engines; a naive one would be read as local time
+    # and seal a wrong hash, so it is a programming error.
+    assert moment.tzinfo is not None, f"a sealed moment needs its zone: {moment!r}"
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

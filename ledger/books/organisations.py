@@ -19,8 +19,9 @@ from ledger.db.models import Account, Fund, Organisation
 from ledger.db.types import utc_now
 
 GENERAL_FUND_CODE = "GENERAL"
-
-
+# The organisations whose chart a session's transaction made or changed, in ``session.info`` (which ends with the
+# session): their charts are not cached until that transaction has committed (see ``ledger.books.charts``).
+CHANGED_CHARTS = "ledger_changed_charts"
 
 
 def create_organisation(
@@ -37,6 +38,8 @@ def create_organisation(
     ), key=("jurisdiction", "registration_number"))
     if organisation is None:
         raise Conflict("an organisation with this registration number exists", field="registration_number")
+    # Its chart is made in this transaction: not to be cached before it commits (see ledger.books.charts).
+    session.info.setdefault(CHANGED_CHARTS, set()).add(organisation.id)
     session.execute(insert(Account), [
         {"organisation_id": organisation.id, "code": line.code, "name_zh": line.name_zh,
          "name_en": line.name_en, "type": line.type, "normal_balance": line.normal_balance,

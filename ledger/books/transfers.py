@@ -13,6 +13,8 @@ from ledger.books.organisations import get_fund
 from ledger.core.drafts import PostedEntry
 from ledger.core.money import Money
 from ledger.core.recipes import Particulars, transfer_between_funds
+from ledger.db.listing import get_owned_with_chart
+from ledger.db.models import Fund
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +35,10 @@ class Transfer:
 def transfer(session: Session, organisation_id: int, order: Transfer, *, idempotency_key: str,
              recorded_by: str) -> PostedEntry:
     """Posts the transfer's entry: out of one fund's bank, into the other's."""
-    source = get_fund(session, organisation_id, order.from_fund_id)
+    source, chart_version = get_owned_with_chart(session, Fund, organisation_id, order.from_fund_id, "fund")
     get_fund(session, organisation_id, order.to_fund_id)
     draft = transfer_between_funds(
-        load_chart(session, organisation_id), order.from_fund_id, order.to_fund_id,
+        load_chart(session, organisation_id, chart_version), order.from_fund_id, order.to_fund_id,
         Money.positive(order.amount_minor, order.currency),
         Particulars(order.effective_date, idempotency_key, recorded_by,
                     order.description or f"transfer from {source.code}"),

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from ledger.core.drafts import MAX_ENTRIES_PER_CALL, MAX_POSTINGS_PER_ENTRY, EntryDraft
 from ledger.core.errors import (
     CurrencyMismatch,
+    EntryAlreadyReversed,
     EntryEmpty,
     FundClosed,
     IdempotencyKeyReused,
@@ -47,6 +48,7 @@ def check_drafts(drafts: Sequence[EntryDraft], prefix: Prefix) -> None:
     for index, draft in enumerate(drafts):
         check_draft(draft, prefix(index))
     refuse_repeated_keys(drafts, prefix)
+    refuse_repeated_reversals(drafts, prefix)
 
 
 def check_draft(draft: EntryDraft, prefix: str = "") -> None:
@@ -65,15 +67,12 @@ def check_draft(draft: EntryDraft, prefix: str = "") -> None:
         where = f"{prefix}postings[{index}]."
         check_amount_minor(posting.amount_minor, f"{where}amount_minor")
         check_currency(posting.currency, f"{where}currency")
-        for name in ("fund_id", "debit_account_id", "credit_account_id"):
-            _check_id(getattr(posting, name), f"{where}{name}")
+        for name in ("fund_id", "debit_account_id", "credit_account_id"):  # inline: three times a posting
+            value = getattr(posting, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise InvalidInput("must be a positive integer id", field=f"{where}{name}")
         if posting.debit_account_id == posting.credit_account_id:
             raise SameAccount("debit and credit accounts must differ", field=f"{where}credit_account_id")
-
-
-def _check_id(value: object, field: str) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise InvalidInput("must be a positive integer id", field=field)
 
 
 def _check_text(value: object, field: str, max_length: int, allow_empty: bool = False) -> None:
@@ -91,6 +90,18 @@ def refuse_repeated_keys(drafts: Sequence[EntryDraft], prefix: Prefix) -> None:
             raise IdempotencyKeyReused("idempotency key appears twice in one batch",
                                        field=f"{prefix(index)}idempotency_key")
         seen.add(key)
+
+
+def refuse_repeated_reversals(drafts: Sequence[EntryDraft], prefix: Prefix) -> None:
+    """An entry is reversed once: two reversals of it in one batch are refused at the second."""
+    seen: set[int] = set()
+    for index, draft in enumerate(drafts):
+        if draft.reverses_entry_id is None:
+            continue
+        if draft.reverses_entry_id in seen:
+            raise EntryAlreadyReversed(f"entry {draft.reverses_entry_id} is reversed twice in one batch",
+                                       field=f"{prefix(index)}reverses_entry_id")
+        seen.add(draft.reverses_entry_id)
 
 
 def find_replays(drafts: Sequence[EntryDraft], digests: Sequence[str], lookup: Lookup,

@@ -56,7 +56,9 @@ class EntryDraft:
         """SHA-256 of everything that makes the entry what it is, but not who recorded it: a retry by
         another worker of the same request is still the same entry. The fields go in through repr(), which
         quotes every string, so no text can pass for a field boundary."""
-        content = (self.organisation_id, self.kind, self.effective_date.isoformat(), self.description,
+        # str(kind): a kind is an EntryKind member or its text, and both must give the digest the ledger has
+        # always given (the digests of entries already posted are what a replay is compared with).
+        content = (self.organisation_id, str(self.kind), self.effective_date.isoformat(), self.description,
                    self.reverses_entry_id,
                    tuple((posting.fund_id, posting.debit_account_id, posting.credit_account_id,
                           posting.amount_minor, posting.currency) for posting in self.postings))

@@ -145,8 +145,9 @@ class Conflict(LedgerError):
 
 
 class ConcurrentWrite(Conflict):
-    """Another transaction committed the same idempotency key between this one's read and its write.
-    ``Database.write`` retries the work, which then answers with the committed entry."""
+    """Another transaction got to a unique key first, between this one's read and its write: the same idempotency
+    key, a reversal of the same entry, a kept answer under the same Idempotency-Key. Raised where the row is
+    written; ``Database.write`` retries the work, which then answers with the committed row or a typed refusal."""
 
     code = "concurrent_write"
 

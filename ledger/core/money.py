@@ -33,6 +33,8 @@ def currency_exponent(code: str) -> int:
 
 def check_currency(code: object, field: str = "currency") -> str:
     """Returns the code if it names a bookable ISO 4217 currency, else raises CurrencyUnknown."""
+    if isinstance(code, str) and code in EXPONENTS:  # every posting passes here: the common case first
+        return code
     if not isinstance(code, str) or len(code) != 3 or not code.isupper():
         raise CurrencyUnknown("currency must be a three-letter upper-case ISO 4217 code", field=field)
     try:

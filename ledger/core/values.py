@@ -1,4 +1,4 @@
-"""Checks of plain values that services share: a word of a vocabulary, a required text, a positive id.
+"""Checks of plain values that services share: a word of a vocabulary, and a required text.
 
 Each returns the value in the form the ledger keeps, or raises ``InvalidInput`` naming the field and the rule.
 """

@@ -1,4 +1,5 @@
-"""Reading rows: one row of an organisation, or a keyset page of many.
+"""Reading rows: one row of an organisation (with its chart's version, for a write that posts), or a keyset
+page of many.
 
 Keyset pagination orders a page by id and starts the next page after the last id seen. Unlike an offset, it
 costs the same on page 1 and page 10,000 and never skips or repeats a row inserted meanwhile.
@@ -7,12 +8,13 @@ costs the same on page 1 and page 10,000 and never skips or repeats a row insert
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import InvalidInput, NotFound
+from ledger.db.models import Organisation
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 100
@@ -50,3 +52,25 @@ def get_owned(session: Session, model: type[Row], organisation_id: int, row_id: 
     if row is None or row.organisation_id != organisation_id:
         raise NotFound(f"{noun} {row_id} does not exist", field=f"{noun}_id")
     return row
+
+
+class OwnedRow(NamedTuple):
+    """A row of an organisation, and the version of that organisation's chart, read together."""
+
+    row: Any
+    chart_version: int
+
+
+def get_owned_with_chart(session: Session, model: type, organisation_id: int, row_id: int, noun: str, *,
+                         for_update: bool = False) -> OwnedRow:
+    """``get_owned``, and in the same read the organisation's chart version, which a write that posts needs to
+    know whether its cached chart is current (``ledger.books.charts.load_chart``). ``for_update`` locks the row
+    (not the organisation's) until the transaction ends, and reads it afresh."""
+    query = (select(model, Organisation.chart_version).join(Organisation, Organisation.id == model.organisation_id)
+             .where(model.id == row_id))
+    if for_update:
+        query = query.with_for_update(of=model).execution_options(populate_existing=True)
+    found = session.execute(query).first()
+    if found is None or found[0].organisation_id != organisation_id:
+        raise NotFound(f"{noun} {row_id} does not exist", field=f"{noun}_id")
+    return OwnedRow(*found)

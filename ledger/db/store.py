@@ -14,7 +14,9 @@ the rows read, to give a typed refusal. One round trip besides BEGIN and COMMIT.
 
 PostgreSQL, many batches (the bulk import): everything goes out in one pipeline, so this process
 prepares the next chunk while the server writes the previous one; the checks then run on what each read
-returned, and a savepoint taken at the start is rolled back on any refusal.
+returned, and a savepoint taken at the start is rolled back on any refusal. When the database refuses a write
+of the pipeline (which cannot say whose), the batches are judged again one by one, each read and checked before
+its write is sent, so that the refusal names its entry.
 
 SQLite, in-process, where round trips cost little: the same work in a few plain statements on the
 driver's cursor, inside a savepoint, in the transaction that BEGIN IMMEDIATE opened.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
@@ -164,7 +167,14 @@ def _wrapped(error: Exception, driver_base: type[Exception]) -> Exception:
     return DBAPIError.instance("posting batch", None, error, driver_base)
 
 
-# What a batch reads, every kind of row under one UNION ALL with its kind spelled out in the first column.
+# What a batch reads, every kind of row under one UNION ALL, its kind (``what``) in the first column. The other
+# columns, by kind (one union, so generic names):
+#   what      id          owner            text_a            text_b           text_c    start_date  end_date
+#   account   account id  organisation id  code              balance limit    -         -           -
+#   fund      fund id     organisation id  code              status           currency  -           -
+#   period    period id   organisation id  -                 -                -         first day   last day
+#   key       entry id    organisation id  idempotency key   payload digest   -         -           -
+#   balance   account id  fund id          currency          debits (text)    credits   -           -
 _POSTGRES_LOOKUP = """
 SELECT 'account' AS what, id, organisation_id AS owner, code::text AS text_a, balance_limit::text AS text_b,
        NULL::text AS text_c, NULL::date AS start_date, NULL::date AS end_date
@@ -429,18 +439,20 @@ SELECT 'inserted', id, organisation_id, idempotency_key, NULL, NULL, NULL, NULL 
 def _compact(sql: str) -> str:
     """The statement on one line, each run of spaces one space: psycopg caches the parsing of a statement (and
     so prepares it) only up to 4 KiB, and the one-entry statement of a gift must stay under that."""
+    assert "--" not in sql, "a comment would swallow the rest of a statement kept on one line"
     return " ".join(sql.split())
 
 
 def _postgres_pipelined(connection, batches: Iterable[Batch]) -> None:
-    sent: list[Batch] = []
+    batches, sent = iter(batches), []
     try:
         written = _postgres_pipeline(connection, batches, sent)
     except psycopg.Error as error:
-        # The database refused a write of the pipeline, which cannot say whose: judge the same batches again, each
-        # read and judged before its write, so that the code names the very entry (or, when a concurrent writer
-        # caused the refusal, the database's refusal comes back, typed).
-        written = _judged_again(connection, sent, error)
+        # The database refused a statement of the pipeline, which cannot say whose (psycopg may raise it from a
+        # later statement): judge every batch again, those sent and those not yet drawn, each read and judged
+        # before its write, so that the code names the very entry; or, when the refusal was a concurrent
+        # writer's doing, the database's refusal comes back, typed. Nothing of the pipeline is kept.
+        written = _judged_again(connection, itertools.chain(sent, batches), error)
     except BaseException:
         connection.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
         raise
@@ -449,13 +461,13 @@ def _postgres_pipelined(connection, batches: Iterable[Batch]) -> None:
         batch.finish(entry_ids)
 
 
-def _judged_again(connection, sent: list[Batch], error: psycopg.Error) -> list[tuple[Batch, EntryIds]]:
+def _judged_again(connection, batches: Iterable[Batch], error: psycopg.Error) -> list[tuple[Batch, EntryIds]]:
     try:
         connection.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
     except psycopg.Error:  # the connection itself is gone: the first error is the one to report
         raise _wrapped(error, psycopg.Error) from error
     try:
-        return _postgres_judged_in_turn(connection, sent)
+        return _postgres_judged_in_turn(connection, batches)
     except BaseException:
         with contextlib.suppress(psycopg.Error):
             connection.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
@@ -469,10 +481,10 @@ def _postgres_pipeline(connection, batches: Iterable[Batch], sent: list[Batch]) 
         connection.execute(f"SAVEPOINT {_SAVEPOINT}")
         cursors = []
         for batch in batches:
+            sent.append(batch)  # before its statements: a refusal raised from them must find it here
             reader, writer = connection.cursor(), connection.cursor()
             reader.execute(_POSTGRES_LOOKUP, _lookup_parameters(batch.request))
             writer.execute(*_postgres_write(batch))
-            sent.append(batch)
             cursors.append((reader, writer))
         results = [(reader.fetchall(), writer.fetchall()) for reader, writer in cursors]
     for batch, (lookup_rows, _) in zip(sent, results, strict=True):
@@ -480,7 +492,7 @@ def _postgres_pipeline(connection, batches: Iterable[Batch], sent: list[Batch]) 
     return [(batch, _inserted(rows)) for batch, (_, rows) in zip(sent, results, strict=True)]
 
 
-def _postgres_judged_in_turn(connection, batches: list[Batch]) -> list[tuple[Batch, EntryIds]]:
+def _postgres_judged_in_turn(connection, batches: Iterable[Batch]) -> list[tuple[Batch, EntryIds]]:
     """The batches again, each read and judged before its write is sent: slower than the pipeline, for the rare
     import the database refused."""
     written = []

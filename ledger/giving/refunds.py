@@ -18,14 +18,15 @@ from ledger.core.errors import InvalidInput, InvalidState
 from ledger.core.money import Money
 from ledger.core.recipes import Particulars, refund
 from ledger.core.vocabulary import DonationChannel
+from ledger.db.listing import get_owned_with_chart
 from ledger.db.models import Donation, Posting, Refund
-from ledger.giving.donations import get_donation, record_of_entry
+from ledger.giving.donations import record_of_entry
 
 
 def refund_donation(session: Session, organisation_id: int, donation_id: int, *, amount_minor: int,
                     refunded_on: dt.date, reason: str, idempotency_key: str, recorded_by: str) -> Refund:
     """Gives back part or all of a gift the way it came."""
-    donation = get_donation(session, organisation_id, donation_id)
+    donation, chart_version = get_owned_with_chart(session, Donation, organisation_id, donation_id, "donation")
     if donation.channel == DonationChannel.IN_KIND:
         raise InvalidState("an in-kind gift is not refunded in money", field="donation_id")
     amount = Money.positive(amount_minor, donation.currency)
@@ -35,7 +36,7 @@ def refund_donation(session: Session, organisation_id: int, donation_id: int, *,
     remaining = donation.amount_minor - donation.refunded_minor
     if amount.amount_minor > remaining:
         raise InvalidInput(f"at most {remaining} minor units of this gift remain to refund", field="amount_minor")
-    draft = refund(load_chart(session, organisation_id), donation.fund_id, amount, donation.channel,
+    draft = refund(load_chart(session, organisation_id, chart_version), donation.fund_id, amount, donation.channel,
                    Particulars(refunded_on, idempotency_key, recorded_by,
                                reason or f"refund of donation {donation.id}"),
                    account_id=_account_received_in(session, donation))

@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session
 from ledger.books.charts import load_chart
 from ledger.books.entries import post_entry
 from ledger.books.organisations import get_fund, get_organisation
-from ledger.core.errors import CurrencyMismatch, FundClosed, InvalidState, NotFound, SeparationOfDuties
+from ledger.core.errors import CurrencyMismatch, FundClosed, InvalidState, SeparationOfDuties
 from ledger.core.money import Money
 from ledger.core.recipes import Particulars, grant_approved, grant_paid
 from ledger.core.values import one_of, required_text
 from ledger.core.vocabulary import FundStatus, GrantCategory, GrantStatus
 from ledger.db.engine import insert_unless_taken
-from ledger.db.listing import Page, keyset_page
+from ledger.db.listing import OwnedRow, Page, get_owned, get_owned_with_chart, keyset_page
 from ledger.db.models import Grant, GrantApproval
 from ledger.db.types import utc_now
 
@@ -46,11 +46,11 @@ def request_grant(session: Session, organisation_id: int, request: GrantRequest,
     """Records the request. Nothing is posted until the grant is approved."""
     organisation = get_organisation(session, organisation_id)
     fund = get_fund(session, organisation_id, request.fund_id)
-    if fund.status != FundStatus.OPEN:
-        raise FundClosed(f"fund {fund.code} is closed", field="fund_id")
-    amount = Money.positive(request.amount_minor, request.currency)
-    if amount.currency != fund.currency:
+    if request.currency != fund.currency:
         raise CurrencyMismatch(f"the fund keeps {fund.currency}", field="currency")
+    if fund.status != FundStatus.OPEN:
+        raise FundClosed(f"fund {fund.id} is closed", field="fund_id")
+    amount = Money.positive(request.amount_minor, request.currency)
     category = one_of(request.category, GrantCategory, "category")
     threshold = organisation.dual_approval_threshold_minor
     grant = Grant(organisation_id=organisation_id, fund_id=fund.id, currency=fund.currency,
@@ -64,16 +64,14 @@ def request_grant(session: Session, organisation_id: int, request: GrantRequest,
     return grant
 
 
-def get_grant(session: Session, organisation_id: int, grant_id: int, *, for_update: bool = False) -> Grant:
-    """The grant; ``for_update`` locks its row until the transaction ends (PostgreSQL) and re-reads it even
-    if the session holds it already, so two approvals of one grant are judged one after the other."""
-    query = select(Grant).where(Grant.id == grant_id)
-    if for_update:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    grant = session.scalars(query).first()
-    if grant is None or grant.organisation_id != organisation_id:
-        raise NotFound(f"grant {grant_id} does not exist", field="grant_id")
-    return grant
+def get_grant(session: Session, organisation_id: int, grant_id: int) -> Grant:
+    return get_owned(session, Grant, organisation_id, grant_id, "grant")
+
+
+def _grant_to_step(session: Session, organisation_id: int, grant_id: int) -> OwnedRow:
+    """The grant, locked until the transaction ends (PostgreSQL) and read afresh even if the session holds it, so
+    two steps of one grant (two approvals) are judged one after the other; with the chart's version."""
+    return get_owned_with_chart(session, Grant, organisation_id, grant_id, "grant", for_update=True)
 
 
 def list_grants(session: Session, organisation_id: int, *, fund_ids: frozenset[int] | None, status: str | None,
@@ -101,7 +99,7 @@ def approvers_of(session: Session, grant_ids: list[int]) -> dict[int, list[int]]
 def approve_grant(session: Session, organisation_id: int, grant_id: int, *, approver_user_id: int,
                   effective_date: dt.date, idempotency_key: str, recorded_by: str) -> Grant:
     """Adds one approval; the last one needed posts the grant's cost and the amount owed to the payee."""
-    grant = get_grant(session, organisation_id, grant_id, for_update=True)
+    grant, chart_version = _grant_to_step(session, organisation_id, grant_id)
     if grant.status != GrantStatus.REQUESTED:
         raise InvalidState(f"grant {grant_id} is {grant.status}, not awaiting approval", field="grant_id")
     if approver_user_id == grant.requested_by_user_id:
@@ -113,7 +111,7 @@ def approve_grant(session: Session, organisation_id: int, grant_id: int, *, appr
         raise SeparationOfDuties("this grant needs a second, different approver", field="grant_id")
     count = session.scalar(select(func.count()).where(GrantApproval.grant_id == grant_id))
     if count >= grant.approvals_required:
-        draft = grant_approved(load_chart(session, organisation_id), grant.fund_id,
+        draft = grant_approved(load_chart(session, organisation_id, chart_version), grant.fund_id,
                                Money(grant.amount_minor, grant.currency), grant.category,
                                Particulars(effective_date, idempotency_key, recorded_by,
                                            f"grant {grant.id} to {grant.payee}: {grant.purpose}"[:500]))
@@ -126,11 +124,11 @@ def approve_grant(session: Session, organisation_id: int, grant_id: int, *, appr
 def pay_grant(session: Session, organisation_id: int, grant_id: int, *, paid_on: dt.date, idempotency_key: str,
               recorded_by: str, bank_account_id: int | None = None) -> Grant:
     """Pays an approved grant out of the fund's bank account (the role's default unless named)."""
-    grant = get_grant(session, organisation_id, grant_id, for_update=True)
+    grant, chart_version = _grant_to_step(session, organisation_id, grant_id)
     if grant.status != GrantStatus.APPROVED:
         raise InvalidState(f"grant {grant_id} is {grant.status}; only an approved grant is paid", field="grant_id")
     particulars = Particulars(paid_on, idempotency_key, recorded_by, f"grant {grant.id} paid to {grant.payee}"[:500])
-    draft = grant_paid(load_chart(session, organisation_id), grant.fund_id,
+    draft = grant_paid(load_chart(session, organisation_id, chart_version), grant.fund_id,
                        Money(grant.amount_minor, grant.currency), particulars, bank_account_id)
     grant.paid_entry_id = post_entry(session, draft).id
     grant.status = GrantStatus.PAID
@@ -140,7 +138,7 @@ def pay_grant(session: Session, organisation_id: int, grant_id: int, *, paid_on:
 
 def reject_grant(session: Session, organisation_id: int, grant_id: int) -> Grant:
     """Rejects (or withdraws) a grant still awaiting approval; nothing was posted for it."""
-    grant = get_grant(session, organisation_id, grant_id, for_update=True)
+    grant = _grant_to_step(session, organisation_id, grant_id).row
     if grant.status != GrantStatus.REQUESTED:
         raise InvalidState(f"grant {grant_id} is {grant.status}; only a requested grant is rejected", field="grant_id")
     grant.status, grant.decided_at = GrantStatus.REJECTED, utc_now()

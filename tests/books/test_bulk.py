@@ -46,3 +46,27 @@ def test_a_bulk_import_with_one_bad_entry_writes_none_of_them(db):
 
     assert refused.value.field == "entries[50].postings"  # the second chunk's 51st entry
     assert balances_of(db, books.organisation_id) == before
+
+
+def test_a_failure_of_the_pipeline_midway_loses_no_batch_and_keeps_none_twice(postgres_db, monkeypatch):
+    """The pipeline fails once, at its second batch's write (a passing fault: a deadlock, a timeout): every batch,
+    those sent and those not yet drawn, is judged and written again, once."""
+    from ledger.db import store
+
+    books = new_books(postgres_db)
+    real_write, calls = store._postgres_write, []
+
+    def failing_once(batch):
+        calls.append(batch)
+        if len(calls) == 2:
+            return "SELECT 1 / 0", {}
+        return real_write(batch)
+
+    monkeypatch.setattr(store, "_postgres_write", failing_once)
+    new = import_entries(postgres_db, gifts(books, 450, "midway"), chunk_size=100)
+
+    with postgres_db.read() as session:
+        bank = balance(session, books.account(Role.BANK), books.open_fund, "CNY")
+    assert new == 450
+    assert bank.debits_minor == sum(100 + n for n in range(450))
+    assert len(calls) > 5  # the pipeline's two writes, then the five batches written in turn

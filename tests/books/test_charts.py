@@ -86,7 +86,7 @@ def test_the_database_keeps_one_default_per_role(db):
 
 @pytest.mark.parametrize(("changes", "error", "field"), [
     ({"type": "liability"}, InvalidInput, "type"),
-    ({"normal_balance": "credit"}, InvalidInput, "type"),
+    ({"normal_balance": "credit"}, InvalidInput, "normal_balance"),
     ({"role": "not_a_role"}, InvalidInput, "role"),
     ({"role": None, "role_default": True}, InvalidInput, "role_default"),
     ({"code": "1002"}, Conflict, "code"),
@@ -113,3 +113,26 @@ def test_only_an_account_with_a_role_can_become_a_default(db):
         db.write(lambda session: make_role_default(session, books.organisation_id, plain))
 
     assert refused.value.field == "role_default"
+
+
+def test_two_admins_moving_one_roles_default_at_once_are_taken_in_turn(postgres_db):
+    """The second waits for the first (the chart's version row is locked by the first change), then moves the
+    default again: both succeed, and the role keeps one default, the second's."""
+    import threading
+
+    books = new_books(postgres_db)
+    first, second = second_bank(postgres_db, books.organisation_id), second_bank(postgres_db, books.organisation_id)
+    with postgres_db.session() as earlier:
+        make_role_default(earlier, books.organisation_id, first)
+        later = threading.Thread(target=lambda: postgres_db.write(
+            lambda session: make_role_default(session, books.organisation_id, second)))
+        later.start()
+        later.join(timeout=1)
+        assert later.is_alive()  # waiting for the first change to end
+        earlier.commit()
+    later.join(timeout=10)
+
+    with postgres_db.read() as session:
+        defaults = session.scalars(select(Account.id).where(
+            Account.organisation_id == books.organisation_id, Account.role == "bank", Account.role_default)).all()
+    assert defaults == [second]
