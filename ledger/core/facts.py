@@ -81,23 +81,25 @@ class LookupRequest:
 
     @classmethod
     def of(cls, drafts: Sequence[EntryDraft]) -> LookupRequest:
-        # Plain tuples while gathering (a batch has thousands of postings and few balances), named once sorted.
-        account_ids, fund_ids, balance_keys = set(), set(), set()
-        date_ranges: dict[int, tuple[dt.date, dt.date]] = {}
+        postings = [posting for draft in drafts for posting in draft.postings]
+        account_ids = {account_id for posting in postings
+                       for account_id in (posting.debit_account_id, posting.credit_account_id)}
+        fund_ids = {posting.fund_id for posting in postings}
+        date_ranges: dict[int, DateRange] = {}
         for draft in drafts:
-            day, organisation_id = draft.effective_date, draft.organisation_id
-            first, last = date_ranges.get(organisation_id, (day, day))
-            date_ranges[organisation_id] = (min(first, day), max(last, day))
-            for posting in draft.postings:
-                account_ids.update((posting.debit_account_id, posting.credit_account_id))
-                fund_ids.add(posting.fund_id)
-                balance_keys.add((posting.debit_account_id, posting.fund_id, posting.currency))
-                balance_keys.add((posting.credit_account_id, posting.fund_id, posting.currency))
+            first, last = date_ranges.get(draft.organisation_id, (draft.effective_date, draft.effective_date))
+            if not first <= draft.effective_date <= last:
+                date_ranges[draft.organisation_id] = DateRange(min(first, draft.effective_date),
+                                                               max(last, draft.effective_date))
+            elif draft.organisation_id not in date_ranges:
+                date_ranges[draft.organisation_id] = DateRange(first, last)
+        # Plain tuples while deduplicating (a batch has many postings and few balances), named once sorted.
         keys = sorted({(draft.organisation_id, draft.idempotency_key) for draft in drafts})
-        return cls(sorted(account_ids), sorted(fund_ids),
-                   {organisation_id: DateRange(*dates) for organisation_id, dates in date_ranges.items()},
+        balance_keys = sorted({(account_id, posting.fund_id, posting.currency) for posting in postings
+                               for account_id in (posting.debit_account_id, posting.credit_account_id)})
+        return cls(sorted(account_ids), sorted(fund_ids), date_ranges,
                    list(map(partial(tuple.__new__, EntryKey), keys)),
-                   list(map(partial(tuple.__new__, BalanceKey), sorted(balance_keys))))
+                   list(map(partial(tuple.__new__, BalanceKey), balance_keys)))
 
 
 @dataclass(slots=True)

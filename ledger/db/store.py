@@ -122,7 +122,9 @@ class Batch:
         entries, postings = [], []
         entry_row, posting_row = partial(tuple.__new__, EntryRow), partial(tuple.__new__, PostingRow)
         for draft, digest in zip(drafts, digests, strict=True):
-            entries.append(entry_row((draft.organisation_id, draft.kind, draft.effective_date, posted_at,
+            # str(kind): an EntryKind member is a str subclass, which sqlite3 binds only after asking it for an
+            # adapter (an AttributeError per row: a quarter of the bulk import's insert time).
+            entries.append(entry_row((draft.organisation_id, str(draft.kind), draft.effective_date, posted_at,
                                       draft.description, draft.idempotency_key, digest, draft.recorded_by,
                                       draft.reverses_entry_id)))
             postings.extend(posting_row((draft.organisation_id, draft.idempotency_key, draft.effective_date,
@@ -559,10 +561,11 @@ ON CONFLICT (account_id, fund_id, currency) DO UPDATE
 def _sqlite_batch(cursor, batch: Batch) -> EntryIds:
     lookup = _sqlite_lookup(cursor, batch.request)
     batch.check(lookup)
-    fresh = [row for row in batch.entries if EntryKey(row.organisation_id, row.idempotency_key) not in lookup.existing]
+    # Keys as plain (organisation, key) tuples, equal to EntryKeys: these lines run once per row of the import.
+    fresh = [row for row in batch.entries if (row.organisation_id, row.idempotency_key) not in lookup.existing]
     # BEGIN IMMEDIATE gave this transaction SQLite's only write lock: no other writer can take these ids.
     highest = cursor.execute("SELECT coalesce(max(id), 0) FROM entries").fetchone()[0]
-    entry_ids = {EntryKey(row.organisation_id, row.idempotency_key): highest + offset
+    entry_ids = {(row.organisation_id, row.idempotency_key): highest + offset
                  for offset, row in enumerate(fresh, start=1)}
     fresh_postings = [row for row in batch.postings if (row.organisation_id, row.idempotency_key) in entry_ids]
     cursor.executemany(_SQLITE_UPSERT_BALANCE, _deltas(fresh_postings))
