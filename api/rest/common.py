@@ -4,6 +4,7 @@ and CSV answers for lists and statements."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 
 import flask_smorest
@@ -118,6 +119,11 @@ def documents_problems(blp, *statuses: int):
                                     content_type="application/problem+json")(view)
         return view
     return decorate
+
+
+def today() -> dt.date:
+    """The date a write takes when the request names none: today in UTC."""
+    return dt.datetime.now(dt.UTC).date()
 
 
 def wants_csv() -> bool:

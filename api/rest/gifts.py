@@ -23,6 +23,7 @@ from api.rest.common import (
     storable,
     strict_boolean,
     text,
+    today,
     wants_csv,
 )
 from ledger.access.policy import Need
@@ -72,6 +73,16 @@ class RefundSchema(Schema):
     entry_id = fields.Integer(required=True)
     created_at = fields.DateTime(required=True)
     created_by = fields.String(required=True)
+    cancelled_entry_id = fields.Integer(allow_none=True, required=True, metadata={
+        "description": "The entry that reversed this refund when it was cancelled as recorded by mistake"})
+    cancelled_at = fields.DateTime(allow_none=True, required=True)
+    cancelled_by = fields.String(allow_none=True, required=True)
+    cancel_reason = fields.String(required=True)
+
+
+class RefundCancellationSchema(Schema):
+    reason = text(500, required=True)
+    cancelled_on = fields.Date(metadata={"description": "The reversal's date; today (UTC) when left out"})
 
 
 class RefundInSchema(Schema):
@@ -236,3 +247,20 @@ class Refunds(MethodView):
         authorize_funds(organisation_id, [donation.fund_id], write=True)
         return refunds.refund_donation(unit.session, organisation_id, donation_id, idempotency_key=unit.entry_key,
                                        recorded_by=unit.recorded_by, **data)
+
+
+@blp.route("/donations/<int:donation_id>/refunds/<int:refund_id>/cancellation")
+class RefundCancellation(MethodView):
+    @requires(Need.FUND_WRITE)
+    @blp.arguments(RefundCancellationSchema())
+    @blp.response(200, RefundSchema)
+    @documents_problems(blp, 403, 404, 409, 422)
+    @perform("donation.refund.cancel")
+    def post(self, data, organisation_id: int, donation_id: int, refund_id: int, unit: UnitOfWork):
+        """Cancels a refund recorded by mistake: its entry is reversed (the money is back in the account it left)
+        and the gift's refunded total goes back down. Once only (409 `invalid_state`)."""
+        donation = donations.get_donation(unit.session, organisation_id, donation_id)
+        authorize_funds(organisation_id, [donation.fund_id], write=True)
+        return refunds.cancel_refund(unit.session, organisation_id, donation_id, refund_id,
+                                     cancelled_on=data.get("cancelled_on") or today(), reason=data["reason"],
+                                     idempotency_key=unit.entry_key, recorded_by=unit.recorded_by)

@@ -1,5 +1,6 @@
 """Grants: requested, approved (never by the requester; by two people above the organisation's
-threshold), paid, or rejected."""
+threshold), paid at once or in parts (never by the requester), cancelled before they are wholly paid, or
+rejected."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from api.rest.common import (
     object_id,
     page_schema,
     text,
+    today,
     wants_csv,
 )
 from ledger.access.policy import Need
@@ -33,6 +35,16 @@ blp = Blueprint("grants", __name__, url_prefix="/api/v1/organisations/<int:organ
                 description="Grants: request, approve (separation of duties), pay, reject")
 
 
+class GrantPaymentOutSchema(Schema):
+    id = fields.Integer(required=True)
+    amount_minor = fields.Integer(required=True)
+    paid_on = fields.Date(required=True)
+    entry_id = fields.Integer(required=True)
+    paid_by_user_id = fields.Integer(allow_none=True, required=True, metadata={
+        "description": "Who paid it (unknown only for payments recorded before partial payments existed)"})
+    created_at = fields.DateTime(required=True)
+
+
 class GrantSchema(Schema):
     id = fields.Integer(required=True)
     organisation_id = fields.Integer(required=True)
@@ -42,14 +54,21 @@ class GrantSchema(Schema):
     payee = fields.String(required=True)
     purpose = fields.String(required=True)
     category = fields.String(required=True)
-    status = fields.String(required=True, metadata={"description": "requested, approved, paid or rejected"})
+    status = fields.String(required=True, metadata={
+        "description": "requested, approved, partly_paid, paid, cancelled (after approval) or rejected"})
     approvals_required = fields.Integer(required=True)
     approved_by = fields.List(fields.Integer(), required=True, metadata={"description": "Approvers' user ids"})
     requested_by_user_id = fields.Integer(required=True)
     requested_at = fields.DateTime(required=True)
     decided_at = fields.DateTime(allow_none=True, required=True)
     approved_entry_id = fields.Integer(allow_none=True, required=True)
-    paid_entry_id = fields.Integer(allow_none=True, required=True)
+    paid_minor = fields.Integer(required=True, metadata={"description": "Paid so far"})
+    payments = fields.List(fields.Nested(GrantPaymentOutSchema), required=True)
+    cancelled_minor = fields.Integer(required=True, metadata={"description": "The unpaid part cancelled"})
+    cancelled_entry_id = fields.Integer(allow_none=True, required=True)
+    cancelled_at = fields.DateTime(allow_none=True, required=True)
+    cancelled_by_user_id = fields.Integer(allow_none=True, required=True)
+    cancel_reason = fields.String(required=True)
 
 
 class GrantInSchema(Schema):
@@ -66,8 +85,14 @@ class GrantStepSchema(Schema):
 
 
 class GrantPaymentSchema(GrantStepSchema):
+    amount_minor = MinorUnits(metadata={"description": "How much of what is still owed to pay now; all of it when "
+                                                      "left out"})
     bank_account_id = object_id(strict=True, allow_none=True, load_default=None, metadata={
         "description": "The bank account it is paid from, when not the bank role's default"})
+
+
+class GrantCancellationSchema(GrantStepSchema):
+    reason = text(500, required=True)
 
 
 class GrantQuerySchema(PageQuerySchema):
@@ -77,21 +102,23 @@ class GrantQuerySchema(PageQuerySchema):
 
 GrantPageSchema = page_schema(GrantSchema, "GrantPage")
 GRANT_COLUMNS = ["id", "fund_id", "amount_minor", "currency", "payee", "purpose", "category", "status",
-                 "requested_at", "decided_at", "approved_entry_id", "paid_entry_id"]
+                 "requested_at", "decided_at", "approved_entry_id", "paid_minor", "cancelled_minor", "cancelled_at",
+                 "cancel_reason"]
 
 
 def _views(session, grant_list: list) -> list[dict]:
-    """The grants with their approvers, for the grant schema."""
-    approvers = grants.approvers_of(session, [grant.id for grant in grant_list])
-    return [{**{column: getattr(grant, column) for column in GRANT_FIELDS}, "approved_by": approvers[grant.id]}
-            for grant in grant_list]
+    """The grants with their approvers and payments, for the grant schema."""
+    grant_ids = [grant.id for grant in grant_list]
+    approvers, payments = grants.approvers_of(session, grant_ids), grants.payments_of(session, grant_ids)
+    return [{**{column: getattr(grant, column) for column in GRANT_FIELDS}, "approved_by": approvers[grant.id],
+             "payments": payments[grant.id]} for grant in grant_list]
 
 
 def _view(session, grant) -> dict:
     return _views(session, [grant])[0]
 
 
-GRANT_FIELDS = tuple(name for name in GrantSchema().fields if name != "approved_by")
+GRANT_FIELDS = tuple(name for name in GrantSchema().fields if name not in ("approved_by", "payments"))
 
 
 @blp.route("/grants")
@@ -146,7 +173,7 @@ def _step(unit: UnitOfWork, organisation_id: int, grant_id: int, take: Callable[
 
 
 def _on(data: dict) -> dt.date:
-    return data.get("effective_date") or dt.datetime.now(dt.UTC).date()
+    return data.get("effective_date") or today()
 
 
 @blp.route("/grants/<int:grant_id>/approvals")
@@ -164,18 +191,37 @@ class GrantApprovals(MethodView):
             effective_date=_on(data), idempotency_key=unit.entry_key, recorded_by=unit.recorded_by))
 
 
-@blp.route("/grants/<int:grant_id>/payment")
-class GrantPayment(MethodView):
+@blp.route("/grants/<int:grant_id>/payments")
+class GrantPayments(MethodView):
     @requires(Need.FUND_WRITE)
     @blp.arguments(GrantPaymentSchema(), required=False)
     @blp.response(200, GrantSchema)
     @documents_problems(blp, 403, 404, 409, 422)
     @perform("grant.pay")
     def post(self, data, organisation_id: int, grant_id: int, unit: UnitOfWork):
-        """Pays an approved grant from the fund's bank account (the bank role's default unless named)."""
+        """Pays an approved grant, all that is still owed or `amount_minor` of it (never more), from the fund's
+        bank account (the bank role's default unless named). Refused for its requester (403
+        `separation_of_duties`)."""
         return _step(unit, organisation_id, grant_id, lambda: grants.pay_grant(
             unit.session, organisation_id, grant_id, paid_on=_on(data), idempotency_key=unit.entry_key,
-            recorded_by=unit.recorded_by, bank_account_id=data.get("bank_account_id")))
+            recorded_by=unit.recorded_by, paid_by_user_id=unit.principal.user_id,
+            amount_minor=data.get("amount_minor"), bank_account_id=data.get("bank_account_id")))
+
+
+@blp.route("/grants/<int:grant_id>/cancellation")
+class GrantCancellation(MethodView):
+    @requires(Need.FUND_WRITE)
+    @blp.arguments(GrantCancellationSchema())
+    @blp.response(200, GrantSchema)
+    @documents_problems(blp, 403, 404, 409, 422)
+    @perform("grant.cancel")
+    def post(self, data, organisation_id: int, grant_id: int, unit: UnitOfWork):
+        """Cancels what is still owed of an approved or partly paid grant: the unpaid part is posted back to the
+        fund (owed no more, a cost no more); what was paid stays paid."""
+        return _step(unit, organisation_id, grant_id, lambda: grants.cancel_grant(
+            unit.session, organisation_id, grant_id, cancelled_on=_on(data), reason=data["reason"],
+            idempotency_key=unit.entry_key, recorded_by=unit.recorded_by,
+            cancelled_by_user_id=unit.principal.user_id))
 
 
 @blp.route("/grants/<int:grant_id>/rejection")

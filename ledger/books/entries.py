@@ -23,7 +23,7 @@ from ledger.core.facts import EntryKey, Lookup
 from ledger.core.limits import check_limits
 from ledger.core.recipes import Particulars, reversal
 from ledger.db.listing import Page, keyset_page
-from ledger.db.models import Donation, Entry, Grant, Posting, Refund
+from ledger.db.models import Donation, Entry, Grant, GrantPayment, Posting, Refund
 from ledger.db.store import Batch, EntryIds, post_batches
 from ledger.db.types import utc_now
 
@@ -139,9 +139,15 @@ def reverse_entry(
 
 
 def _refuse_kept_by_record(session: Session, entry_id: int) -> None:
-    for model, columns, what in ((Donation, (Donation.entry_id,), "donation"), (Refund, (Refund.entry_id,), "refund"),
-                                 (Grant, (Grant.approved_entry_id, Grant.paid_entry_id), "grant")):
-        holder = session.scalars(select(model.id).where(or_(*(column == entry_id for column in columns)))).first()
+    holders = (
+        ("donation", select(Donation.id).where(Donation.entry_id == entry_id)),
+        ("refund", select(Refund.id).where(or_(Refund.entry_id == entry_id, Refund.cancelled_entry_id == entry_id))),
+        ("grant", select(Grant.id).where(or_(Grant.approved_entry_id == entry_id,
+                                             Grant.cancelled_entry_id == entry_id))),
+        ("grant", select(GrantPayment.grant_id).where(GrantPayment.entry_id == entry_id)),
+    )
+    for what, query in holders:
+        holder = session.scalars(query).first()
         if holder is not None:
             raise EntryKeptByRecord(
                 f"entry {entry_id} records {what} {holder}; undo it through the {what}, not by reversing the entry",

@@ -133,6 +133,14 @@ def grant_paid(chart: Chart, fund_id: int, amount: Money, particulars: Particula
         amount))
 
 
+def grant_cancelled(chart: Chart, fund_id: int, unpaid: Money, category: str, particulars: Particulars) -> EntryDraft:
+    """An approved grant cancelled before it was wholly paid: the unpaid part is no longer owed, and its cost comes
+    back to the fund (the mirror of ``grant_approved`` for that part)."""
+    cost = _choice(category, CATEGORY_ROLES, "category")
+    return _entry(chart, EntryKind.GRANT_CANCELLED, particulars,
+                  _move(fund_id, chart.account(Role.GRANTS_PAYABLE), chart.account(cost), unpaid))
+
+
 def transfer_between_funds(chart: Chart, from_fund_id: int, to_fund_id: int, amount: Money,
                            particulars: Particulars, from_account_id: int | None = None,
                            to_account_id: int | None = None) -> EntryDraft:

@@ -55,7 +55,9 @@ class DonationChannel(StrEnum):
 class GrantStatus(StrEnum):
     REQUESTED = "requested"  # awaiting approval; nothing posted
     APPROVED = "approved"  # the cost and the amount owed are posted
-    PAID = "paid"  # the money has left the bank
+    PARTLY_PAID = "partly_paid"  # some of the amount owed has left the bank
+    PAID = "paid"  # all of it has left the bank
+    CANCELLED = "cancelled"  # approved, then cancelled before it was wholly paid: the unpaid part posted back
     REJECTED = "rejected"  # withdrawn or refused before approval; nothing posted
 
 
@@ -78,6 +80,7 @@ class EntryKind(StrEnum):
     PAYOUT = "payout"
     GRANT_APPROVED = "grant_approved"
     GRANT_PAID = "grant_paid"
+    GRANT_CANCELLED = "grant_cancelled"
     TRANSFER = "transfer"
     RELEASE_FROM_RESTRICTION = "release_from_restriction"
     JOURNAL = "journal"

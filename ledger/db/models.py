@@ -445,6 +445,7 @@ class Refund(Base):
                              ["entries.organisation_id", "entries.id", "entries.effective_date"],
                              name="fk_refunds_entry_entries"),
         Index("ix_refunds_donation_id", "donation_id"),
+        Index("uq_refunds_cancelled_entry_id", "cancelled_entry_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -456,12 +457,18 @@ class Refund(Base):
     entry_id: Mapped[int] = mapped_column(Id, unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     created_by: Mapped[str] = mapped_column(String(200))
+    # A refund recorded by mistake is cancelled through this record: its entry reversed, when, by whom, why.
+    cancelled_entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    cancelled_by: Mapped[str | None] = mapped_column(String(200))
+    cancel_reason: Mapped[str] = mapped_column(String(500), server_default="")
 
 
 class Grant(Base):
     """Money leaving a fund for a payee: requested, then approved (by one person, or two above the
-    organisation's threshold; never by the requester), then paid. Approval posts the cost and the amount owed,
-    payment the money leaving the bank. Rejected grants post nothing."""
+    organisation's threshold; never by the requester), then paid, at once or in parts (never by the requester).
+    Approval posts the cost and the amount owed, each payment the money leaving the bank; cancelling posts the
+    unpaid part back. Rejected grants post nothing. paid_minor and cancelled_minor never pass the amount."""
 
     __tablename__ = "grants"
     __table_args__ = (
@@ -470,8 +477,17 @@ class Grant(Base):
         one_of("category", GrantCategory),
         one_of("status", GrantStatus),
         CheckConstraint("approvals_required IN (1, 2)", name="approvals_required"),
-        CheckConstraint("(status IN ('approved', 'paid')) = (approved_entry_id IS NOT NULL)", name="approved_posted"),
-        CheckConstraint("(status = 'paid') = (paid_entry_id IS NOT NULL)", name="paid_posted"),
+        CheckConstraint("(status IN ('approved', 'partly_paid', 'paid', 'cancelled'))"
+                        " = (approved_entry_id IS NOT NULL)", name="approved_posted"),
+        CheckConstraint("paid_minor >= 0 AND cancelled_minor >= 0 AND paid_minor + cancelled_minor <= amount_minor",
+                        name="paid_within_amount"),
+        CheckConstraint("(status IN ('requested', 'rejected', 'approved') AND paid_minor = 0)"
+                        " OR (status = 'partly_paid' AND paid_minor > 0 AND paid_minor < amount_minor)"
+                        " OR (status = 'paid' AND paid_minor = amount_minor)"
+                        " OR (status = 'cancelled' AND paid_minor + cancelled_minor = amount_minor)",
+                        name="paid_matches_status"),
+        CheckConstraint("(status = 'cancelled') = (cancelled_entry_id IS NOT NULL AND cancelled_minor > 0)",
+                        name="cancelled_posted"),
         ForeignKeyConstraint(["organisation_id", "fund_id", "currency"],
                              ["funds.organisation_id", "funds.id", "funds.currency"], name="fk_grants_fund_funds"),
         Index("ix_grants_organisation_id_status", "organisation_id", "status"),
@@ -485,13 +501,46 @@ class Grant(Base):
     payee: Mapped[str] = mapped_column(String(200))
     purpose: Mapped[str] = mapped_column(String(500))
     category: Mapped[str] = mapped_column(String(30))
-    status: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20))
     approvals_required: Mapped[int] = mapped_column(Integer)
     requested_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     requested_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     decided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     approved_entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
-    paid_entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
+    paid_minor: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    cancelled_minor: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    cancelled_entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    cancelled_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    cancel_reason: Mapped[str] = mapped_column(String(500), server_default="")
+
+
+class GrantPayment(Base):
+    """One payment of a grant, with its entry. The database refuses the grant's requester as payer (the composite
+    key copies the requester from the grant); paid_by_user_id is NULL only for payments made before revision 0005
+    whose payer was not recorded."""
+
+    __tablename__ = "grant_payments"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("paid_by_user_id <> requested_by_user_id", name="not_the_requester"),
+        ForeignKeyConstraint(["grant_id", "requested_by_user_id"], ["grants.id", "grants.requested_by_user_id"],
+                             name="fk_grant_payments_grant_grants"),
+        ForeignKeyConstraint(["organisation_id", "entry_id", "paid_on"],
+                             ["entries.organisation_id", "entries.id", "entries.effective_date"],
+                             name="fk_grant_payments_entry_entries"),
+        Index("ix_grant_payments_grant_id", "grant_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Id)
+    grant_id: Mapped[int] = mapped_column(Id)
+    requested_by_user_id: Mapped[int] = mapped_column(Id)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    paid_on: Mapped[dt.date] = mapped_column(Date)
+    entry_id: Mapped[int] = mapped_column(Id, unique=True)
+    paid_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
 class GrantApproval(Base):

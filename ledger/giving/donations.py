@@ -133,7 +133,5 @@ def list_donations(session: Session, organisation_id: int, which: DonationFilter
 
 
 def refunds_of(session: Session, donation: Donation) -> list[Refund]:
-    """The gift's refunds, oldest first (none asked for when nothing was refunded)."""
-    if not donation.refunded_minor:
-        return []
+    """The gift's refunds, oldest first, those cancelled included."""
     return list(session.scalars(select(Refund).where(Refund.donation_id == donation.id).order_by(Refund.id)))

@@ -3,6 +3,10 @@
 A refund is a row plus the entry its recipe posts, out of the very account the gift went into. The refunds of a
 gift never pass its amount: checked here, by a conditional update that a concurrent refund cannot slip past, and
 by a CHECK constraint.
+
+A refund recorded by mistake is cancelled through its record (``cancel_refund``): its entry is reversed, the gift's
+refunded total goes back down, and the record keeps who cancelled it, when and why. The entry of a refund is never
+reversed on its own (``ledger.books.entries.reverse_entry`` refuses it), so the record and the books always agree.
 """
 
 from __future__ import annotations
@@ -13,13 +17,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ledger.books.charts import load_chart
-from ledger.books.entries import post_entry
-from ledger.core.errors import InvalidInput, InvalidState
+from ledger.books.entries import get_entry, post_entry
+from ledger.core.errors import InvalidInput, InvalidState, NotFound
 from ledger.core.money import Money
-from ledger.core.recipes import Particulars, refund
+from ledger.core.recipes import Particulars, refund, reversal
+from ledger.core.values import required_text
 from ledger.core.vocabulary import DonationChannel
-from ledger.db.listing import get_owned_with_chart
+from ledger.db.listing import get_owned, get_owned_with_chart
 from ledger.db.models import Donation, Posting, Refund
+from ledger.db.types import utc_now
 from ledger.giving.donations import record_of_entry
 
 
@@ -64,3 +70,38 @@ def _account_received_in(session: Session, donation: Donation) -> int:
     """The bank or cash account the gift's entry debited: the refund goes out of it."""
     return session.scalar(select(Posting.debit_account_id).where(Posting.entry_id == donation.entry_id)
                           .order_by(Posting.id).limit(1))
+
+
+def get_refund(session: Session, organisation_id: int, donation_id: int, refund_id: int) -> Refund:
+    """A refund of this donation (NotFound for a refund of another gift or organisation)."""
+    row = get_owned(session, Refund, organisation_id, refund_id, "refund")
+    if row.donation_id != donation_id:
+        raise NotFound(f"refund {refund_id} of donation {donation_id} does not exist", field="refund_id")
+    return row
+
+
+def cancel_refund(session: Session, organisation_id: int, donation_id: int, refund_id: int, *, cancelled_on: dt.date,
+                  reason: str, idempotency_key: str, recorded_by: str) -> Refund:
+    """Cancels a refund recorded by mistake: reverses its entry (the money is back where the gift left it) and
+    lowers the gift's refunded total by the refund's amount."""
+    row = get_refund(session, organisation_id, donation_id, refund_id)
+    if row.cancelled_entry_id is not None:
+        raise InvalidState(f"refund {refund_id} was already cancelled", field="refund_id")
+    if cancelled_on < row.refunded_on:
+        raise InvalidInput(f"a cancellation cannot precede the refund, made on {row.refunded_on}", field="cancelled_on")
+    reason = required_text(reason, "reason", 500)
+    particulars = Particulars(cancelled_on, idempotency_key, recorded_by,
+                              f"refund {row.id} cancelled: {reason}"[:500])
+    posted = post_entry(session, reversal(get_entry(session, organisation_id, row.entry_id), particulars,
+                                          row.entry_id))
+    shrunk = session.execute(
+        update(Refund).where(Refund.id == row.id, Refund.cancelled_entry_id.is_(None))
+        .values(cancelled_entry_id=posted.id, cancelled_at=utc_now(), cancelled_by=recorded_by, cancel_reason=reason)
+        .execution_options(synchronize_session=False)).rowcount
+    if not shrunk:  # a concurrent cancellation got there first (its entry's key differs: the reversal is refused)
+        raise InvalidState(f"refund {refund_id} was already cancelled", field="refund_id")
+    session.execute(update(Donation).where(Donation.id == row.donation_id)
+                    .values(refunded_minor=Donation.refunded_minor - row.amount_minor)
+                    .execution_options(synchronize_session=False))
+    session.expire_all()
+    return get_refund(session, organisation_id, donation_id, refund_id)

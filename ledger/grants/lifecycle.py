@@ -1,9 +1,11 @@
 """Grants: money leaving a fund for a payee, in three steps with separation of duties.
 
-requested → approved → paid, or requested → rejected. The person who asked cannot approve; above the
-organisation's threshold two different people must approve. Approval posts the cost and the amount owed
-(``recipes.grant_approved``), payment the money leaving the bank (``recipes.grant_paid``). The database keeps
-the same rules: an approval row cannot name the requester, nor the same approver twice.
+requested → approved → (partly_paid →) paid, or requested → rejected; an approved or partly paid grant may be
+cancelled, which posts its unpaid part back (``recipes.grant_cancelled``). The person who asked can neither
+approve nor pay; above the organisation's threshold two different people must approve. Approval posts the cost
+and the amount owed (``recipes.grant_approved``), each payment money leaving the bank (``recipes.grant_paid``),
+never past the approved amount. The database keeps the same rules: an approval or payment row cannot name the
+requester, an approver cannot approve twice, and what is paid and cancelled never passes the amount.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ from sqlalchemy.orm import Session
 from ledger.books.charts import load_chart
 from ledger.books.entries import post_entry
 from ledger.books.organisations import get_fund, get_organisation
-from ledger.core.errors import CurrencyMismatch, FundClosed, InvalidState, SeparationOfDuties
+from ledger.core.errors import CurrencyMismatch, FundClosed, InvalidInput, InvalidState, SeparationOfDuties
 from ledger.core.money import Money
-from ledger.core.recipes import Particulars, grant_approved, grant_paid
+from ledger.core.recipes import Particulars, grant_approved, grant_cancelled, grant_paid
 from ledger.core.values import one_of, required_text
 from ledger.core.vocabulary import FundStatus, GrantCategory, GrantStatus
 from ledger.db.engine import insert_unless_taken
 from ledger.db.listing import OwnedRow, Page, get_owned, get_owned_with_chart, keyset_page
-from ledger.db.models import Grant, GrantApproval
+from ledger.db.models import Grant, GrantApproval, GrantPayment
 from ledger.db.types import utc_now
 
 
@@ -121,19 +123,66 @@ def approve_grant(session: Session, organisation_id: int, grant_id: int, *, appr
     return grant
 
 
+UNPAID = (GrantStatus.APPROVED, GrantStatus.PARTLY_PAID)  # the statuses in which money is still owed
+
+
 def pay_grant(session: Session, organisation_id: int, grant_id: int, *, paid_on: dt.date, idempotency_key: str,
-              recorded_by: str, bank_account_id: int | None = None) -> Grant:
-    """Pays an approved grant out of the fund's bank account (the role's default unless named)."""
+              recorded_by: str, paid_by_user_id: int, amount_minor: int | None = None,
+              bank_account_id: int | None = None) -> Grant:
+    """Pays an approved grant, all that is still owed or ``amount_minor`` of it, out of the fund's bank account
+    (the role's default unless named). Whoever requested the grant cannot pay it."""
     grant, chart_version = _grant_to_step(session, organisation_id, grant_id)
-    if grant.status != GrantStatus.APPROVED:
+    if grant.status not in UNPAID:
         raise InvalidState(f"grant {grant_id} is {grant.status}; only an approved grant is paid", field="grant_id")
+    if paid_by_user_id == grant.requested_by_user_id:
+        raise SeparationOfDuties("whoever requested a grant cannot pay it", field="grant_id")
+    owed = grant.amount_minor - grant.paid_minor
+    amount = Money.positive(owed if amount_minor is None else amount_minor, grant.currency)
+    if amount.amount_minor > owed:
+        raise InvalidInput(f"at most {owed} minor units of this grant remain to pay", field="amount_minor")
     particulars = Particulars(paid_on, idempotency_key, recorded_by, f"grant {grant.id} paid to {grant.payee}"[:500])
-    draft = grant_paid(load_chart(session, organisation_id, chart_version), grant.fund_id,
-                       Money(grant.amount_minor, grant.currency), particulars, bank_account_id)
-    grant.paid_entry_id = post_entry(session, draft).id
-    grant.status = GrantStatus.PAID
+    draft = grant_paid(load_chart(session, organisation_id, chart_version), grant.fund_id, amount, particulars,
+                       bank_account_id)
+    posted = post_entry(session, draft)
+    if not posted.replayed:
+        session.add(GrantPayment(organisation_id=organisation_id, grant_id=grant.id,
+                                 requested_by_user_id=grant.requested_by_user_id, amount_minor=amount.amount_minor,
+                                 paid_on=paid_on, entry_id=posted.id, paid_by_user_id=paid_by_user_id,
+                                 created_at=posted.posted_at))
+        grant.paid_minor += amount.amount_minor
+        grant.status = GrantStatus.PAID if grant.paid_minor == grant.amount_minor else GrantStatus.PARTLY_PAID
     session.flush()
     return grant
+
+
+def cancel_grant(session: Session, organisation_id: int, grant_id: int, *, cancelled_on: dt.date, reason: str,
+                 idempotency_key: str, recorded_by: str, cancelled_by_user_id: int) -> Grant:
+    """Cancels what is still owed of an approved or partly paid grant: the unpaid part is posted back to the fund
+    (no longer owed, no longer a cost). What was paid stays paid."""
+    grant, chart_version = _grant_to_step(session, organisation_id, grant_id)
+    if grant.status not in UNPAID:
+        raise InvalidState(f"grant {grant_id} is {grant.status}; only an approved grant not wholly paid is cancelled",
+                           field="grant_id")
+    unpaid = Money(grant.amount_minor - grant.paid_minor, grant.currency)
+    reason = required_text(reason, "reason", 500)
+    draft = grant_cancelled(load_chart(session, organisation_id, chart_version), grant.fund_id, unpaid,
+                            grant.category, Particulars(cancelled_on, idempotency_key, recorded_by,
+                                                        f"grant {grant.id} cancelled: {reason}"[:500]))
+    posted = post_entry(session, draft)
+    grant.cancelled_entry_id, grant.cancelled_minor = posted.id, unpaid.amount_minor
+    grant.cancelled_at, grant.cancelled_by_user_id, grant.cancel_reason = utc_now(), cancelled_by_user_id, reason
+    grant.status = GrantStatus.CANCELLED
+    session.flush()
+    return grant
+
+
+def payments_of(session: Session, grant_ids: list[int]) -> dict[int, list[GrantPayment]]:
+    """Each grant's payments, in the order they were made: one query for a whole page of grants."""
+    payments: dict[int, list[GrantPayment]] = {grant_id: [] for grant_id in grant_ids}
+    for payment in session.scalars(select(GrantPayment).where(GrantPayment.grant_id.in_(grant_ids))
+                                   .order_by(GrantPayment.id)):
+        payments[payment.grant_id].append(payment)
+    return payments
 
 
 def reject_grant(session: Session, organisation_id: int, grant_id: int) -> Grant:

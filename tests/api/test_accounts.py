@@ -54,7 +54,7 @@ def test_money_goes_into_the_bank_account_named_and_leaves_it_again(world):
         "fund_id": world.fund, "amount_minor": 30_000, "currency": "CNY", "payee": "p", "purpose": "p",
         "category": "charitable_activities"}).json
     world.call("org_admin", "POST", world.url(f"/grants/{grant['id']}/approvals"), key=uuid.uuid4().hex, json={})
-    paid = world.call("org_admin", "POST", world.url(f"/grants/{grant['id']}/payment"), key=uuid.uuid4().hex,
+    paid = world.call("org_admin", "POST", world.url(f"/grants/{grant['id']}/payments"), key=uuid.uuid4().hex,
                       json={"bank_account_id": second})
     moved = world.call("fund_manager", "POST", world.url("/transfers"), key=uuid.uuid4().hex, json={
         "from_fund_id": world.fund, "to_fund_id": world.general, "amount_minor": 5_000, "currency": "CNY",

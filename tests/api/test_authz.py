@@ -19,6 +19,7 @@ from ledger.core.chart import Role
 from ledger.db.models import User
 from ledger.giving.donations import GiftRecord, record_donation
 from ledger.giving.donors import create_donor
+from ledger.giving.refunds import refund_donation
 from ledger.grants.lifecycle import GrantRequest, request_grant
 from tests.api.support import PASSWORD
 from tests.builders import fresh_uscc
@@ -54,11 +55,13 @@ ROUTE_NEEDS = {
     ("gifts.Donations", "POST"): "fund_write",
     ("gifts.DonationItem", "GET"): "fund_read",
     ("gifts.Refunds", "POST"): "fund_write",
+    ("gifts.RefundCancellation", "POST"): "fund_write",
     ("grants.Grants", "GET"): "fund_read",
     ("grants.Grants", "POST"): "fund_write",
     ("grants.GrantItem", "GET"): "fund_read",
     ("grants.GrantApprovals", "POST"): "fund_write",
-    ("grants.GrantPayment", "POST"): "fund_write",
+    ("grants.GrantPayments", "POST"): "fund_write",
+    ("grants.GrantCancellation", "POST"): "fund_write",
     ("grants.GrantRejection", "POST"): "fund_write",
     ("journal.Entries", "GET"): "fund_read",
     ("journal.EntryItem", "GET"): "fund_read",
@@ -119,11 +122,14 @@ def _objects(world) -> dict[str, dict]:
             donation = record_donation(session, org, GiftRecord(fund, 50_000, "CNY", "bank", dt.date(2026, 11, 2),
                                                                 donor.id),
                                        idempotency_key=f"setup-{uuid.uuid4().hex}", recorded_by="setup")
+            refund = refund_donation(session, org, donation.id, amount_minor=100, refunded_on=dt.date(2026, 11, 3),
+                                     reason="", idempotency_key=f"setup-{uuid.uuid4().hex}", recorded_by="setup")
             grant = request_grant(session, org, GrantRequest(fund, 100, "CNY", "payee", "purpose",
                                                              "charitable_activities"),
                                   requested_by_user_id=world.users["second_admin"])
             scopes[scope] = {"organisation_id": org, "fund_id": fund, "donation_id": donation.id,
-                             "grant_id": grant.id, "entry_id": get_entry(session, org, donation.entry_id).id,
+                             "refund_id": refund.id, "grant_id": grant.id,
+                             "entry_id": get_entry(session, org, donation.entry_id).id,
                              "donor_id": donor.id, "account_id": load_chart(session, org).account(Role.BANK),
                              "user_id": world.users["spare"], "year": 2020, "month": 1}
         return scopes
@@ -155,7 +161,9 @@ def _bodies(world, values: dict, spare_email: str) -> dict:
         ("grants.Grants", "POST"): {"fund_id": fund, "amount_minor": 100, "currency": "CNY", "payee": "p",
                                     "purpose": "p", "category": "management"},
         ("grants.GrantApprovals", "POST"): {},
-        ("grants.GrantPayment", "POST"): {},
+        ("grants.GrantPayments", "POST"): {},
+        ("grants.GrantCancellation", "POST"): {"reason": "the project was called off"},
+        ("gifts.RefundCancellation", "POST"): {"reason": "recorded by mistake"},
         ("grants.GrantRejection", "POST"): {},
         ("journal.EntryReversal", "POST"): {},
         ("journal.Transfers", "POST"): {"from_fund_id": fund, "to_fund_id": other, "amount_minor": 1,

@@ -156,16 +156,92 @@ def test_a_grant_is_requested_approved_by_someone_else_and_paid(world):
 
     own = _step(world, "fund_manager", grant["id"], "approvals")
     approved = _step(world, "org_admin", grant["id"], "approvals")
-    paid = _step(world, "org_admin", grant["id"], "payment")
-    again = _step(world, "org_admin", grant["id"], "payment")
+    paid = _step(world, "org_admin", grant["id"], "payments")
+    again = _step(world, "org_admin", grant["id"], "payments")
 
     assert grant["status"] == "requested" and grant["approved_entry_id"] is None
     assert own.status_code == 403 and own.json["code"] == "separation_of_duties"
     assert approved.json["status"] == "approved" and approved.json["approved_by"] == [world.users["org_admin"]]
-    assert paid.json["status"] == "paid" and paid.json["paid_entry_id"]
+    assert paid.json["status"] == "paid" and paid.json["paid_minor"] == 30_000
+    assert [(payment["amount_minor"], payment["paid_by_user_id"]) for payment in paid.json["payments"]] == [
+        (30_000, world.users["org_admin"])]
     assert again.status_code == 409 and again.json["code"] == "invalid_state"
     assert fund_balance(world, Role.GRANTS_PAYABLE, world.fund) == payable
     assert fund_balance(world, Role.PROGRAM_EXPENSE, world.fund) == 30_000
+
+
+def _pay(world, role, grant_id, **body):
+    return world.call(role, "POST", world.url(f"/grants/{grant_id}/payments"), json=body, key=uuid.uuid4().hex)
+
+
+def test_a_grant_is_paid_in_parts_never_past_its_amount_and_never_by_its_requester(world):
+    gift(world, 100_000)
+    grant = _grant(world).json
+    _step(world, "org_admin", grant["id"], "approvals")
+
+    by_requester = _pay(world, "fund_manager", grant["id"], amount_minor=1_000)
+    first = _pay(world, "org_admin", grant["id"], amount_minor=10_000)
+    too_much = _pay(world, "org_admin", grant["id"], amount_minor=20_001)
+    before = snapshot(world.db)
+    refused_again = _pay(world, "org_admin", grant["id"], amount_minor=20_001)
+    after_refusal = snapshot(world.db)
+    rest = _pay(world, "org_admin", grant["id"])
+
+    assert by_requester.status_code == 403 and by_requester.json["code"] == "separation_of_duties"
+    assert (first.json["status"], first.json["paid_minor"]) == ("partly_paid", 10_000)
+    assert too_much.status_code == 422 and too_much.json["errors"] == {
+        "amount_minor": ["at most 20000 minor units of this grant remain to pay"]}
+    assert refused_again.status_code == 422 and after_refusal == before
+    assert (rest.json["status"], rest.json["paid_minor"]) == ("paid", 30_000)
+    assert [payment["amount_minor"] for payment in rest.json["payments"]] == [10_000, 20_000]
+    assert fund_balance(world, Role.GRANTS_PAYABLE, world.fund) == 0
+
+
+def test_an_approved_grant_is_cancelled_and_its_unpaid_part_comes_back_to_the_fund(world):
+    gift(world, 100_000)
+    grant = _grant(world).json
+    _step(world, "org_admin", grant["id"], "approvals")
+    _pay(world, "org_admin", grant["id"], amount_minor=5_000)
+
+    cancelled = world.call("org_admin", "POST", world.url(f"/grants/{grant['id']}/cancellation"),
+                           json={"reason": "the kitchen closed"}, key=uuid.uuid4().hex)
+    again = world.call("org_admin", "POST", world.url(f"/grants/{grant['id']}/cancellation"),
+                       json={"reason": "the kitchen closed"}, key=uuid.uuid4().hex)
+    without_reason = world.call("org_admin", "POST", world.url(f"/grants/{_grant(world).json['id']}/cancellation"),
+                                json={}, key=uuid.uuid4().hex)
+
+    assert cancelled.status_code == 200, cancelled.json
+    assert (cancelled.json["status"], cancelled.json["paid_minor"], cancelled.json["cancelled_minor"]) == (
+        "cancelled", 5_000, 25_000)
+    assert cancelled.json["cancel_reason"] == "the kitchen closed"
+    assert again.status_code == 409 and again.json["code"] == "invalid_state"
+    assert without_reason.status_code == 422 and "reason" in without_reason.json["errors"]
+    assert fund_balance(world, Role.GRANTS_PAYABLE, world.fund) == 0
+    assert fund_balance(world, Role.PROGRAM_EXPENSE, world.fund) == 5_000
+    entry = world.call("auditor", "GET", world.url(f"/entries/{cancelled.json['cancelled_entry_id']}")).json
+    assert entry["kind"] == "grant_cancelled"
+
+
+def test_a_refund_recorded_by_mistake_is_cancelled_through_the_refund_and_audited(world):
+    donation = gift(world, 10_000).json
+    bank = fund_balance(world, Role.BANK, world.fund)
+    refund = world.call("fund_manager", "POST", world.url(f"/donations/{donation['id']}/refunds"),
+                        json={"amount_minor": 4_000, "refunded_on": DAY}, key=uuid.uuid4().hex).json
+    path = world.url(f"/donations/{donation['id']}/refunds/{refund['id']}/cancellation")
+
+    cancelled = world.call("fund_manager", "POST", path, json={"reason": "typed the wrong gift"},
+                           key=uuid.uuid4().hex)
+    reversed_alone = world.call("fund_manager", "POST", world.url(f"/entries/{refund['entry_id']}/reversal"),
+                                json={}, key=uuid.uuid4().hex)
+
+    assert cancelled.status_code == 200, cancelled.json
+    assert cancelled.json["cancelled_entry_id"] and cancelled.json["cancel_reason"] == "typed the wrong gift"
+    detail = world.call("auditor", "GET", world.url(f"/donations/{donation['id']}")).json
+    assert detail["refunded_minor"] == 0 and detail["refunds"][0]["cancelled_entry_id"]
+    assert fund_balance(world, Role.BANK, world.fund) == bank
+    assert reversed_alone.status_code == 409 and reversed_alone.json["code"] == "entry_kept_by_record"
+    log = world.call("auditor", "GET", world.url("/audit-log")).json["items"]
+    assert any(record["action"] == "donation.refund.cancel" and record["path"] == path for record in log)
 
 
 def test_above_the_threshold_a_grant_needs_two_different_approvers(world):

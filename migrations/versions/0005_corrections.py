@@ -1,0 +1,147 @@
+"""Corrections a real office needs: grants paid in parts and cancelled, refunds cancelled, the payer of a grant
+never its requester.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-29
+
+- ``grant_payments``: one row per payment of a grant, with its entry and who paid it. The database refuses the
+  grant's requester as payer, as it refuses them as approver (the composite key copies the requester from the
+  grant). Each grant paid before this revision becomes one payment; its payer is the user whose email the entry
+  recorded, when that user is not the requester (else unknown: NULL, which only rows made here hold).
+- ``grants``: ``paid_minor`` and ``cancelled_minor`` (never more than the amount between them), the cancellation's
+  entry, when, by whom and why; statuses ``partly_paid`` and ``cancelled``; ``paid_entry_id`` goes (its entries
+  are the payments' now). On SQLite the table is rebuilt (a CHECK cannot be altered there), with the foreign keys
+  that point at it checked at commit.
+- ``refunds``: a refund recorded by mistake is cancelled through its record: the reversal of its entry, when,
+  by whom and why.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+STATUSES = "'requested', 'approved', 'partly_paid', 'paid', 'cancelled', 'rejected'"
+GRANT_CHECKS = {
+    "status": f"status IN ({STATUSES})",
+    "approved_posted": "(status IN ('approved', 'partly_paid', 'paid', 'cancelled'))"
+                       " = (approved_entry_id IS NOT NULL)",
+    "paid_within_amount": "paid_minor >= 0 AND cancelled_minor >= 0 AND paid_minor + cancelled_minor <= amount_minor",
+    "paid_matches_status": (
+        "(status IN ('requested', 'rejected', 'approved') AND paid_minor = 0)"
+        " OR (status = 'partly_paid' AND paid_minor > 0 AND paid_minor < amount_minor)"
+        " OR (status = 'paid' AND paid_minor = amount_minor)"
+        " OR (status = 'cancelled' AND paid_minor + cancelled_minor = amount_minor)"),
+    "cancelled_posted": "(status = 'cancelled') = (cancelled_entry_id IS NOT NULL AND cancelled_minor > 0)",
+}
+
+
+def upgrade() -> None:
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        # The rebuild drops the old grants table while approvals point at it: checked at commit instead, when
+        # they point at the new one.
+        op.execute("PRAGMA defer_foreign_keys = ON")
+    _create_grant_payments()
+    op.execute("""
+        INSERT INTO grant_payments (organisation_id, grant_id, requested_by_user_id, amount_minor, paid_on, entry_id,
+                                    paid_by_user_id, created_at)
+        SELECT g.organisation_id, g.id, g.requested_by_user_id, g.amount_minor, e.effective_date, e.id,
+               (SELECT u.id FROM users u WHERE u.email = e.recorded_by AND u.id <> g.requested_by_user_id),
+               e.posted_at
+          FROM grants g JOIN entries e ON e.id = g.paid_entry_id
+         ORDER BY g.id""")
+    with op.batch_alter_table("grants") as batch:
+        batch.add_column(sa.Column("paid_minor", sa.BigInteger(), nullable=False, server_default=sa.text("0")))
+        batch.add_column(sa.Column("cancelled_minor", sa.BigInteger(), nullable=False, server_default=sa.text("0")))
+        batch.add_column(sa.Column("cancelled_entry_id", ID, nullable=True))
+        batch.add_column(sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("cancelled_by_user_id", ID, nullable=True))
+        batch.add_column(sa.Column("cancel_reason", sa.String(500), nullable=False, server_default=""))
+        batch.alter_column("status", type_=sa.String(20), existing_type=sa.String(10), existing_nullable=False)
+        for name in ("status", "approved_posted", "paid_posted"):
+            batch.drop_constraint(f"ck_grants_{name}", type_="check")
+        batch.drop_constraint("fk_grants_paid_entry_id_entries", type_="foreignkey")
+        batch.create_foreign_key("fk_grants_cancelled_entry_id_entries", "entries", ["cancelled_entry_id"], ["id"])
+        batch.create_foreign_key("fk_grants_cancelled_by_user_id_users", "users", ["cancelled_by_user_id"], ["id"])
+    op.execute("UPDATE grants SET paid_minor = amount_minor WHERE status = 'paid'")
+    with op.batch_alter_table("grants") as batch:
+        batch.drop_column("paid_entry_id")
+        for name, condition in GRANT_CHECKS.items():
+            batch.create_check_constraint(f"ck_grants_{name}", condition)
+    _add_refund_cancellation()
+
+
+def _create_grant_payments() -> None:
+    op.create_table(
+        "grant_payments",
+        sa.Column("id", ID, nullable=False),
+        sa.Column("organisation_id", ID, nullable=False),
+        sa.Column("grant_id", ID, nullable=False),
+        sa.Column("requested_by_user_id", ID, nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+        sa.Column("paid_on", sa.Date(), nullable=False),
+        sa.Column("entry_id", ID, nullable=False),
+        sa.Column("paid_by_user_id", ID, nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("amount_minor > 0", name="ck_grant_payments_amount_positive"),
+        sa.CheckConstraint("paid_by_user_id <> requested_by_user_id", name="ck_grant_payments_not_the_requester"),
+        sa.ForeignKeyConstraint(["grant_id", "requested_by_user_id"], ["grants.id", "grants.requested_by_user_id"],
+                                name="fk_grant_payments_grant_grants"),
+        sa.ForeignKeyConstraint(["organisation_id", "entry_id", "paid_on"],
+                                ["entries.organisation_id", "entries.id", "entries.effective_date"],
+                                name="fk_grant_payments_entry_entries"),
+        sa.ForeignKeyConstraint(["paid_by_user_id"], ["users.id"], name="fk_grant_payments_paid_by_user_id_users"),
+        sa.PrimaryKeyConstraint("id", name="pk_grant_payments"),
+        sa.UniqueConstraint("entry_id", name="uq_grant_payments_entry_id"),
+    )
+    op.create_index("ix_grant_payments_grant_id", "grant_payments", ["grant_id"])
+
+
+def _add_refund_cancellation() -> None:
+    with op.batch_alter_table("refunds") as batch:
+        batch.add_column(sa.Column("cancelled_entry_id", ID, nullable=True))
+        batch.add_column(sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("cancelled_by", sa.String(200), nullable=True))
+        batch.add_column(sa.Column("cancel_reason", sa.String(500), nullable=False, server_default=""))
+        batch.create_foreign_key("fk_refunds_cancelled_entry_id_entries", "entries", ["cancelled_entry_id"], ["id"])
+    op.create_index("uq_refunds_cancelled_entry_id", "refunds", ["cancelled_entry_id"], unique=True)
+
+
+def downgrade() -> None:
+    # Back to one payment per grant: a grant paid in parts, or cancelled, cannot be expressed before this revision.
+    bind = op.get_bind()
+    if bind.execute(sa.text("SELECT count(*) FROM grants WHERE status IN ('partly_paid', 'cancelled')")).scalar():
+        raise RuntimeError("grants paid in parts or cancelled exist: revision 0004 cannot hold them")
+    if bind.dialect.name == "sqlite":
+        op.execute("PRAGMA defer_foreign_keys = ON")
+    op.drop_index("uq_refunds_cancelled_entry_id", table_name="refunds")
+    with op.batch_alter_table("refunds") as batch:
+        batch.drop_constraint("fk_refunds_cancelled_entry_id_entries", type_="foreignkey")
+        for column in ("cancel_reason", "cancelled_by", "cancelled_at", "cancelled_entry_id"):
+            batch.drop_column(column)
+    with op.batch_alter_table("grants") as batch:
+        batch.add_column(sa.Column("paid_entry_id", ID, nullable=True))
+    op.execute("UPDATE grants SET paid_entry_id ="
+               " (SELECT max(entry_id) FROM grant_payments p WHERE p.grant_id = grants.id)")
+    with op.batch_alter_table("grants") as batch:
+        for name in GRANT_CHECKS:
+            batch.drop_constraint(f"ck_grants_{name}", type_="check")
+        batch.drop_constraint("fk_grants_cancelled_entry_id_entries", type_="foreignkey")
+        batch.drop_constraint("fk_grants_cancelled_by_user_id_users", type_="foreignkey")
+        for column in ("cancel_reason", "cancelled_by_user_id", "cancelled_at", "cancelled_entry_id",
+                       "cancelled_minor", "paid_minor"):
+            batch.drop_column(column)
+        batch.alter_column("status", type_=sa.String(10), existing_type=sa.String(20), existing_nullable=False)
+        batch.create_foreign_key("fk_grants_paid_entry_id_entries", "entries", ["paid_entry_id"], ["id"])
+        batch.create_check_constraint("ck_grants_status", "status IN ('requested', 'approved', 'paid', 'rejected')")
+        batch.create_check_constraint("ck_grants_approved_posted",
+                                      "(status IN ('approved', 'paid')) = (approved_entry_id IS NOT NULL)")
+        batch.create_check_constraint("ck_grants_paid_posted", "(status = 'paid') = (paid_entry_id IS NOT NULL)")
+    op.drop_index("ix_grant_payments_grant_id", table_name="grant_payments")
+    op.drop_table("grant_payments")
