@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask.views import MethodView
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate
 
 from api.edge.auth import authorize_any_fund, authorize_funds, authorize_report, listed_funds, requires
 from api.edge.session import read_session
@@ -26,9 +26,10 @@ from api.rest.common import (
     wants_csv,
 )
 from ledger.access.policy import Need
-from ledger.books import balances, entries, transfers
+from ledger.books import adjustments, balances, entries, transfers
 from ledger.books.balances import MAX_STATEMENT_PAGE, StatementCursor
 from ledger.books.integrity import chain_head
+from ledger.core.chart import Side
 from ledger.core.vocabulary import EntryKind
 
 blp = Blueprint("journal", __name__, url_prefix="/api/v1/organisations/<int:organisation_id>",
@@ -65,6 +66,33 @@ class EntryQuerySchema(PageQuerySchema):
 class ReversalInSchema(Schema):
     effective_date = fields.Date(metadata={"description": "The reversal's date; the original's when left out"})
     description = fields.String(validate=[validate.Length(max=500), storable])
+
+
+class LineInSchema(Schema):
+    account_id = object_id(required=True, strict=True)
+    fund_id = object_id(required=True, strict=True)
+    side = fields.String(required=True, validate=validate.OneOf(list(Side)))
+    amount_minor = MinorUnits(required=True)
+    currency = fields.String(required=True, validate=validate.Length(equal=3))
+
+    @post_load
+    def as_line(self, data: dict, **_kwargs) -> adjustments.Line:
+        return adjustments.Line(**data)
+
+
+class ManualEntryInSchema(Schema):
+    effective_date = fields.Date(required=True)
+    description = text(500, required=True)
+    lines = fields.List(fields.Nested(LineInSchema), required=True,
+                        validate=validate.Length(min=2, max=adjustments.MAX_LINES), metadata={
+                            "description": "Debit and credit lines; per fund and currency debits equal credits"})
+
+
+class ReleaseInSchema(Schema):
+    amount_minor = MinorUnits(required=True)
+    currency = fields.String(required=True, validate=validate.Length(equal=3))
+    effective_date = fields.Date(required=True)
+    description = text(500)
 
 
 class TransferInSchema(Schema):
@@ -211,6 +239,34 @@ class Entries(MethodView):
         """Entries in id order, filtered by fund, kind and effective dates; fund managers see the entries
         touching their funds. As CSV: one row per posting."""
         return _entry_list(query, organisation_id)
+
+    @requires(Need.FUND_WRITE)
+    @blp.arguments(ManualEntryInSchema())
+    @blp.response(201, EntrySchema)
+    @documents_problems(blp, 403, 404, 409, 422)
+    @perform("entry.create")
+    def post(self, data, organisation_id: int, unit: UnitOfWork):
+        """Posts a manual journal entry (kind `journal`): debit and credit lines, equal per fund and currency, on
+        the organisation's accounts, each account's limit kept. Needs write rights on every fund it touches. It
+        is corrected by reversing it."""
+        authorize_funds(organisation_id, sorted({line.fund_id for line in data["lines"]}), write=True)
+        return adjustments.post_manual_entry(unit.session, organisation_id, adjustments.ManualEntry(**data),
+                                             idempotency_key=unit.entry_key, recorded_by=unit.recorded_by)
+
+
+@blp.route("/funds/<int:fund_id>/releases")
+class FundReleases(MethodView):
+    @requires(Need.FUND_WRITE)
+    @blp.arguments(ReleaseInSchema())
+    @blp.response(201, EntrySchema)
+    @documents_problems(blp, 403, 404, 409, 422)
+    @perform("fund.release")
+    def post(self, data, organisation_id: int, fund_id: int, unit: UnitOfWork):
+        """Releases part of a restricted fund's net assets from restriction (kind `release_from_restriction`):
+        the restriction is met. 409 `invalid_state` for a fund that is not restricted."""
+        authorize_funds(organisation_id, [fund_id], write=True)
+        return adjustments.release(unit.session, organisation_id, fund_id, idempotency_key=unit.entry_key,
+                                   recorded_by=unit.recorded_by, **data)
 
 
 @blp.route("/entries/<int:entry_id>")

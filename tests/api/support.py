@@ -17,7 +17,19 @@ from ledger.access.memberships import set_membership
 from ledger.access.tokens import issue_token
 from ledger.books.organisations import create_fund, create_organisation
 from ledger.db.engine import Database
-from ledger.db.models import Account, Balance, Donation, Donor, Entry, Grant, GrantApproval, Posting, Refund, User
+from ledger.db.models import (
+    Account,
+    Balance,
+    Donation,
+    Donor,
+    Entry,
+    Grant,
+    GrantApproval,
+    GrantPayment,
+    Posting,
+    Refund,
+    User,
+)
 from tests.builders import chart_general, fresh_uscc
 
 PASSWORD = "correct horse battery staple"
@@ -94,7 +106,8 @@ def make_world(app: Flask) -> World:
     return db.write(build)
 
 
-COUNTED = (Entry, Posting, Donation, Donor, Refund, Grant, GrantApproval, KeptAnswer, AuditRecord, Account)
+COUNTED = (Entry, Posting, Donation, Donor, Refund, Grant, GrantApproval, GrantPayment, KeptAnswer, AuditRecord,
+           Account)
 
 
 def snapshot(db: Database) -> dict:

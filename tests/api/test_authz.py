@@ -64,6 +64,8 @@ ROUTE_NEEDS = {
     ("grants.GrantCancellation", "POST"): "fund_write",
     ("grants.GrantRejection", "POST"): "fund_write",
     ("journal.Entries", "GET"): "fund_read",
+    ("journal.Entries", "POST"): "fund_write",
+    ("journal.FundReleases", "POST"): "fund_write",
     ("journal.EntryItem", "GET"): "fund_read",
     ("journal.EntryReversal", "POST"): "fund_write",
     ("journal.Transfers", "GET"): "fund_read",
@@ -131,6 +133,7 @@ def _objects(world) -> dict[str, dict]:
                              "refund_id": refund.id, "grant_id": grant.id,
                              "entry_id": get_entry(session, org, donation.entry_id).id,
                              "donor_id": donor.id, "account_id": load_chart(session, org).account(Role.BANK),
+                             "revenue_account_id": load_chart(session, org).account(Role.DONATION_REVENUE),
                              "user_id": world.users["spare"], "year": 2020, "month": 1}
         return scopes
 
@@ -166,6 +169,12 @@ def _bodies(world, values: dict, spare_email: str) -> dict:
         ("gifts.RefundCancellation", "POST"): {"reason": "recorded by mistake"},
         ("grants.GrantRejection", "POST"): {},
         ("journal.EntryReversal", "POST"): {},
+        ("journal.Entries", "POST"): {"effective_date": day, "description": "interest", "lines": [
+            {"account_id": values["account_id"], "fund_id": fund, "side": "debit", "amount_minor": 1,
+             "currency": "CNY"},
+            {"account_id": values["revenue_account_id"], "fund_id": fund, "side": "credit", "amount_minor": 1,
+             "currency": "CNY"}]},
+        ("journal.FundReleases", "POST"): {"amount_minor": 1, "currency": "CNY", "effective_date": day},
         ("journal.Transfers", "POST"): {"from_fund_id": fund, "to_fund_id": other, "amount_minor": 1,
                                         "currency": "CNY", "effective_date": day},
     }

@@ -615,3 +615,73 @@ def test_signing_in_never_keeps_its_answer_so_a_token_is_never_stored_or_given_t
     with world.db.read() as session:
         kept = session.scalars(select(KeptAnswer.response_body).where(KeptAnswer.idempotency_key == key)).all()
     assert kept == []
+
+
+def _line(world, role: Role, side: str, amount: int, fund=None) -> dict:
+    account = world.db.write(lambda session: load_chart(session, world.org).account(role))
+    return {"account_id": account, "fund_id": fund or world.fund, "side": side, "amount_minor": amount,
+            "currency": "CNY"}
+
+
+def test_a_manual_journal_entry_is_posted_idempotently_and_corrected_by_reversal(world):
+    body = {"effective_date": DAY, "description": "bank interest for November",
+            "lines": [_line(world, Role.BANK, "debit", 321), _line(world, Role.DONATION_REVENUE, "credit", 321)]}
+    key = uuid.uuid4().hex
+    bank = fund_balance(world, Role.BANK, world.fund)
+
+    posted = world.call("fund_manager", "POST", world.url("/entries"), json=body, key=key)
+    replayed = world.call("fund_manager", "POST", world.url("/entries"), json=body, key=key)
+    reversed_ = world.call("fund_manager", "POST", world.url(f"/entries/{posted.json['id']}/reversal"), json={},
+                           key=uuid.uuid4().hex)
+
+    assert posted.status_code == 201, posted.json
+    assert posted.json["kind"] == "journal" and posted.json["description"] == "bank interest for November"
+    assert replayed.headers["Idempotent-Replayed"] == "true" and replayed.json == posted.json
+    assert reversed_.status_code == 201 and reversed_.json["reverses_entry_id"] == posted.json["id"]
+    assert fund_balance(world, Role.BANK, world.fund) == bank
+    log = world.call("auditor", "GET", world.url("/audit-log")).json["items"]
+    assert any(record["action"] == "entry.create" for record in log)
+
+
+@pytest.mark.parametrize("lines, field", [
+    ([("BANK", "debit", 300), ("DONATION_REVENUE", "credit", 200)], "lines"),
+    ([("BANK", "debit", 300)], "lines"),
+    ([("BANK", "sideways", 300), ("DONATION_REVENUE", "credit", 300)], "lines"),
+    ([("BANK", "credit", 10**9), ("DONATION_REVENUE", "debit", 10**9)], "postings"),
+])
+def test_a_manual_entry_that_does_not_balance_or_overdraws_is_refused_and_writes_nothing(world, lines, field):
+    body = {"effective_date": DAY, "description": "a mistake",
+            "lines": [_line(world, Role[role], side, amount) for role, side, amount in lines]}
+    before = snapshot(world.db)
+
+    refused = world.call("fund_manager", "POST", world.url("/entries"), json=body, key=uuid.uuid4().hex)
+
+    assert refused.status_code in (409, 422), refused.json
+    assert any(name.startswith(field) for name in refused.json["errors"]), refused.json
+    assert snapshot(world.db) == before
+
+
+def test_a_manual_entry_touching_a_fund_not_the_managers_is_forbidden(world):
+    body = {"effective_date": DAY, "description": "into another fund",
+            "lines": [_line(world, Role.BANK, "debit", 5, world.other_fund),
+                      _line(world, Role.DONATION_REVENUE, "credit", 5, world.other_fund)]}
+
+    refused = world.call("fund_manager", "POST", world.url("/entries"), json=body, key=uuid.uuid4().hex)
+
+    assert refused.status_code == 403
+
+
+def test_a_restricted_fund_is_released_from_restriction_and_an_unrestricted_one_is_not(world):
+    restricted = world.call("org_admin", "POST", world.url("/funds"), json={
+        "code": f"R{uuid.uuid4().hex[:6]}", "name": "限定性基金", "kind": "project", "restricted": True}).json["id"]
+    body = {"amount_minor": 7_000, "currency": "CNY", "effective_date": DAY, "description": "purpose met"}
+
+    released = world.call("org_admin", "POST", world.url(f"/funds/{restricted}/releases"), json=body,
+                          key=uuid.uuid4().hex)
+    refused = world.call("org_admin", "POST", world.url(f"/funds/{world.fund}/releases"), json=body,
+                         key=uuid.uuid4().hex)
+
+    assert released.status_code == 201, released.json
+    assert released.json["kind"] == "release_from_restriction"
+    assert fund_balance(world, Role.UNRESTRICTED_NET_ASSETS, restricted) == 7_000
+    assert refused.status_code == 409 and refused.json["code"] == "invalid_state"
