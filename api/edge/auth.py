@@ -15,7 +15,8 @@ from flask import g, request
 from api.edge.session import database
 from ledger.access.policy import ANONYMOUS, Need, Principal
 from ledger.access.tokens import principal_for_token
-from ledger.core.errors import Forbidden, Unauthenticated
+from ledger.books.organisations import unknown_funds
+from ledger.core.errors import Forbidden, NotFound, Unauthenticated
 
 FUND_NEEDS = (Need.FUND_READ, Need.FUND_WRITE)
 
@@ -69,8 +70,25 @@ def requires(need: Need):
 
 
 def authorize_funds(organisation_id: int, fund_ids, *, write: bool) -> None:
-    current_principal().require_funds(organisation_id, fund_ids, write=write)
+    """The caller may read (or write) every one of these funds; a fund that is not the organisation's is a 404
+    whoever asks. Reads look the funds up first; writes only when the caller is refused (the write's own
+    transaction finds a missing fund anyway, so the hot path pays no extra query)."""
+    if not write:
+        _refuse_unknown_funds(organisation_id, fund_ids)
+    try:
+        current_principal().require_funds(organisation_id, fund_ids, write=write)
+    except Forbidden:
+        if write:
+            _refuse_unknown_funds(organisation_id, fund_ids)
+        raise
     g.funds_checked = True
+
+
+def _refuse_unknown_funds(organisation_id: int, fund_ids) -> None:
+    with database().lookup() as session:
+        unknown = unknown_funds(session, organisation_id, fund_ids)
+    if unknown:
+        raise NotFound(f"fund {unknown[0]} does not exist in organisation {organisation_id}", field="fund_id")
 
 
 def authorize_any_fund(organisation_id: int, fund_ids) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from sqlalchemy import bindparam, insert, select
@@ -95,6 +96,13 @@ def set_dual_approval_threshold(session: Session, organisation_id: int, threshol
 
 def get_fund(session: Session, organisation_id: int, fund_id: int) -> Fund:
     return get_owned(session, Fund, organisation_id, fund_id, "fund")
+
+
+def unknown_funds(session: Session, organisation_id: int, fund_ids: Iterable[int]) -> list[int]:
+    """Those of ``fund_ids`` that are not funds of this organisation, in order."""
+    wanted = sorted(set(fund_ids))
+    known = set(session.scalars(select(Fund.id).where(Fund.organisation_id == organisation_id, Fund.id.in_(wanted))))
+    return [fund_id for fund_id in wanted if fund_id not in known]
 
 
 def list_funds(session: Session, organisation_id: int, *, after: int | None, limit: int) -> Page:
