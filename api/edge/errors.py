@@ -40,8 +40,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(ledger_errors.LedgerError)
     def ledger_error(error: ledger_errors.LedgerError):
         errors = {error.field: [error.message]} if error.field else {}
-        response = problem(status_for(error), error.code.replace("_", " ").capitalize(), error.message,
-                           error.code, errors)
+        status = status_for(error)
+        # A 422's detail names the field first, as webargs' 422s do (see _first_problem).
+        detail = f"{error.field}: {error.message}" if status == 422 and error.field else error.message
+        response = problem(status, error.code.replace("_", " ").capitalize(), detail, error.code, errors)
         if isinstance(error, ledger_errors.Unauthenticated):
             response.headers["WWW-Authenticate"] = 'Bearer realm="fundledger"'
         return response
@@ -62,4 +64,19 @@ def register(app: Flask) -> None:
             # A whole-body problem (JSON that does not parse) comes as a list, not per field.
             fields.update(found if isinstance(found, dict) else {location: found})
         code = "invalid_input" if error.code == 422 else (error.name or "error").lower().replace(" ", "_")
-        return problem(error.code or 500, error.name, error.description or "", code, fields)
+        detail = _first_problem(fields) if error.code == 422 and fields else error.description or ""
+        return problem(error.code or 500, error.name, detail, code, fields)
+
+
+def _first_problem(fields: dict, path: str = "") -> str:
+    """The first failing field and why, as one sentence ("amount_minor: Must be greater than or equal to 1 …");
+    nested fields are named by their path (lines.0.side)."""
+    name, found = next(iter(fields.items()))
+    name = "the request body" if name == "_schema" else name  # marshmallow's name for the whole object
+    path = f"{path}.{name}" if path else str(name)
+    if isinstance(found, dict) and found:
+        return _first_problem(found, path)
+    message = found[0] if isinstance(found, list) and found else found
+    if isinstance(message, dict) and message:
+        return _first_problem(message, path)
+    return f"{path}: {message}"

@@ -69,6 +69,10 @@ def assert_refused(world, response, status, code, field, before):
     assert response.json["code"] == code
     if field:
         assert field in response.json["errors"], response.json
+    if status == 422:  # the detail names the first failing field and why
+        named, _, why = response.json["detail"].partition(": ")
+        assert named.split(".")[0] in response.json["errors"] or named == "the request body", response.json
+        assert why and why in str(response.json["errors"]), response.json
     assert snapshot(world.db) == before
 
 
@@ -188,3 +192,15 @@ def test_other_bad_requests_are_refused_and_write_nothing(world, name, method, p
     response = world.call("org_admin", method, path, json=body, key=uuid.uuid4().hex)
 
     assert_refused(world, response, status, code, field, before)
+
+
+def test_a_422_names_the_first_failing_field_by_its_path_and_why(world):
+    line = {"account_id": 1, "fund_id": world.fund, "amount_minor": 5, "currency": "CNY"}
+    body = {"effective_date": "2026-11-20", "description": "d",
+            "lines": [{**line, "side": "debit"}, {**line, "side": "sideways"}]}
+
+    response = world.call("org_admin", "POST", world.url("/entries"), json=body, key=uuid.uuid4().hex)
+
+    assert response.status_code == 422
+    assert response.json["detail"] == "lines.1.side: Must be one of: debit, credit."
+    assert response.json["errors"] == {"lines": {"1": {"side": ["Must be one of: debit, credit."]}}}
