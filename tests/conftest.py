@@ -22,6 +22,34 @@ def missing_service(reason: str) -> None:
     pytest.skip(reason)
 
 
+def _needs_postgres(item: pytest.Item) -> bool:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return "postgresql" in params.values() or "postgres_url" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without TEST_DATABASE_URL the PostgreSQL runs are left out, and the summary says so once (rather than one
+    skip per test); under REQUIRE_SERVICES=1 they stay, and fail."""
+    if os.environ.get("TEST_DATABASE_URL") or REQUIRE_SERVICES:
+        return
+    left_out = [item for item in items if _needs_postgres(item)]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not _needs_postgres(item)]
+        config.stash[POSTGRES_LEFT_OUT] = len(left_out)
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    left_out = config.stash.get(POSTGRES_LEFT_OUT, 0)
+    if left_out:
+        terminalreporter.write_line(
+            f"PostgreSQL not configured: {left_out} tests that run on it too were left out "
+            "(set TEST_DATABASE_URL to run them)", yellow=True)
+
+
+POSTGRES_LEFT_OUT = pytest.StashKey[int]()
+
+
 def reset_postgres(url: str) -> Database:
     database = Database(url)
     with database.engine.begin() as connection:
