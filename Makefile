@@ -11,8 +11,8 @@ WORKERS ?= 2
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install -qq --upgrade pip
+	$(BIN)/python -m pip install -qq -e '.[dev]'  # -qq: setuptools' notes on editable installs are not for newcomers
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)

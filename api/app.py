@@ -90,8 +90,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     _start_sealer(app, database)
 
     api = LedgerApi(app)
-    for blueprint in (health.blp, people.sign_in_blp, people.blp, organisations.blp, gifts.blp, grants.blp,
-                      journal.blp):
+    for blueprint in (health.home_blp, health.blp, people.sign_in_blp, people.blp, organisations.blp, gifts.blp,
+                      grants.blp, journal.blp):
         api.register_blueprint(blueprint)
     app.extensions["ledger_api"] = api
     # Swagger UI from the flask-swagger-ui package, served by the app itself: the documentation works on a

@@ -32,14 +32,29 @@ def migrate_command() -> None:
 def load_demo_command() -> None:
     organisation_id = load_demo_if_empty(_database())
     if organisation_id is None:
-        click.echo("database already holds data; demo not loaded")
+        _box(["The database already holds data: the demo was not loaded again, and its tokens were shown when "
+              "it was.", "A new token for a demo person (password " + DEMO_PASSWORD + "):",
+              "  curl -X POST http://127.0.0.1:8000/api/v1/tokens -H 'Content-Type: application/json' \\",
+              f"       -d '{{\"email\": \"{DEMO_PEOPLE[-1][0]}\", \"password\": \"{DEMO_PASSWORD}\"}}'",
+              "or: .venv/bin/flask --app wsgi tokens create --email " + DEMO_PEOPLE[-1][0]])
         return
-    click.echo(f"demo loaded as organisation {organisation_id}; its people (password {DEMO_PASSWORD}) and "
-               "their API tokens, shown this once:")
+    lines = [f"The demo is organisation {organisation_id}. Its people (password {DEMO_PASSWORD}) and their API "
+             "tokens, shown this once:"]
     for email, role, _funds in DEMO_PEOPLE:
         token = _database().write(lambda session, email=email: issue_token(
             session, find_user_by_email(session, email).id, "demo", 30))[0]
-        click.echo(f"  {role:<13} {email:<36} {token}")
+        lines.append(f"  {role:<13} {email:<36} {token}")
+    lines += ["Try: curl -H \"Authorization: Bearer <a token>\" "
+              f"http://127.0.0.1:8000/api/v1/organisations/{organisation_id}/trial-balance",
+              "The API's documentation: http://127.0.0.1:8000/api/docs/"]
+    _box(lines)
+
+
+def _box(lines: list[str]) -> None:
+    """Lines a newcomer must not miss, between two heavy rules, after everything the set-up printed before. No
+    side borders: the tokens and commands must copy cleanly."""
+    rule = "━" * max(len(line) for line in lines)
+    click.secho("\n".join([rule, *lines, rule]), bold=True)
 
 
 @ledger_group.command("setup", help="Migrate, then load the demo if the database is empty.")

@@ -1,6 +1,9 @@
-"""Demo data for `make run`: one foundation, three community funds (one restricted), a few dozen gifts,
-online gifts with processor fees and a payout, an in-kind gift, a grant approved and paid, a transfer
-between funds and a release from restriction. Deterministic, so every fresh checkout shows the same books.
+"""Demo data for `make run`: one foundation, three community funds (one restricted), its three people, and books
+made of real records through the same services the API uses: donors (some consenting to be named), a few dozen
+gifts recorded with them, a refund, an in-kind gift, a grant requested by the fund manager, approved and paid by
+the administrator, a transfer between funds and a release from restriction. Online gifts with processor fees and
+their payout are posted by their recipes until online giving (issue 10) records them. Deterministic, so every
+fresh checkout shows the same books.
 """
 
 from __future__ import annotations
@@ -13,34 +16,31 @@ from sqlalchemy.orm import Session
 
 from ledger.access.memberships import set_membership
 from ledger.access.users import create_user
+from ledger.books.adjustments import release
 from ledger.books.charts import load_chart
 from ledger.books.entries import post_entries
 from ledger.books.integrity import seal_pending
 from ledger.books.organisations import create_fund, create_organisation
+from ledger.books.transfers import Transfer, transfer
 from ledger.core.chart import Chart
 from ledger.core.drafts import EntryDraft
 from ledger.core.money import Money
-from ledger.core.recipes import (
-    Particulars,
-    grant_approved,
-    grant_paid,
-    in_kind_donation,
-    offline_donation,
-    online_donation,
-    payout,
-    release_from_restriction,
-    transfer_between_funds,
-)
+from ledger.core.recipes import Particulars, online_donation, payout
 from ledger.core.registration import unified_social_credit_code
 from ledger.db.engine import Database
 from ledger.db.models import Organisation
+from ledger.giving.donations import GiftRecord, record_donation
+from ledger.giving.donors import Contact, create_donor
+from ledger.giving.refunds import refund_donation
+from ledger.grants.lifecycle import GrantRequest, approve_grant, pay_grant, request_grant
 
 DEMO_NAME = "成都市锦城社区发展基金会 Jincheng Community Development Foundation (demo)"
 MANAGER = "demo-manager@jincheng.example.org"
+ADMIN = "demo-admin@jincheng.example.org"
 # The demo's people, all with DEMO_PASSWORD: for trying the API on a laptop, never for a real deployment.
 DEMO_PASSWORD = "demo-password-2026"
 DEMO_PEOPLE = (
-    ("demo-admin@jincheng.example.org", "org_admin", ()),
+    (ADMIN, "org_admin", ()),
     (MANAGER, "fund_manager", ("YULIN", "WANGJIANG")),
     ("demo-auditor@jincheng.example.org", "auditor", ()),
 )
@@ -69,46 +69,79 @@ def _load(session: Session) -> int:
             ("QINGLONG", "青龙社区基金 Qinglong community fund", False, "儿童之家 a children's centre"),
         )
     }
-    chart = load_chart(session, organisation.id)
-    post_entries(session, _demo_entries(chart, funds))
+    people = {}
     for email, role, fund_codes in DEMO_PEOPLE:
         user = create_user(session, email=email, password=DEMO_PASSWORD, display_name=email.split("@")[0])
         set_membership(session, organisation.id, user.id, role, [funds[code] for code in fund_codes])
+        people[role] = user.id
+    _gifts(session, organisation.id, funds)
+    _grant(session, organisation.id, funds["YULIN"], people)
+    transfer(session, organisation.id, Transfer(funds["WANGJIANG"], funds["QINGLONG"], 20_000, "CNY",
+                                                dt.date(2026, 11, 12), "基金间调拨 transfer for the children's centre"),
+             idempotency_key="demo-transfer-1", recorded_by=MANAGER)
+    release(session, organisation.id, funds["YULIN"], amount_minor=150_000, currency="CNY",
+            effective_date=dt.date(2026, 11, 20), description="限定性净资产解除限定 restriction met",
+            idempotency_key="demo-release-1", recorded_by=ADMIN)
+    post_entries(session, _online_entries(load_chart(session, organisation.id), funds["WANGJIANG"]))
     return organisation.id
 
 
-def _demo_entries(chart: Chart, funds: dict[str, int]) -> list[EntryDraft]:
-    rng = random.Random(2026)
-    entries = []
-    start = dt.date(2026, 9, 1)
+DONORS = (  # name, kind, whether the name may be shown publicly
+    ("张伟", "individual", True), ("李娜", "individual", False), ("王芳", "individual", True),
+    ("刘洋", "individual", False), ("陈静", "individual", False),
+    ("成都锦城科技有限公司 Jincheng Tech Co.", "organisation", True),
+)
+
+
+def _gifts(session: Session, organisation_id: int, funds: dict[str, int]) -> None:
+    donors = [create_donor(session, organisation_id, kind=kind, name=name, created_by=MANAGER,
+                           public_name_consent=consent,
+                           contact=Contact(email=f"donor{number}@example.org") if kind == "individual" else Contact())
+              .id for number, (name, kind, consent) in enumerate(DONORS, start=1)]
+    rng, donor_rng = random.Random(2026), random.Random(7)  # two streams: the gifts as they always were
+    start, first = dt.date(2026, 9, 1), None
     for number in range(1, 37):
         fund = rng.choice(list(funds))
-        amount = Money(rng.choice([5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 880_000]), "CNY")
+        amount = rng.choice([5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 880_000])
         day = start + dt.timedelta(days=rng.randrange(80))
         channel = rng.choice(["bank", "bank", "cash", "cheque"])
-        particulars = Particulars(day, f"demo-gift-{number:02d}", MANAGER, f"捐赠 gift #{number}")
-        entries.append(offline_donation(chart, funds[fund], amount, channel, particulars))
+        donor = donor_rng.choice([*donors, None])  # some gifts come without a name
+        gift = record_donation(session, organisation_id,
+                               GiftRecord(funds[fund], amount, "CNY", channel, day, donor,
+                                          description=f"捐赠 gift #{number}"),
+                               idempotency_key=f"demo-gift-{number:02d}", recorded_by=MANAGER)
+        first = first or gift
+    refund_donation(session, organisation_id, first.id, amount_minor=first.amount_minor // 2,
+                    refunded_on=first.received_on + dt.timedelta(days=3), reason="捐赠人误转 the donor sent it twice",
+                    idempotency_key="demo-refund-1", recorded_by=MANAGER)
+    record_donation(session, organisation_id,
+                    GiftRecord(funds["QINGLONG"], 350_000, "CNY", "in_kind", dt.date(2026, 10, 8), donors[-1],
+                               description="图书捐赠 donated books",
+                               in_kind_description="儿童图书 600 册 600 children's books",
+                               valuation_basis="发票价格 invoice price"),
+                    idempotency_key="demo-in-kind-1", recorded_by=MANAGER)
+
+
+def _grant(session: Session, organisation_id: int, fund_id: int, people: dict[str, int]) -> None:
+    """Requested by the fund manager, approved and paid by the administrator: never by the requester."""
+    grant = request_grant(session, organisation_id,
+                          GrantRequest(fund_id, 150_000, "CNY", "玉林长者食堂 Yulin elders' canteen",
+                                       "老年助餐 meals for older residents", "charitable_activities"),
+                          requested_by_user_id=people["fund_manager"])
+    approve_grant(session, organisation_id, grant.id, approver_user_id=people["org_admin"],
+                  effective_date=dt.date(2026, 11, 3), idempotency_key="demo-grant-approved-1", recorded_by=ADMIN)
+    pay_grant(session, organisation_id, grant.id, paid_on=dt.date(2026, 11, 10), idempotency_key="demo-grant-paid-1",
+              recorded_by=ADMIN, paid_by_user_id=people["org_admin"])
+
+
+def _online_entries(chart: Chart, fund_id: int) -> list[EntryDraft]:
+    entries = []
     for number, gross in enumerate((30_000, 66_600, 12_000), start=1):
         fee = Money(gross * 6 // 1000, "CNY")  # a 0.6% processor fee, rounded down to the fen
         particulars = Particulars(dt.date(2026, 10, 10 + number), f"demo-online-{number}", "processor",
                                   f"网络捐赠 online gift #{number}")
-        entries.append(online_donation(chart, funds["WANGJIANG"], Money(gross, "CNY"), fee, particulars))
+        entries.append(online_donation(chart, fund_id, Money(gross, "CNY"), fee, particulars))
     net = sum(g - g * 6 // 1000 for g in (30_000, 66_600, 12_000))
-    entries += [
-        payout(chart, funds["WANGJIANG"], Money(net, "CNY"),
-               Particulars(dt.date(2026, 10, 20), "demo-payout-1", "processor", "支付机构结算 payout")),
-        in_kind_donation(chart, funds["QINGLONG"], Money(350_000, "CNY"),
-                         Particulars(dt.date(2026, 10, 8), "demo-in-kind-1", MANAGER, "图书捐赠 donated books")),
-        grant_approved(chart, funds["YULIN"], Money(150_000, "CNY"), "charitable_activities",
-                       Particulars(dt.date(2026, 11, 3), "demo-grant-approved-1", MANAGER,
-                                   "资助 长者食堂 grant to the elders' canteen")),
-        grant_paid(chart, funds["YULIN"], Money(150_000, "CNY"),
-                   Particulars(dt.date(2026, 11, 10), "demo-grant-paid-1", MANAGER, "拨付资助款 grant paid")),
-        transfer_between_funds(chart, funds["WANGJIANG"], funds["QINGLONG"], Money(20_000, "CNY"),
-                               Particulars(dt.date(2026, 11, 12), "demo-transfer-1", MANAGER,
-                                           "基金间调拨 transfer for the children's centre")),
-        release_from_restriction(chart, funds["YULIN"], Money(150_000, "CNY"),
-                                 Particulars(dt.date(2026, 11, 30), "demo-release-1", MANAGER,
-                                             "限定性净资产解除限定 restriction met")),
-    ]
+    entries.append(payout(chart, fund_id, Money(net, "CNY"),
+                          Particulars(dt.date(2026, 10, 20), "demo-payout-1", "processor", "支付机构结算 payout")))
     return entries

@@ -1,4 +1,5 @@
-"""Liveness and readiness: the process answers and its database does too."""
+"""Where to start (the root) and whether the service is up (liveness and readiness: the process answers and its
+database does too)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,33 @@ from marshmallow import Schema, fields
 from api.edge.session import read_session
 from api.rest.common import Blueprint
 from ledger.db.engine import ping
+from ledger.demo import DEMO_PASSWORD, DEMO_PEOPLE
 
 blp = Blueprint("health", __name__, url_prefix="/health", description="Service health")
+home_blp = Blueprint("home", __name__, url_prefix="/", description="Where to start")
+
+
+class HomeSchema(Schema):
+    service = fields.String(required=True)
+    documentation = fields.String(required=True, metadata={"description": "Swagger UI for the whole API"})
+    openapi = fields.String(required=True)
+    api = fields.String(required=True)
+    health = fields.String(required=True)
+    demo = fields.String(required=True, metadata={"description": "How to sign in to the demo `make run` loads"})
+
+
+@home_blp.route("")
+class Home(MethodView):
+    @home_blp.response(200, HomeSchema)
+    def get(self):
+        """Where to start: the documentation, the API, the health check, and how to sign in to the demo."""
+        return {
+            "service": "FundLedger: a double-entry ledger for charities and community funds",
+            "documentation": "/api/docs/", "openapi": "/api/openapi.json", "api": "/api/v1", "health": "/health",
+            "demo": f"`make run` loads a demo foundation; its people ({', '.join(email for email, *_ in DEMO_PEOPLE)})"
+                    f" sign in with the password {DEMO_PASSWORD} at POST /api/v1/tokens, for a token to send as "
+                    "`Authorization: Bearer <token>`",
+        }
 
 
 class HealthSchema(Schema):

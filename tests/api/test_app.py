@@ -4,6 +4,7 @@ including `verify` failing, naming the posting, after a posting is changed behin
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,8 @@ def app(tmp_path):
     result = application.test_cli_runner().invoke(args=["ledger", "setup"])
     assert result.exit_code == 0, result.output
     # set-up prints each demo person's token once: "  <role> <email> <token>"
-    application.demo_tokens = {line.split()[0]: line.split()[-1] for line in result.output.splitlines()
-                               if line.strip().split()[-1].startswith("fl_")}
+    application.demo_tokens = dict(re.findall(r"^  (\w+) +\S+@\S+ +(fl_\S+)$", result.output, re.MULTILINE))
+    application.setup_output = result.output
     yield application
     application.extensions["ledger_db"].dispose()
 
@@ -35,7 +36,8 @@ def test_setup_migrates_and_loads_the_demo_once(app):
     again = app.test_cli_runner().invoke(args=["ledger", "setup"])
 
     assert again.exit_code == 0
-    assert "demo not loaded" in again.output
+    assert "the demo was not loaded again" in again.output
+    assert "POST http://127.0.0.1:8000/api/v1/tokens" in again.output and "tokens create" in again.output
     with database(app).read() as session:
         assert len(session.scalars(select(Organisation)).all()) == 1
         funds = session.scalars(select(Fund).where(Fund.kind == "community")).all()
@@ -196,3 +198,40 @@ def test_the_cli_creates_an_admin_and_issues_a_token_shown_once(app):
         assert principal_for_token(session, token) is None
         actions = session.scalars(select(AuditRecord.action).where(AuditRecord.remote_addr == "console")).all()
     assert actions == ["user.create-admin", "token.issue", "token.revoke"]
+
+
+def test_the_demo_is_made_of_real_records(app):
+    donations = get(app, "/api/v1/organisations/1/donations?limit=500").json["items"]
+    donors = get(app, "/api/v1/organisations/1/donors").json["items"]
+    grants = get(app, "/api/v1/organisations/1/grants").json["items"]
+    me = {role: get(app, "/api/v1/me", role).json["user_id"] for role in ("org_admin", "fund_manager")}
+
+    assert len(donations) >= 36 and any(d["donor_id"] for d in donations)
+    assert any(d["refunded_minor"] for d in donations)
+    assert {d["channel"] for d in donations} >= {"bank", "cash", "in_kind"}
+    assert {donor["public_name_consent"] for donor in donors} == {True, False}
+    [grant] = grants
+    assert grant["status"] == "paid" and grant["requested_by_user_id"] == me["fund_manager"]
+    assert grant["approved_by"] == [me["org_admin"]] and grant["payments"][0]["paid_by_user_id"] == me["org_admin"]
+    reversed_alone = app.test_client().post(
+        f"/api/v1/organisations/1/entries/{donations[0]['entry_id']}/reversal", json={},
+        headers={"Authorization": f"Bearer {app.demo_tokens['org_admin']}", "Idempotency-Key": "try"})
+    assert reversed_alone.status_code == 409 and reversed_alone.json["code"] == "entry_kept_by_record"
+
+
+def test_setup_prints_the_demo_people_last_between_rules(app):
+    lines = app.setup_output.rstrip("\n").splitlines()
+
+    assert lines[-1].startswith("━━━") and lines[-1] == next(line for line in lines if line.startswith("━━━"))
+    assert sum("fl_" in line for line in lines[-8:]) == 3
+
+
+def test_the_root_names_the_documentation_health_and_the_demo(app):
+    response = app.test_client().get("/")
+
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert response.json["documentation"] == "/api/docs/"
+    assert response.json["health"] == "/health" and response.json["api"] == "/api/v1"
+    for path in (response.json["documentation"], response.json["health"], response.json["openapi"]):
+        assert app.test_client().get(path).status_code == 200, path
+    assert "demo-password-2026" in response.json["demo"]

@@ -685,3 +685,19 @@ def test_a_restricted_fund_is_released_from_restriction_and_an_unrestricted_one_
     assert released.json["kind"] == "release_from_restriction"
     assert fund_balance(world, Role.UNRESTRICTED_NET_ASSETS, restricted) == 7_000
     assert refused.status_code == 409 and refused.json["code"] == "invalid_state"
+
+
+def test_an_idempotency_key_is_the_callers_own_so_another_user_reusing_it_makes_a_write_of_their_own(world):
+    key = uuid.uuid4().hex
+    first = gift(world, 1_111, key=key, role="fund_manager")
+    before = snapshot(world.db)
+
+    other = gift(world, 2_222, key=key, role="org_admin")
+    same_again = gift(world, 2_222, key=key, role="org_admin")
+
+    assert first.status_code == other.status_code == 201
+    assert other.json["id"] != first.json["id"] and other.json["amount_minor"] == 2_222
+    assert "Idempotent-Replayed" not in other.headers
+    assert same_again.headers["Idempotent-Replayed"] == "true" and same_again.json == other.json
+    grown = snapshot(world.db)
+    assert grown["donations"] == before["donations"] + 1 and grown["entries"] == before["entries"] + 1
