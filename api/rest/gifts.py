@@ -13,11 +13,13 @@ from api.edge.session import read_session
 from api.edge.writes import UnitOfWork, perform
 from api.rest.common import (
     CSV_DOC,
+    MAX_PAGE_SIZE,
     Blueprint,
     MinorUnits,
     PageQuerySchema,
     csv_response,
     documents_problems,
+    every_row,
     object_id,
     page_schema,
     storable,
@@ -154,10 +156,13 @@ class Donors(MethodView):
     @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
         """The organisation's donors, with their personal data (members only). Also as CSV."""
-        page = donors.list_donors(read_session(), organisation_id, after=query.get("after"), limit=query["limit"])
+        def fetch(after: int | None, limit: int = MAX_PAGE_SIZE):
+            return donors.list_donors(read_session(), organisation_id, after=after, limit=limit)
+
         if wants_csv():
-            return csv_response(DonorSchema(many=True).dump(page.items), list(DonorSchema().fields), "donors")
-        return page
+            return csv_response(every_row(fetch, query.get("after"), DonorSchema(many=True).dump),
+                                list(DonorSchema().fields), "donors")
+        return fetch(query.get("after"), query["limit"])
 
     @requires(Need.MEMBER_WRITE)
     @blp.arguments(DonorInSchema())
@@ -192,11 +197,13 @@ class Donations(MethodView):
             fund_ids=listed_funds(organisation_id, query.get("fund_id")), donor_id=query.get("donor_id"),
             channel=query.get("channel"), received_from=query.get("received_from"),
             received_to=query.get("received_to"))
-        page = donations.list_donations(read_session(), organisation_id, which, after=query.get("after"),
-                                        limit=query["limit"])
+        def fetch(after: int | None, limit: int = MAX_PAGE_SIZE):
+            return donations.list_donations(read_session(), organisation_id, which, after=after, limit=limit)
+
         if wants_csv():
-            return csv_response(DonationSchema(many=True).dump(page.items), DONATION_COLUMNS, "donations")
-        return page
+            return csv_response(every_row(fetch, query.get("after"), DonationSchema(many=True).dump),
+                                DONATION_COLUMNS, "donations")
+        return fetch(query.get("after"), query["limit"])
 
     @requires(Need.FUND_WRITE)
     @blp.arguments(DonationInSchema())

@@ -15,11 +15,13 @@ from api.edge.session import read_session
 from api.edge.writes import UnitOfWork, perform
 from api.rest.common import (
     CSV_DOC,
+    MAX_PAGE_SIZE,
     Blueprint,
     MinorUnits,
     PageQuerySchema,
     csv_response,
     documents_problems,
+    every_row,
     object_id,
     page_schema,
     text,
@@ -132,12 +134,15 @@ class Grants(MethodView):
         """Grants, filtered by fund and status; fund managers see their funds'. Also as CSV."""
         session = read_session()
         funds = listed_funds(organisation_id, query.get("fund_id"))
-        page = grants.list_grants(session, organisation_id, fund_ids=funds, status=query.get("status"),
-                                  after=query.get("after"), limit=query["limit"])
-        items = _views(session, page.items)
+        def fetch(after: int | None, limit: int = MAX_PAGE_SIZE) -> Page:
+            page = grants.list_grants(session, organisation_id, fund_ids=funds, status=query.get("status"),
+                                      after=after, limit=limit)
+            return Page(_views(session, page.items), page.next_after)
+
         if wants_csv():
-            return csv_response(GrantSchema(many=True).dump(items), GRANT_COLUMNS, "grants")
-        return Page(items, page.next_after)
+            return csv_response(every_row(fetch, query.get("after"), GrantSchema(many=True).dump), GRANT_COLUMNS,
+                                "grants")
+        return fetch(query.get("after"), query["limit"])
 
     @requires(Need.FUND_WRITE)
     @blp.arguments(GrantInSchema())

@@ -14,11 +14,13 @@ from api.edge.writes import UnitOfWork, perform
 from api.rest.common import (
     CSV_DOC,
     MAX_ID,
+    MAX_PAGE_SIZE,
     Blueprint,
     MinorUnits,
     PageQuerySchema,
     csv_response,
     documents_problems,
+    every_row,
     object_id,
     page_schema,
     storable,
@@ -219,13 +221,16 @@ def _entries_csv(items: list) -> list[dict]:
 
 
 def _entry_list(query: dict, organisation_id: int, kind: str | None = None):
-    page = entries.list_entries(
-        read_session(), organisation_id, fund_ids=listed_funds(organisation_id, query.get("fund_id")),
-        kind=kind or query.get("kind"), date_from=query.get("date_from"), date_to=query.get("date_to"),
-        after=query.get("after"), limit=query["limit"])
+    fund_ids = listed_funds(organisation_id, query.get("fund_id"))
+
+    def fetch(after: int | None, limit: int = MAX_PAGE_SIZE):
+        return entries.list_entries(
+            read_session(), organisation_id, fund_ids=fund_ids, kind=kind or query.get("kind"),
+            date_from=query.get("date_from"), date_to=query.get("date_to"), after=after, limit=limit)
+
     if wants_csv():
-        return csv_response(_entries_csv(page.items), ENTRY_CSV_COLUMNS, "entries")
-    return page
+        return csv_response(every_row(fetch, query.get("after"), _entries_csv), ENTRY_CSV_COLUMNS, "entries")
+    return fetch(query.get("after"), query["limit"])
 
 
 @blp.route("/entries")
@@ -362,6 +367,16 @@ class FundBalances(MethodView):
         return list(lines)
 
 
+def _every_statement_line(fetch, after: StatementCursor | None):
+    """Every line of the statement from ``after`` on, page after page (a CSV export is whole)."""
+    while True:
+        page = fetch(after)
+        yield from StatementLineSchema(many=True).dump(page.lines)
+        if page.next_cursor is None:
+            return
+        after = page.next_cursor
+
+
 @blp.route("/accounts/<int:account_id>/statement")
 class Statement(MethodView):
     @requires(Need.FUND_READ)
@@ -373,11 +388,13 @@ class Statement(MethodView):
         """An account's postings in date order with a running balance, keyset-paginated; a fund manager
         names one of their funds. Also as CSV."""
         authorize_report(organisation_id, query.get("fund_id"))
-        page = balances.account_statement(
-            read_session(), organisation_id, account_id, query.get("currency"), fund_id=query.get("fund_id"),
-            date_from=query.get("date_from"), date_to=query.get("date_to"), after=query.get("after"),
-            limit=query["limit"])
+        def fetch(after: StatementCursor | None, limit: int = MAX_STATEMENT_PAGE):
+            return balances.account_statement(
+                read_session(), organisation_id, account_id, query.get("currency"), fund_id=query.get("fund_id"),
+                date_from=query.get("date_from"), date_to=query.get("date_to"), after=after, limit=limit)
+
+        first = fetch(query.get("after"), query["limit"])  # refusals (an unknown account) before any byte is sent
         if wants_csv():
-            return csv_response(StatementLineSchema(many=True).dump(page.lines), list(StatementLineSchema().fields),
+            return csv_response(_every_statement_line(fetch, query.get("after")), list(StatementLineSchema().fields),
                                 f"account-{account_id}-statement")
-        return page
+        return first

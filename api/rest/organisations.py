@@ -17,10 +17,12 @@ from api.edge.session import read_session
 from api.edge.writes import UnitOfWork, perform
 from api.rest.common import (
     CSV_DOC,
+    MAX_PAGE_SIZE,
     Blueprint,
     PageQuerySchema,
     csv_response,
     documents_problems,
+    every_row,
     object_id,
     page_schema,
     strict_boolean,
@@ -386,6 +388,11 @@ class Integrity(MethodView):
         return integrity_status(read_session(), organisation_id)
 
 
+def _audit_rows(records: list) -> list[dict]:
+    return [{**record, "details": json.dumps(record["details"], ensure_ascii=False)}
+            for record in AuditRecordSchema(many=True).dump(records)]
+
+
 @blp.route("/organisations/<int:organisation_id>/audit-log")
 class AuditLog(MethodView):
     @requires(Need.ORG_READ)
@@ -395,10 +402,10 @@ class AuditLog(MethodView):
     @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
         """Every write made in the organisation: who, when, from where, what. Append-only. Also as CSV."""
-        page = audit.organisation_log(read_session(), organisation_id, after=query.get("after"),
-                                      limit=query["limit"])
+        def fetch(after: int | None, limit: int = MAX_PAGE_SIZE):
+            return audit.organisation_log(read_session(), organisation_id, after=after, limit=limit)
+
         if wants_csv():
-            rows = [{**record, "details": json.dumps(record["details"], ensure_ascii=False)}
-                    for record in AuditRecordSchema(many=True).dump(page.items)]
-            return csv_response(rows, list(AuditRecordSchema().fields), "audit-log")
-        return page
+            return csv_response(every_row(fetch, query.get("after"), _audit_rows), list(AuditRecordSchema().fields),
+                                "audit-log")
+        return fetch(query.get("after"), query["limit"])

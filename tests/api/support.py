@@ -66,6 +66,8 @@ class World:
             sent["Authorization"] = f"Bearer {self.tokens[role]}"
         if key is not None:
             sent["Idempotency-Key"] = key
+        # Buffered, as a server sends a streamed answer (a CSV export) whole before the next request on its thread.
+        options.setdefault("buffered", True)
         return self.app.test_client().open(path, method=method, json=json, headers=sent, **options)
 
     def url(self, path: str, org: int | None = None) -> str:

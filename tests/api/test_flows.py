@@ -5,6 +5,7 @@ and headers. Every money answer is checked against the books."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import threading
 import uuid
@@ -15,7 +16,10 @@ from sqlalchemy.exc import DBAPIError
 
 from api.edge.tables import AuditRecord, KeptAnswer
 from ledger.books.charts import load_chart
+from ledger.books.entries import post_entries
 from ledger.core.chart import Role
+from ledger.core.money import Money
+from ledger.core.recipes import Particulars, offline_donation
 from ledger.db.models import ApiToken, Donation, GrantApproval
 from tests.api.support import PASSWORD, make_app, make_world, snapshot
 
@@ -437,6 +441,36 @@ def test_lists_and_statements_answer_as_csv(world):
     [line] = list(csv.DictReader(io.StringIO(statement.get_data(as_text=True))))
     assert (line["debit_minor"], line["balance_minor"]) == ("4321", "4321")
     assert "amount_minor" in entries.get_data(as_text=True).splitlines()[0]
+
+
+def _csv(world, path: str) -> tuple[object, list[dict]]:
+    response = world.call("auditor", "GET", world.url(path), headers={"Accept": "text/csv"})
+    return response, list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+
+
+def test_a_csv_export_is_whole_and_streamed_whatever_the_page_size(world):
+    """More rows than a page of the largest size (500), and a `limit` that would cut them: every row comes, in id
+    order, streamed rather than built in memory."""
+    chart, run = world.db.write(lambda session: load_chart(session, world.org)), uuid.uuid4().hex
+    drafts = [offline_donation(chart, world.general, Money(100 + n, "CNY"), "bank",
+                               Particulars(dt.date(2026, 11, 1), f"bulk-{run}-{n:05d}", "import"))
+              for n in range(1_203)]
+    world.db.write(lambda session: post_entries(session, drafts))
+    for amount in (11, 22, 33):
+        gift(world, amount)
+    account = chart.account(Role.BANK)
+
+    entries, entry_rows = _csv(world, f"/entries?limit=2&fund_id={world.general}")
+    _, donation_rows = _csv(world, "/donations?limit=1")
+    _, statement_lines = _csv(world, f"/accounts/{account}/statement?limit=3&fund_id={world.general}")
+    _, audit_rows = _csv(world, "/audit-log?limit=1")
+
+    assert "Content-Length" not in entries.headers  # streamed: its length is not known when it starts
+    assert len(entry_rows) == 1_203 and [row["amount_minor"] for row in entry_rows[:2]] == ["100", "101"]
+    assert len({row["entry_id"] for row in entry_rows}) == 1_203
+    assert [row["amount_minor"] for row in donation_rows][-3:] == ["11", "22", "33"]
+    assert len(statement_lines) == 1_203 and statement_lines[-1]["balance_minor"] == str(sum(range(100, 1_303)))
+    assert len(audit_rows) >= 3
 
 
 def test_signing_in_gives_a_working_token_and_revoking_it_ends_it(world):
