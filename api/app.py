@@ -22,7 +22,7 @@ from api.edge.session import close_session
 from api.rest import gifts, grants, health, journal, organisations, people
 from api.rest.common import MAX_ID, ProblemSchema
 from ledger.books.sealer import SealerThread
-from ledger.db.engine import Database
+from ledger.db.engine import DEFAULT_DAYS_AHEAD, Database
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,6 +75,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         RATELIMIT_DEFAULT="3000 per minute",
         RATELIMIT_SIGN_IN="10 per minute",  # per address: passwords are not guessed quickly
         REDIS_URL=os.environ.get("REDIS_URL"),
+        MAX_DAYS_AHEAD=DEFAULT_DAYS_AHEAD,  # how many days after today (UTC) an entry may be dated
     )
     if "DATABASE_URL" in os.environ:
         app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
@@ -84,7 +85,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.json.ensure_ascii = False  # 捐赠收入 reads better than \u6350\u8d60\u6536\u5165
 
-    database = Database(app.config["DATABASE_URL"])
+    database = Database(app.config["DATABASE_URL"], days_ahead=int(app.config["MAX_DAYS_AHEAD"]))
     app.extensions["ledger_db"] = database
     app.teardown_appcontext(close_session)
     _start_sealer(app, database)

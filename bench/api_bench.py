@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import datetime as dt
 import json
 import os
 import pstats
@@ -106,7 +107,8 @@ def build_world(url: str, funds: int) -> World:
     def setup(session):
         organisation = create_organisation(
             session, name="API Bench Foundation", kind="foundation", base_currency="CNY", jurisdiction="CN",
-            registration_number=unified_social_credit_code("53510100MJ0123456"))
+            registration_number=unified_social_credit_code("53510100MJ0123456"),
+            books_opened_on=dt.date(2000, 1, 1))
         fund_ids = [create_fund(session, organisation.id, code=f"HOT{n}", name=f"hot fund {n}", kind="community",
                                 restricted=False).id for n in range(funds)]
         tokens = []

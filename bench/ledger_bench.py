@@ -95,7 +95,8 @@ def prepare(name: str, url: str) -> Bench:
     def setup(session):
         organisation = create_organisation(
             session, name="Bench Foundation", kind="foundation", base_currency="CNY", jurisdiction="CN",
-            registration_number=unified_social_credit_code("53510100MJ0123456"))
+            registration_number=unified_social_credit_code("53510100MJ0123456"),
+            books_opened_on=dt.date(2000, 1, 1))
         fund = create_fund(session, organisation.id, code="HOT", name="hot fund", kind="community",
                            restricted=False)
         return load_chart(session, organisation.id), fund.id

@@ -59,7 +59,8 @@ def load_demo_if_empty(db: Database) -> int | None:
 def _load(session: Session) -> int:
     organisation = create_organisation(
         session, name=DEMO_NAME, kind="foundation", base_currency="CNY", jurisdiction="CN",
-        registration_number=unified_social_credit_code("53510100MJ0123456"))
+        registration_number=unified_social_credit_code("53510100MJ0123456"), books_opened_on=dt.date(2026, 9, 1),
+        created_by="demo")
     funds = {
         code: create_fund(session, organisation.id, code=code, name=name, kind="community",
                           restricted=restricted, purpose=purpose).id

@@ -52,11 +52,15 @@ class Books:
         return self.chart.account(role)
 
 
+# Tests date entries in 2026 and run in later years: their organisations' books open long before.
+BOOKS_OPENED = dt.date(2000, 1, 1)
+
+
 def new_books(db: Database, currency: str = "CNY") -> Books:
     def build(session):
         organisation = create_organisation(
             session, name=f"测试基金会 {uuid.uuid4().hex[:6]}", kind="foundation", base_currency=currency,
-            jurisdiction="CN", registration_number=fresh_uscc())
+            jurisdiction="CN", registration_number=fresh_uscc(), books_opened_on=BOOKS_OPENED)
         funds = [create_fund(session, organisation.id, code=code, name=code, kind="community",
                              restricted=restricted)
                  for code, restricted in (("C1", False), ("C2", True), ("C3", False))]

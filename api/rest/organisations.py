@@ -52,6 +52,11 @@ class OrganisationSchema(Schema):
     registration_number = fields.String(required=True)
     dual_approval_threshold_minor = fields.Integer(
         allow_none=True, required=True, metadata={"description": "Grants above this need two approvers"})
+    books_opened_on = fields.Date(required=True, metadata={"description": "No entry may be dated before this day"})
+
+
+BOOKS_OPENED_DOC = ("The day the books open: no entry may be dated before it. The day the organisation is "
+                    "created when left out; moved later only past no entry")
 
 
 class OrganisationInSchema(Schema):
@@ -60,11 +65,19 @@ class OrganisationInSchema(Schema):
     base_currency = fields.String(required=True, validate=validate.Length(equal=3))
     jurisdiction = fields.String(required=True, validate=validate.Length(equal=2))
     registration_number = text(40, required=True)
+    books_opened_on = fields.Date(metadata={"description": BOOKS_OPENED_DOC})
 
 
 class OrganisationPatchSchema(Schema):
     dual_approval_threshold_minor = fields.Integer(
-        required=True, allow_none=True, strict=True, validate=validate.Range(min=0, max=MAX_AMOUNT_MINOR))
+        allow_none=True, strict=True, validate=validate.Range(min=0, max=MAX_AMOUNT_MINOR))
+    books_opened_on = fields.Date(metadata={"description": BOOKS_OPENED_DOC})
+
+    @validates_schema
+    def names_a_setting(self, data: dict, **_kwargs) -> None:
+        if not data:
+            raise ValidationError("name a setting to change: dual_approval_threshold_minor or books_opened_on",
+                                  field_name="_schema")
 
 
 class FundSchema(Schema):
@@ -209,8 +222,9 @@ class Organisations(MethodView):
     @documents_problems(blp, 403, 409, 422)
     @perform("organisation.create", moves_money=False)
     def post(self, data, unit: UnitOfWork):
-        """Creates an organisation with the default chart of accounts and its general fund."""
-        return organisations.create_organisation(unit.session, **data)
+        """Creates an organisation with the default chart of accounts and its general fund, its books open from
+        `books_opened_on` (today when left out)."""
+        return organisations.create_organisation(unit.session, created_by=unit.recorded_by, **data)
 
 
 @blp.route("/organisations/<int:organisation_id>")
@@ -228,9 +242,16 @@ class OrganisationItem(MethodView):
     @documents_problems(blp, 403, 404, 422)
     @perform("organisation.update", moves_money=False)
     def patch(self, data, organisation_id: int, unit: UnitOfWork):
-        """Sets the amount above which a grant needs two approvers (null: one approver always)."""
-        return organisations.set_dual_approval_threshold(unit.session, organisation_id,
-                                                         data["dual_approval_threshold_minor"])
+        """Sets the amount above which a grant needs two approvers (null: one approver always), or the day the
+        books opened (409 `conflict` when an entry is dated before the new day)."""
+        organisation = organisations.get_organisation(unit.session, organisation_id)
+        if "dual_approval_threshold_minor" in data:
+            organisation = organisations.set_dual_approval_threshold(unit.session, organisation_id,
+                                                                     data["dual_approval_threshold_minor"])
+        if "books_opened_on" in data:
+            organisation = periods.set_books_opened_on(unit.session, organisation_id, data["books_opened_on"],
+                                                       unit.recorded_by)
+        return organisation
 
 
 @blp.route("/organisations/<int:organisation_id>/funds")

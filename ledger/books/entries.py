@@ -16,21 +16,28 @@ from dataclasses import replace
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from ledger.core.checks import check_drafts, check_references, field_prefix, find_replays
+from ledger.core.checks import check_drafts, check_not_after, check_references, field_prefix, find_replays
 from ledger.core.drafts import EntryDraft, PostedEntry, PostingDraft
-from ledger.core.errors import ConcurrentWrite, EntryAlreadyReversed, EntryKeptByRecord, NotFound
+from ledger.core.errors import ConcurrentWrite, EntryAlreadyReversed, EntryKeptByRecord, LedgerError, NotFound
 from ledger.core.facts import EntryKey, Lookup
 from ledger.core.limits import check_limits
 from ledger.core.recipes import Particulars, reversal
+from ledger.db.engine import DAYS_AHEAD, DEFAULT_DAYS_AHEAD
 from ledger.db.listing import Page, keyset_page
 from ledger.db.models import Donation, Entry, Grant, GrantPayment, Posting, Refund
 from ledger.db.store import Batch, EntryIds, post_batches
 from ledger.db.types import utc_now
 
 
-def post_entry(session: Session, draft: EntryDraft) -> PostedEntry:
-    """Posts one entry; a retry with the same idempotency key and content returns the original."""
-    return post_entries(session, [draft])[0]
+def post_entry(session: Session, draft: EntryDraft, *, date_field: str = "effective_date") -> PostedEntry:
+    """Posts one entry; a retry with the same idempotency key and content returns the original. ``date_field``:
+    what the caller calls the entry's date (a gift's ``received_on``), for a refusal to name it so."""
+    try:
+        return post_entries(session, [draft])[0]
+    except LedgerError as refusal:
+        if refusal.field == "effective_date":
+            refusal.field = date_field
+        raise
 
 
 def post_entries(session: Session, drafts: Sequence[EntryDraft]) -> list[PostedEntry]:
@@ -54,8 +61,9 @@ def _batch(session: Session, drafts: Sequence[EntryDraft], results: list[PostedE
     """Checks the drafts that need no database, and wraps them for the store with the checks that do."""
     prefix = field_prefix(len(drafts))
     check_drafts(drafts, prefix)
-    digests = [draft.digest() for draft in drafts]
     posted_at = utc_now()
+    check_not_after(drafts, latest_date(session, posted_at), prefix)
+    digests = [draft.digest() for draft in drafts]
     replays: dict[int, int] = {}
 
     def check(lookup: Lookup) -> None:
@@ -74,6 +82,12 @@ def _batch(session: Session, drafts: Sequence[EntryDraft], results: list[PostedE
             results.extend(_results(session, drafts, replays, entry_ids, posted_at))
 
     return Batch.of(drafts, digests, posted_at, check, finish)
+
+
+def latest_date(session: Session, now: dt.datetime | None = None) -> dt.date:
+    """The latest date an entry may have now: today (UTC) and the days ahead the database was set up with."""
+    days_ahead = session.info.get(DAYS_AHEAD, DEFAULT_DAYS_AHEAD)
+    return (now or utc_now()).date() + dt.timedelta(days=days_ahead)
 
 
 def _check_inserted(drafts: Sequence[EntryDraft], replays: dict[int, int], entry_ids: EntryIds) -> None:

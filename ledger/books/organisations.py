@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -9,14 +10,15 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from ledger.core.chart import CHINA_NONPROFIT, AccountTemplate
+from ledger.core.checks import BEFORE_THE_BOOKS
 from ledger.core.errors import Conflict, InvalidInput, NotFound
 from ledger.core.money import MAX_AMOUNT_MINOR, check_currency
 from ledger.core.registration import normalise_registration_number
 from ledger.core.values import one_of, required_text
-from ledger.core.vocabulary import FundKind, FundStatus, OrganisationKind
-from ledger.db.engine import insert_unless_taken
+from ledger.core.vocabulary import FundKind, FundStatus, OrganisationKind, PeriodStatus
+from ledger.db.engine import dialect_insert, insert_unless_taken
 from ledger.db.listing import Page, get_owned, keyset_page
-from ledger.db.models import Account, Fund, Organisation
+from ledger.db.models import Account, Fund, Organisation, Period
 from ledger.db.types import utc_now
 
 GENERAL_FUND_CODE = "GENERAL"
@@ -27,18 +29,23 @@ CHANGED_CHARTS = "ledger_changed_charts"
 
 def create_organisation(
     session: Session, *, name: str, kind: str, base_currency: str, jurisdiction: str, registration_number: str,
-    template: tuple[AccountTemplate, ...] = CHINA_NONPROFIT,
+    template: tuple[AccountTemplate, ...] = CHINA_NONPROFIT, books_opened_on: dt.date | None = None,
+    created_by: str = "ledger",
 ) -> Organisation:
     """Creates an organisation with its chart of accounts (from ``template``, each role's account its default)
-    and its general fund. A registration number already held in the jurisdiction is a Conflict."""
+    and its general fund; its books open on ``books_opened_on`` (the day it is created, when None). A
+    registration number already held in the jurisdiction is a Conflict."""
     number = normalise_registration_number(jurisdiction, registration_number)
+    now = utc_now()
+    opened_on = check_opening_date(books_opened_on or now.date(), now.date())
     organisation = insert_unless_taken(session, Organisation, dict(
         name=required_text(name, "name", 200), kind=one_of(kind, OrganisationKind, "kind"),
         base_currency=check_currency(base_currency, "base_currency"), jurisdiction=jurisdiction,
-        registration_number=number, created_at=utc_now(), chart_version=1,
+        registration_number=number, created_at=now, chart_version=1, books_opened_on=opened_on,
     ), key=("jurisdiction", "registration_number"))
     if organisation is None:
         raise Conflict("an organisation with this registration number exists", field="registration_number")
+    close_before_opening(session, organisation.id, opened_on, created_by)
     # Its chart is made in this transaction: not to be cached before it commits (see ledger.books.charts).
     session.info.setdefault(CHANGED_CHARTS, set()).add(organisation.id)
     session.execute(insert(Account), [
@@ -80,6 +87,27 @@ def get_organisation(session: Session, organisation_id: int) -> Organisation:
 
 def list_organisations(session: Session) -> list[Organisation]:
     return list(session.scalars(select(Organisation).order_by(Organisation.id)))
+
+
+EARLIEST_OPENING = dt.date(1900, 1, 1)
+
+
+def check_opening_date(opened_on: object, today: dt.date) -> dt.date:
+    if not isinstance(opened_on, dt.date) or isinstance(opened_on, dt.datetime) \
+            or not EARLIEST_OPENING <= opened_on <= today:
+        raise InvalidInput(f"must be a date from {EARLIEST_OPENING.isoformat()} to today", field="books_opened_on")
+    return opened_on
+
+
+def close_before_opening(session: Session, organisation_id: int, opened_on: dt.date, changed_by: str) -> None:
+    """Everything dated before the books opened is one closed period, from the first day there is
+    (``ledger.core.checks.BEFORE_THE_BOOKS``): the closed-period guards, the code's and the database's trigger,
+    then refuse it like a posting into a closed month."""
+    values = {"end_date": opened_on - dt.timedelta(days=1), "status": PeriodStatus.CLOSED, "changed_at": utc_now(),
+              "changed_by": changed_by}
+    session.execute(dialect_insert(session)(Period).values(
+        organisation_id=organisation_id, start_date=BEFORE_THE_BOOKS, **values,
+    ).on_conflict_do_update(index_elements=["organisation_id", "start_date"], set_=values))
 
 
 def set_dual_approval_threshold(session: Session, organisation_id: int, threshold_minor: int | None) -> Organisation:

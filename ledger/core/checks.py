@@ -32,6 +32,9 @@ from ledger.core.money import check_amount_minor, check_currency
 from ledger.core.vocabulary import FundStatus
 
 Prefix = Callable[[int], str]
+# Everything dated before an organisation's books opened is kept as one closed period starting on the first day
+# there is (``ledger.books.organisations``): the closed-period guards, in code and in the database, refuse it.
+BEFORE_THE_BOOKS = dt.date.min
 
 
 def field_prefix(batch_size: int) -> Prefix:
@@ -49,6 +52,15 @@ def check_drafts(drafts: Sequence[EntryDraft], prefix: Prefix) -> None:
         check_draft(draft, prefix(index))
     refuse_repeated_keys(drafts, prefix)
     refuse_repeated_reversals(drafts, prefix)
+
+
+def check_not_after(drafts: Sequence[EntryDraft], latest: dt.date, prefix: Prefix) -> None:
+    """No entry is dated after ``latest`` (today and the days ahead an organisation's clock may be: a date further
+    on is a typing mistake, and would stand in the books as a future nobody can close)."""
+    for index, draft in enumerate(drafts):
+        if draft.effective_date > latest:
+            raise InvalidInput(f"is after {latest.isoformat()}, the latest date an entry may have today",
+                               field=f"{prefix(index)}effective_date", latest=latest.isoformat())
 
 
 def check_draft(draft: EntryDraft, prefix: str = "") -> None:
@@ -125,6 +137,10 @@ def check_references(draft: EntryDraft, lookup: Lookup, prefix: str) -> None:
     """The draft's month is open, and each posting's fund and accounts exist, belong to the draft's organisation,
     and (the fund) is open and keeps the posting's currency."""
     for period in lookup.closed_periods.get(draft.organisation_id, ()):
+        if period.start_date == BEFORE_THE_BOOKS and draft.effective_date <= period.end_date:
+            opened = period.end_date + dt.timedelta(days=1)
+            raise InvalidInput(f"is before the organisation's books opened, on {opened.isoformat()}",
+                               field=f"{prefix}effective_date", books_opened_on=opened.isoformat())
         if period.start_date <= draft.effective_date <= period.end_date:
             raise PeriodClosed(
                 f"the period {period.start_date.isoformat()} to {period.end_date.isoformat()} is closed",

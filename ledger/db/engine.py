@@ -114,18 +114,24 @@ def insert_unless_taken(session: Session, model: type[T], values: dict, key: Seq
     return session.scalars(statement.returning(model)).first()
 
 
-class Database:
-    """The process's engine and session factories."""
+DAYS_AHEAD = "ledger_days_ahead"  # session.info: how many days after today an entry may be dated
+DEFAULT_DAYS_AHEAD = 1  # a day: an organisation east of UTC is a day ahead of the server's date for hours
 
-    def __init__(self, url: str, **engine_options) -> None:
+
+class Database:
+    """The process's engine and session factories. ``days_ahead``: how many days after today (UTC) an entry may
+    be dated."""
+
+    def __init__(self, url: str, *, days_ahead: int = DEFAULT_DAYS_AHEAD, **engine_options) -> None:
         self.engine = make_engine(url, **engine_options)
         self.dialect = self.engine.dialect.name
         write_engine = self.engine.execution_options(ledger_write=True)
-        self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        info = {DAYS_AHEAD: days_ahead}
+        self._read_sessions = sessionmaker(self.engine, expire_on_commit=False, info=info)
         lookup_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT") \
             if self.dialect == "postgresql" else self.engine
-        self._lookup_sessions = sessionmaker(lookup_engine, expire_on_commit=False)
-        self._write_sessions = sessionmaker(write_engine, expire_on_commit=False)
+        self._lookup_sessions = sessionmaker(lookup_engine, expire_on_commit=False, info=info)
+        self._write_sessions = sessionmaker(write_engine, expire_on_commit=False, info=info)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -79,6 +79,8 @@ class Organisation(Base):
     # Grows whenever the chart gains an account or a role's default moves: each process caches charts, and a
     # cached chart whose version is behind is read again.
     chart_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    # No entry may be dated before this day (kept as a closed period too, which the database's guard enforces).
+    books_opened_on: Mapped[dt.date] = mapped_column(Date)
 
 
 class Fund(Base):

@@ -74,7 +74,7 @@ def record_donation(session: Session, organisation_id: int, gift: GiftRecord, *,
     draft = _gift_entry(load_chart(session, organisation_id, terms.chart_version), gift, amount,
                         Particulars(gift.received_on, idempotency_key, recorded_by,
                                     gift.description or f"{gift.channel} gift {gift.reference}".strip()))
-    posted = post_entry(session, draft)
+    posted = post_entry(session, draft, date_field="received_on")
     if posted.replayed:
         return record_of_entry(session, Donation, posted.id)
     values = dict(

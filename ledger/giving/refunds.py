@@ -46,7 +46,7 @@ def refund_donation(session: Session, organisation_id: int, donation_id: int, *,
                    Particulars(refunded_on, idempotency_key, recorded_by,
                                reason or f"refund of donation {donation.id}"),
                    account_id=_account_received_in(session, donation))
-    posted = post_entry(session, draft)
+    posted = post_entry(session, draft, date_field="refunded_on")
     if posted.replayed:
         return record_of_entry(session, Refund, posted.id)
     grown = session.execute(
@@ -93,7 +93,7 @@ def cancel_refund(session: Session, organisation_id: int, donation_id: int, refu
     particulars = Particulars(cancelled_on, idempotency_key, recorded_by,
                               f"refund {row.id} cancelled: {reason}"[:500])
     posted = post_entry(session, reversal(get_entry(session, organisation_id, row.entry_id), particulars,
-                                          row.entry_id))
+                                          row.entry_id), date_field="cancelled_on")
     shrunk = session.execute(
         update(Refund).where(Refund.id == row.id, Refund.cancelled_entry_id.is_(None))
         .values(cancelled_entry_id=posted.id, cancelled_at=utc_now(), cancelled_by=recorded_by, cancel_reason=reason)

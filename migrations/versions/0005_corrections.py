@@ -15,7 +15,12 @@ Create Date: 2026-11-29
   that point at it checked at commit.
 - ``refunds``: a refund recorded by mistake is cancelled through its record: the reversal of its entry, when,
   by whom and why.
+- ``organisations.books_opened_on``: no entry may be dated before it. It is kept as a closed period too, from the
+  first day there is to the day before, so the closed-period trigger of revision 0001 refuses such a posting. For
+  an organisation made before this revision: the day it was created, or its earliest entry's date if earlier.
 """
+
+import datetime as dt
 
 import sqlalchemy as sa
 from alembic import op
@@ -75,6 +80,31 @@ def upgrade() -> None:
         for name, condition in GRANT_CHECKS.items():
             batch.create_check_constraint(f"ck_grants_{name}", condition)
     _add_refund_cancellation()
+    _add_books_opened_on()
+
+
+def _add_books_opened_on() -> None:
+    # Added with a placeholder default (SQLite adds a NOT NULL column only so, and rebuilding organisations, which
+    # every table points at, is not worth it), then set for each organisation.
+    op.add_column("organisations", sa.Column("books_opened_on", sa.Date(), nullable=False,
+                                             server_default="1900-01-01"))
+    bind = op.get_bind()
+    rows = bind.execute(sa.text(
+        "SELECT o.id, o.created_at, (SELECT min(e.effective_date) FROM entries e WHERE e.organisation_id = o.id)"
+        " FROM organisations o")).all()
+    for organisation_id, created_at, earliest in rows:
+        created_on = created_at.date() if hasattr(created_at, "date") else dt.date.fromisoformat(str(created_at)[:10])
+        earliest = earliest if earliest is None or isinstance(earliest, dt.date) else dt.date.fromisoformat(earliest)
+        opened_on = min(created_on, earliest) if earliest else created_on
+        bind.execute(sa.text("UPDATE organisations SET books_opened_on = :day WHERE id = :id"),
+                     {"day": opened_on, "id": organisation_id})
+        bind.execute(sa.text(
+            "INSERT INTO periods (organisation_id, start_date, end_date, status, changed_at, changed_by)"
+            " VALUES (:id, :first, :last, 'closed', :at, 'migration 0005')"),
+            {"id": organisation_id, "first": dt.date.min, "last": opened_on - dt.timedelta(days=1),
+             "at": dt.datetime.now(dt.UTC)})
+    if bind.dialect.name == "postgresql":
+        op.alter_column("organisations", "books_opened_on", server_default=None)
 
 
 def _create_grant_payments() -> None:
@@ -120,6 +150,9 @@ def downgrade() -> None:
         raise RuntimeError("grants paid in parts or cancelled exist: revision 0004 cannot hold them")
     if bind.dialect.name == "sqlite":
         op.execute("PRAGMA defer_foreign_keys = ON")
+    op.execute(sa.text("DELETE FROM periods WHERE start_date = :first").bindparams(first=dt.date.min))
+    with op.batch_alter_table("organisations") as batch:
+        batch.drop_column("books_opened_on")
     op.drop_index("uq_refunds_cancelled_entry_id", table_name="refunds")
     with op.batch_alter_table("refunds") as batch:
         batch.drop_constraint("fk_refunds_cancelled_entry_id_entries", type_="foreignkey")

@@ -30,7 +30,7 @@ from ledger.db.models import (
     Refund,
     User,
 )
-from tests.builders import chart_general, fresh_uscc
+from tests.builders import BOOKS_OPENED, chart_general, fresh_uscc
 
 PASSWORD = "correct horse battery staple"
 _PASSWORD_HASH = PasswordHasher().hash(PASSWORD)  # hashed once: argon2 is slow on purpose
@@ -87,7 +87,8 @@ def make_world(app: Flask) -> World:
 
     def build(session) -> World:
         orgs = [create_organisation(session, name=f"基金会 {uuid.uuid4().hex[:6]}", kind="foundation",
-                                    base_currency="CNY", jurisdiction="CN", registration_number=fresh_uscc())
+                                    base_currency="CNY", jurisdiction="CN", registration_number=fresh_uscc(),
+                                    books_opened_on=BOOKS_OPENED)
                 for _ in range(2)]
         funds = [create_fund(session, orgs[index].id, code=code, name=code, kind="community", restricted=False)
                  for index, code in ((0, "MINE"), (0, "NOT_MINE"), (1, "FOREIGN"))]

@@ -388,6 +388,7 @@ def test_a_closed_month_refuses_gifts_dated_in_it_until_reopened(world):
 
     assert close.status_code == 200 and close.json["status"] == "closed"
     assert refused.status_code == 422 and refused.json["code"] == "period_closed"
+    assert "received_on" in refused.json["errors"]
     assert after_refusal == before
     assert accepted.status_code == 201
 
@@ -735,3 +736,37 @@ def test_an_idempotency_key_is_the_callers_own_so_another_user_reusing_it_makes_
     assert same_again.headers["Idempotent-Replayed"] == "true" and same_again.json == other.json
     grown = snapshot(world.db)
     assert grown["donations"] == before["donations"] + 1 and grown["entries"] == before["entries"] + 1
+
+
+def test_the_books_open_on_a_day_set_by_the_admin_and_nothing_is_dated_before_it(world):
+    moved = world.call("org_admin", "PATCH", world.url(""), json={"books_opened_on": "2026-11-20"})
+    before = snapshot(world.db)
+    early = world.call("fund_manager", "POST", world.url("/donations"), json={
+        "fund_id": world.fund, "amount_minor": 100, "currency": "CNY", "channel": "bank",
+        "received_on": "2026-11-19"}, key=uuid.uuid4().hex)
+    after_refusal = snapshot(world.db)
+    on_the_day = gift(world, 100)
+    too_late = world.call("org_admin", "PATCH", world.url(""), json={"books_opened_on": "2026-11-21"})
+    nothing = world.call("org_admin", "PATCH", world.url(""), json={})
+
+    assert moved.status_code == 200 and moved.json["books_opened_on"] == "2026-11-20"
+    assert early.status_code == 422 and after_refusal == before
+    assert early.json["detail"].startswith("received_on: is before the organisation's books opened")
+    assert on_the_day.status_code == 201
+    assert too_late.status_code == 409 and "books_opened_on" in too_late.json["errors"]
+    assert nothing.status_code == 422
+    assert world.call("auditor", "GET", world.url("/periods")).json == []
+
+
+def test_a_future_date_and_a_future_month_are_refused_naming_the_field(world):
+    far = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=40))
+    before = snapshot(world.db)
+
+    gift_ahead = world.call("fund_manager", "POST", world.url("/donations"), json={
+        "fund_id": world.fund, "amount_minor": 100, "currency": "CNY", "channel": "bank",
+        "received_on": far.isoformat()}, key=uuid.uuid4().hex)
+    close_ahead = world.call("org_admin", "POST", world.url(f"/periods/{far.year}/{far.month}/close"))
+
+    assert gift_ahead.status_code == 422 and "received_on" in gift_ahead.json["errors"]
+    assert close_ahead.status_code == 422 and "month" in close_ahead.json["errors"]
+    assert snapshot(world.db) == before

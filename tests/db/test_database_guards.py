@@ -22,7 +22,7 @@ from sqlalchemy.exc import DatabaseError, IntegrityError
 import api.edge.tables  # noqa: F401 (the edge's own tables share the models' MetaData: compared with them)
 from ledger.books.entries import post_entry
 from ledger.books.integrity import seal_pending
-from ledger.books.periods import close_period
+from ledger.books.periods import close_period, set_books_opened_on
 from ledger.core import recipes
 from ledger.core.money import Money
 from ledger.db.engine import Database, unique_violation_on
@@ -344,3 +344,12 @@ def test_each_vocabulary_is_the_list_its_column_is_checked_against(db):
             assert _check_words(db, table.name, constraint.name) == set(re.findall(r"'([a-z_]+)'", words[2])), \
                 constraint.name
     assert checked >= 10
+
+
+def test_the_database_refuses_an_entry_dated_before_the_books_opened(db, ledger):
+    organisation_id = ledger.books.organisation_id
+    db.write(lambda session: set_books_opened_on(session, organisation_id, dt.date(2026, 11, 2), "admin"))
+
+    with pytest.raises(IntegrityError, match="period_closed"):
+        execute_and_roll_back(db, *new_entry(ledger, effective_date=dt.date(2026, 11, 1)))
+    execute_and_roll_back(db, *new_entry(ledger, effective_date=dt.date(2026, 11, 2)))
