@@ -17,7 +17,7 @@ from flask_swagger_ui import get_swaggerui_blueprint
 from werkzeug.routing import IntegerConverter
 
 from api import cli
-from api.edge import errors, limits
+from api.edge import errors, limits, refusals
 from api.edge.session import close_session
 from api.rest import gifts, grants, health, journal, organisations, people
 from api.rest.common import MAX_ID, ProblemSchema
@@ -74,6 +74,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         # costs every request a round trip to Redis.
         RATELIMIT_DEFAULT="3000 per minute",
         RATELIMIT_SIGN_IN="10 per minute",  # per address: passwords are not guessed quickly
+        RATELIMIT_REFUSALS_AUDITED="60 per minute",  # per address: a flood of refusals must not fill the disk
         REDIS_URL=os.environ.get("REDIS_URL"),
         MAX_DAYS_AHEAD=DEFAULT_DAYS_AHEAD,  # how many days after today (UTC) an entry may be dated
     )
@@ -100,6 +101,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(get_swaggerui_blueprint("/api/docs", "/api/openapi.json",
                                                    config={"app_name": "FundLedger API"}))
     limits.register(app, people.sign_in_blp)
+    refusals.register(app)
     errors.register(app)
     cli.register(app)
     return app

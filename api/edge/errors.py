@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
+from api.edge import refusals
 from api.edge.idempotency import IdempotencyKeyMissing
 from ledger.core import errors as ledger_errors
 
@@ -44,6 +45,7 @@ def register(app: Flask) -> None:
         # A 422's detail names the field first, as webargs' 422s do (see _first_problem).
         detail = f"{error.field}: {error.message}" if status == 422 and error.field else error.message
         response = problem(status, error.code.replace("_", " ").capitalize(), detail, error.code, errors)
+        refusals.record(status, error.code, detail)
         if isinstance(error, ledger_errors.Unauthenticated):
             response.headers["WWW-Authenticate"] = 'Bearer realm="fundledger"'
         return response
@@ -65,6 +67,7 @@ def register(app: Flask) -> None:
             fields.update(found if isinstance(found, dict) else {location: found})
         code = "invalid_input" if error.code == 422 else (error.name or "error").lower().replace(" ", "_")
         detail = _first_problem(fields) if error.code == 422 and fields else error.description or ""
+        refusals.record(error.code or 500, code, detail)
         return problem(error.code or 500, error.name, detail, code, fields)
 
 

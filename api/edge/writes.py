@@ -87,6 +87,7 @@ def perform(action: str, *, moves_money: bool = True, keeps_answers: bool = True
             return _perform(view, answer, action, moves_money, keeps_answers, args, kwargs)
 
         write.declare_answer = lambda status, schema: _declare(answer, status, schema)
+        write.audit_action = action  # the outer decorators copy it (functools.wraps): a refusal's record names it
         if keeps_answers:
             _document_key(write, required=moves_money)
         return write
