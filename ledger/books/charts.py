@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import weakref
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ledger.books.organisations import CHANGED_CHARTS, get_organisation
@@ -20,7 +21,7 @@ from ledger.core.errors import Conflict, InvalidInput, NotFound
 from ledger.core.values import one_of, required_text
 from ledger.db.engine import insert_unless_taken
 from ledger.db.listing import get_owned
-from ledger.db.models import Account, Balance, Organisation
+from ledger.db.models import Account, Balance, DayBalance, Organisation
 
 # engine → organisation id → its chart, as last read.
 _charts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -148,7 +149,9 @@ def chart_changing(session: Session, organisation_id: int) -> None:
 
 
 def set_account_limit(session: Session, organisation_id: int, account_id: int, limit: str) -> Account:
-    """Changes an account's limit; refused while a balance of the account already breaks the new one."""
+    """Changes an account's limit; refused while a balance of the account breaks the new one today or broke it at
+    the end of any day in the books (a limit holds on every date). The account's daily totals are rebuilt from
+    its postings for the new limit (none are kept without one)."""
     limit = one_of(limit, BalanceLimit, "balance_limit")
     account = get_account(session, organisation_id, account_id)
     breaking = {
@@ -160,7 +163,42 @@ def set_account_limit(session: Session, organisation_id: int, account_id: int, l
         raise Conflict(f"a balance of account {account_id} already breaks the limit {limit}", field="balance_limit")
     account.balance_limit = limit
     session.flush()
+    _rebuild_days(session, account_id, limit)
     return account
+
+
+# The account's cumulative totals at the end of each day it moved, from its postings (as migration 0005 built them
+# for every limited account).
+_DAYS_FROM_POSTINGS = text("""
+INSERT INTO daily_balances (account_id, fund_id, currency, day, organisation_id, debits_minor, credits_minor)
+SELECT account_id, fund_id, currency, day, organisation_id,
+       sum(debits) OVER (PARTITION BY fund_id, currency ORDER BY day),
+       sum(credits) OVER (PARTITION BY fund_id, currency ORDER BY day)
+  FROM (SELECT CAST(:account AS BIGINT) AS account_id, fund_id, currency, effective_date AS day,
+               min(organisation_id) AS organisation_id,
+               sum(CASE WHEN debit_account_id = :account THEN amount_minor ELSE 0 END) AS debits,
+               sum(CASE WHEN credit_account_id = :account THEN amount_minor ELSE 0 END) AS credits
+          FROM postings WHERE debit_account_id = :account OR credit_account_id = :account
+         GROUP BY fund_id, currency, effective_date) AS days
+""")
+
+
+def _rebuild_days(session: Session, account_id: int, limit: str) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        # Writers inside a transaction read the old limit and would post past the rebuild: wait for them, and
+        # hold new ones until this commits (a rare change; SHARE lets readers on).
+        session.execute(text("LOCK TABLE entries IN SHARE MODE"))
+    session.execute(delete(DayBalance).where(DayBalance.account_id == account_id))
+    if limit == BalanceLimit.NONE:
+        return
+    try:
+        with session.begin_nested():  # the database's trigger judges every day; a refusal leaves the rest intact
+            session.execute(_DAYS_FROM_POSTINGS, {"account": account_id})
+    except DBAPIError as error:
+        if "account_limit_exceeded" not in str(error.orig):
+            raise
+        raise Conflict(f"a balance of account {account_id} broke the limit {limit} at the end of a day in the books",
+                       field="balance_limit") from None
 
 
 def _natural_side(account_type: AccountType) -> Side:

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from ledger.core.checks import check_drafts, check_not_after, check_references, field_prefix, find_replays
 from ledger.core.drafts import EntryDraft, PostedEntry, PostingDraft
 from ledger.core.errors import ConcurrentWrite, EntryAlreadyReversed, EntryKeptByRecord, LedgerError, NotFound
-from ledger.core.facts import EntryKey, Lookup
-from ledger.core.limits import check_limits
+from ledger.core.facts import DailyFacts, EntryKey, Lookup
+from ledger.core.limits import check_every_day, check_limits
 from ledger.core.recipes import Particulars, reversal
 from ledger.db.engine import DAYS_AHEAD, DEFAULT_DAYS_AHEAD
 from ledger.db.listing import Page, keyset_page
@@ -65,6 +65,7 @@ def _batch(session: Session, drafts: Sequence[EntryDraft], results: list[PostedE
     check_not_after(drafts, latest_date(session, posted_at), prefix)
     digests = [draft.digest() for draft in drafts]
     replays: dict[int, int] = {}
+    judged: dict[str, object] = {}  # what ``check`` learnt, for ``check_days``
 
     def check(lookup: Lookup) -> None:
         # Replays first: a retry of an entry accepted before its fund or month closed still gets that entry.
@@ -72,7 +73,10 @@ def _batch(session: Session, drafts: Sequence[EntryDraft], results: list[PostedE
         for index, draft in enumerate(drafts):
             if index not in replays:
                 check_references(draft, lookup, prefix(index))
-        check_limits(drafts, replays, lookup, prefix)
+        judged["changes"], judged["lookup"] = check_limits(drafts, replays, lookup, prefix), lookup
+
+    def check_days(daily: DailyFacts) -> None:
+        check_every_day(drafts, judged["changes"], daily, judged["lookup"], prefix)
 
     def finish(entry_ids: EntryIds) -> None:
         _check_inserted(drafts, replays, entry_ids)
@@ -81,7 +85,7 @@ def _batch(session: Session, drafts: Sequence[EntryDraft], results: list[PostedE
         if results is not None:
             results.extend(_results(session, drafts, replays, entry_ids, posted_at))
 
-    return Batch.of(drafts, digests, posted_at, check, finish)
+    return Batch.of(drafts, digests, posted_at, check, finish, check_days, lambda: judged.get("changes", {}))
 
 
 def latest_date(session: Session, now: dt.datetime | None = None) -> dt.date:

@@ -38,6 +38,21 @@ class Cumulative(NamedTuple):
     credits_minor: int
 
 
+class DayTotals(NamedTuple):
+    """A balance's cumulative debits and credits at the end of one day (kept for accounts with a limit)."""
+
+    day: dt.date
+    debits_minor: int
+    credits_minor: int
+
+
+# For each balance a batch moves on an account with a limit: its days from the batch's first date on, and the one
+# day before, in date order (``ledger.core.limits.check_every_day``).
+DailyFacts = dict[tuple[int, int, str], list[DayTotals]]
+# What a batch adds to a limited balance, by day: (account, fund, currency) -> {day: [debits, credits]}.
+DayChanges = dict[tuple[int, int, str], dict[dt.date, list[int]]]
+
+
 class AccountFacts(NamedTuple):
     organisation_id: int
     code: str

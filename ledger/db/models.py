@@ -250,6 +250,30 @@ class Balance(Base):
     credits_minor: Mapped[int] = mapped_column(BigInteger)
 
 
+class DayBalance(Base):
+    """A balance's cumulative debits and credits at the end of one day, for accounts with a limit: one row per day
+    the balance moved. A backdated entry adds to its day's row and every later one, and a trigger refuses any row
+    that breaks the account's limit, so the limit holds on every date (``ledger.core.limits``). Rebuilt from the
+    postings when an account's limit changes."""
+
+    __tablename__ = "daily_balances"
+    __table_args__ = (
+        ForeignKeyConstraint(["organisation_id", "account_id"], ["accounts.organisation_id", "accounts.id"],
+                             name="fk_daily_balances_account_accounts"),
+        ForeignKeyConstraint(["organisation_id", "fund_id", "currency"],
+                             ["funds.organisation_id", "funds.id", "funds.currency"],
+                             name="fk_daily_balances_fund_funds"),
+    )
+
+    account_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    fund_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Id)
+    debits_minor: Mapped[int] = mapped_column(BigInteger)
+    credits_minor: Mapped[int] = mapped_column(BigInteger)
+
+
 class Period(Base):
     """An accounting month of an organisation. A closed period accepts no posting dated inside it."""
 

@@ -48,18 +48,29 @@ from ledger.core.facts import (
     BalanceKey,
     ClosedPeriod,
     Cumulative,
+    DailyFacts,
+    DayChanges,
+    DayTotals,
     EntryKey,
     FundFacts,
     KeptEntry,
     Lookup,
     LookupRequest,
 )
+from ledger.core.limits import days_after
 from ledger.db.engine import unique_violation_on
 from ledger.db.types import sqlite_text
 
 _SQLITE_CHUNK = 500  # bound parameters per IN list, well under SQLite's limit
 _SAVEPOINT = "ledger_batch"
 _LIMIT_DETAIL = re.compile(r"account (\d+) in fund (\d+)")
+
+
+def _compact(sql: str) -> str:
+    """The statement on one line, each run of spaces one space: psycopg caches the parsing of a statement (and
+    so prepares it) only up to 4 KiB, and the one-entry statement of a gift must stay under that."""
+    assert "--" not in sql, "a comment would swallow the rest of a statement kept on one line"
+    return " ".join(sql.split())
 
 
 class EntryRow(NamedTuple):
@@ -113,10 +124,14 @@ class Batch:
     postings: list[PostingRow]
     check: Callable[[Lookup], None]
     finish: Callable[[EntryIds], None]
+    check_days: Callable[[DailyFacts], None]
+    # What the batch adds to each limited balance by day, once ``check`` has judged it (``check_limits``).
+    day_changes: Callable[[], DayChanges]
 
     @classmethod
     def of(cls, drafts: Sequence[EntryDraft], digests: Sequence[str], posted_at: dt.datetime,
-           check: Callable[[Lookup], None], finish: Callable[[EntryIds], None]) -> Batch:
+           check: Callable[[Lookup], None], finish: Callable[[EntryIds], None],
+           check_days: Callable[[DailyFacts], None], day_changes: Callable[[], DayChanges]) -> Batch:
         # tuple.__new__ straight: on the bulk path (a million rows) the generated constructor's call costs more
         # than the row itself.
         entries, postings = [], []
@@ -130,7 +145,7 @@ class Batch:
             postings.extend(posting_row((draft.organisation_id, draft.idempotency_key, draft.effective_date,
                                          posting.fund_id, posting.debit_account_id, posting.credit_account_id,
                                          posting.amount_minor, posting.currency)) for posting in draft.postings)
-        return cls(LookupRequest.of(drafts), entries, postings, check, finish)
+        return cls(LookupRequest.of(drafts), entries, postings, check, finish, check_days, day_changes)
 
 
 def post_batches(session: Session, batches: Iterable[Batch], pipelined: bool = False) -> None:
@@ -293,6 +308,102 @@ SELECT id, organisation_id, idempotency_key FROM e
 """
 
 
+# After a batch's write (which locked its balances' rows, so no other writer moves the same balances until this
+# transaction ends, and this statement's snapshot sees every one that did before): the days of each limited
+# balance the batch moved. It reads back the batch's postings (its entries' keys and their posted_at: a replay's or
+# a refused entry's are not there), sums them by balance and day (``delta``) and through each day (``run``), reads
+# each balance's rows from the batch's first day on and the one before (``seen``, returned for the code to judge),
+# computes every day's totals after the batch (``after``), and writes them only if no day breaks its account's
+# limit (``ok``); a row of NULLs at the end says it did not.
+_POSTGRES_DAYS = _compact("""
+WITH p AS (
+  SELECT p.debit_account_id, p.credit_account_id, p.fund_id, p.currency, p.effective_date AS day, p.organisation_id,
+         p.amount_minor
+    FROM unnest(%(day_organisations)s::bigint[], %(day_keys)s::varchar[]) AS k(organisation_id, key)
+    JOIN entries e ON e.organisation_id = k.organisation_id AND e.idempotency_key = k.key
+                  AND e.posted_at = %(day_posted_at)s::timestamptz
+    JOIN postings p ON p.entry_id = e.id
+), delta AS (
+  SELECT s.account_id, s.fund_id, s.currency, s.day, min(s.organisation_id) AS organisation_id, a.balance_limit AS lim,
+         sum(s.debit) AS debits, sum(s.credit) AS credits
+    FROM (SELECT debit_account_id AS account_id, fund_id, currency, day, organisation_id, amount_minor AS debit,
+                 0 AS credit FROM p
+          UNION ALL
+          SELECT credit_account_id, fund_id, currency, day, organisation_id, 0, amount_minor FROM p) AS s
+    JOIN accounts a ON a.id = s.account_id AND a.balance_limit <> 'none'
+   GROUP BY s.account_id, s.fund_id, s.currency, s.day, a.balance_limit
+), run AS (
+  SELECT d.*, sum(d.debits) OVER w AS run_debits, sum(d.credits) OVER w AS run_credits,
+         min(d.day) OVER (PARTITION BY d.account_id, d.fund_id, d.currency) AS first_day
+    FROM delta d WINDOW w AS (PARTITION BY d.account_id, d.fund_id, d.currency ORDER BY d.day)
+), k AS (
+  SELECT DISTINCT account_id, fund_id, currency, first_day, lim FROM run
+), seen AS MATERIALIZED (
+  SELECT x.account_id, x.fund_id, x.currency, x.day, x.debits_minor, x.credits_minor, k.lim
+    FROM k JOIN daily_balances x ON x.account_id = k.account_id AND x.fund_id = k.fund_id AND x.currency = k.currency
+   WHERE x.day >= coalesce((SELECT max(y.day) FROM daily_balances y WHERE y.account_id = k.account_id
+                              AND y.fund_id = k.fund_id AND y.currency = k.currency AND y.day < k.first_day),
+                           k.first_day)
+), after AS (
+  SELECT s.account_id, s.fund_id, s.currency, s.day, NULL::bigint AS organisation_id, s.lim,
+         s.debits_minor + r.run_debits AS debits, s.credits_minor + r.run_credits AS credits, false AS fresh
+    FROM seen s
+    JOIN LATERAL (SELECT r.run_debits, r.run_credits FROM run r
+                   WHERE r.account_id = s.account_id AND r.fund_id = s.fund_id AND r.currency = s.currency
+                     AND r.day <= s.day ORDER BY r.day DESC LIMIT 1) AS r ON true
+  UNION ALL
+  SELECT r.account_id, r.fund_id, r.currency, r.day, r.organisation_id, r.lim,
+         coalesce(b.debits_minor, 0) + r.run_debits, coalesce(b.credits_minor, 0) + r.run_credits, true
+    FROM run r
+    LEFT JOIN LATERAL (SELECT s.debits_minor, s.credits_minor FROM seen s
+                        WHERE s.account_id = r.account_id AND s.fund_id = r.fund_id AND s.currency = r.currency
+                          AND s.day < r.day ORDER BY s.day DESC LIMIT 1) AS b ON true
+   WHERE NOT EXISTS (SELECT 1 FROM seen s WHERE s.account_id = r.account_id AND s.fund_id = r.fund_id
+                       AND s.currency = r.currency AND s.day = r.day)
+), ok AS (
+  SELECT NOT EXISTS (SELECT 1 FROM after
+                      WHERE (lim = 'credits_must_not_exceed_debits' AND credits > debits)
+                         OR (lim = 'debits_must_not_exceed_credits' AND debits > credits)) AS ok
+), u AS (
+  UPDATE daily_balances x SET debits_minor = a.debits, credits_minor = a.credits
+    FROM after a, ok
+   WHERE ok.ok AND NOT a.fresh AND x.account_id = a.account_id AND x.fund_id = a.fund_id
+     AND x.currency = a.currency AND x.day = a.day
+), i AS (
+  INSERT INTO daily_balances (account_id, fund_id, currency, day, organisation_id, debits_minor, credits_minor)
+  SELECT a.account_id, a.fund_id, a.currency, a.day, a.organisation_id, a.debits, a.credits
+    FROM after a, ok WHERE ok.ok AND a.fresh
+)
+SELECT account_id, fund_id, currency, day, debits_minor, credits_minor FROM seen
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL FROM ok WHERE NOT ok.ok
+""")
+
+
+def _days_parameters(batch: Batch) -> dict:
+    return {"day_organisations": [row.organisation_id for row in batch.entries],
+            "day_keys": [row.idempotency_key for row in batch.entries],
+            "day_posted_at": batch.entries[0].posted_at if batch.entries else None}
+
+
+def _check_days(batch: Batch, rows: list[tuple]) -> None:
+    """Judges the days the batch moved, on the rows the day statement read (its facts); when the statement's own
+    judgement refused to write them (a row of NULLs) the code must refuse too."""
+    facts: DailyFacts = {}
+    refused = False
+    for account_id, fund_id, currency, day, debits, credits in rows:
+        if account_id is None:
+            refused = True
+            continue
+        facts.setdefault((account_id, fund_id, currency), []).append(DayTotals(day, debits, credits))
+    for days in facts.values():
+        days.sort()
+    batch.check_days(facts)
+    if refused:  # the statement saw a day break a limit that the code did not: never let it commit
+        raise AccountLimitExceeded("a balance would break its account's limit at the end of a day after the entry's "
+                                   "date", field="postings")
+
+
 def _columns(prefix: str, row_type: type[NamedTuple], rows: Sequence[tuple]) -> dict[str, list]:
     """Rows as one array per column, each named ``<prefix>_<field>``."""
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(row_type._fields)
@@ -345,13 +456,17 @@ def _postgres_one(connection, batch: Batch) -> EntryIds:
     if len(batch.entries) != 1:
         raise AssertionError("one statement writes one entry; batches go through the pipeline")
     try:
-        rows = connection.execute(*_checked_single_entry(batch)).fetchall()
+        with connection.pipeline():  # the entry's statement and its days', in one round trip
+            entry_cursor = connection.execute(*_checked_single_entry(batch))
+            days_cursor = connection.execute(_POSTGRES_DAYS, _days_parameters(batch))
+        rows, day_rows = entry_cursor.fetchall(), days_cursor.fetchall()
     except psycopg.Error as error:
         raise _wrapped(error, psycopg.Error) from error
     inserted = [row for row in rows if row[0] == "inserted"]  # the first column names each row's kind
     entry_ids = {EntryKey(organisation_id, key): entry_id for _, entry_id, organisation_id, key, *_ in inserted}
     try:
         batch.check(_postgres_lookup(row for row in rows if row[0] != "inserted"))
+        _check_days(batch, day_rows)
     except Exception:
         if entry_ids:  # the statement's guard let through what the code refuses: make sure it cannot commit
             _abort(connection)
@@ -438,13 +553,6 @@ SELECT 'inserted', id, organisation_id, idempotency_key, NULL, NULL, NULL, NULL 
 """)
 
 
-def _compact(sql: str) -> str:
-    """The statement on one line, each run of spaces one space: psycopg caches the parsing of a statement (and
-    so prepares it) only up to 4 KiB, and the one-entry statement of a gift must stay under that."""
-    assert "--" not in sql, "a comment would swallow the rest of a statement kept on one line"
-    return " ".join(sql.split())
-
-
 def _postgres_pipelined(connection, batches: Iterable[Batch]) -> None:
     batches, sent = iter(batches), []
     try:
@@ -484,14 +592,16 @@ def _postgres_pipeline(connection, batches: Iterable[Batch], sent: list[Batch]) 
         cursors = []
         for batch in batches:
             sent.append(batch)  # before its statements: a refusal raised from them must find it here
-            reader, writer = connection.cursor(), connection.cursor()
+            reader, writer, days = connection.cursor(), connection.cursor(), connection.cursor()
             reader.execute(_POSTGRES_LOOKUP, _lookup_parameters(batch.request))
             writer.execute(*_postgres_write(batch))
-            cursors.append((reader, writer))
-        results = [(reader.fetchall(), writer.fetchall()) for reader, writer in cursors]
-    for batch, (lookup_rows, _) in zip(sent, results, strict=True):
+            days.execute(_POSTGRES_DAYS, _days_parameters(batch))
+            cursors.append((reader, writer, days))
+        results = [(reader.fetchall(), writer.fetchall(), days.fetchall()) for reader, writer, days in cursors]
+    for batch, (lookup_rows, _, day_rows) in zip(sent, results, strict=True):
         batch.check(_postgres_lookup(lookup_rows))
-    return [(batch, _inserted(rows)) for batch, (_, rows) in zip(sent, results, strict=True)]
+        _check_days(batch, day_rows)
+    return [(batch, _inserted(rows)) for batch, (_, rows, _) in zip(sent, results, strict=True)]
 
 
 def _postgres_judged_in_turn(connection, batches: Iterable[Batch]) -> list[tuple[Batch, EntryIds]]:
@@ -501,11 +611,14 @@ def _postgres_judged_in_turn(connection, batches: Iterable[Batch]) -> list[tuple
     try:
         with connection.pipeline() as pipeline:
             for batch in batches:
-                reader, writer = connection.cursor(), connection.cursor()
+                reader, writer, days = connection.cursor(), connection.cursor(), connection.cursor()
                 reader.execute(_POSTGRES_LOOKUP, _lookup_parameters(batch.request))
                 pipeline.sync()
                 batch.check(_postgres_lookup(reader.fetchall()))
                 writer.execute(*_postgres_write(batch))
+                days.execute(_POSTGRES_DAYS, _days_parameters(batch))
+                pipeline.sync()
+                _check_days(batch, days.fetchall())
                 written.append((batch, writer))
             pipeline.sync()
             return [(batch, _inserted(writer.fetchall())) for batch, writer in written]
@@ -578,7 +691,44 @@ def _sqlite_batch(cursor, batch: Batch) -> EntryIds:
         (entry_ids[(row.organisation_id, row.idempotency_key)], row.organisation_id, row.effective_date.isoformat(),
          row.fund_id, row.debit_account_id, row.credit_account_id, row.amount_minor, row.currency)
         for row in fresh_postings])
+    _sqlite_days(cursor, batch, fresh_postings)
     return entry_ids
+
+
+_SQLITE_DAYS = """
+SELECT day, debits_minor, credits_minor FROM daily_balances
+ WHERE account_id = ?1 AND fund_id = ?2 AND currency = ?3
+   AND day >= coalesce((SELECT max(day) FROM daily_balances WHERE account_id = ?1 AND fund_id = ?2 AND currency = ?3
+                          AND day < ?4), ?4)
+ ORDER BY day"""
+
+
+def _sqlite_days(cursor, batch: Batch, fresh_postings: list[PostingRow]) -> None:
+    """The days of each limited balance the batch moved: read, judged by the code, then written (this
+    transaction holds SQLite's only write lock, so what it read is what it writes over)."""
+    changes = batch.day_changes()
+    if not changes or not fresh_postings:
+        return
+    facts: DailyFacts = {}
+    for key, by_day in changes.items():
+        facts[key] = [DayTotals(dt.date.fromisoformat(day), debits, credits) for day, debits, credits
+                      in cursor.execute(_SQLITE_DAYS, (*key, min(by_day).isoformat()))]
+    batch.check_days(facts)
+    organisations = {(row.debit_account_id, row.fund_id, row.currency): row.organisation_id for row in fresh_postings}
+    organisations.update({(row.credit_account_id, row.fund_id, row.currency): row.organisation_id
+                          for row in fresh_postings})
+    fresh, known = [], []
+    for key, totals, is_new in days_after(changes, facts):
+        (fresh if is_new else known).append((key, totals))
+    cursor.executemany(
+        "INSERT INTO daily_balances (account_id, fund_id, currency, day, organisation_id, debits_minor, credits_minor)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(*key, totals.day.isoformat(), organisations[key], totals.debits_minor, totals.credits_minor)
+         for key, totals in fresh])
+    cursor.executemany(
+        "UPDATE daily_balances SET debits_minor = ?, credits_minor = ? WHERE account_id = ? AND fund_id = ?"
+        " AND currency = ? AND day = ?",
+        [(totals.debits_minor, totals.credits_minor, *key, totals.day.isoformat()) for key, totals in known])
 
 
 def _deltas(postings: list[PostingRow]) -> list[BalanceDelta]:

@@ -11,10 +11,13 @@ Create Date: 2026-11-29
   recorded, when that user is not the requester (else unknown: NULL, which only rows made here hold).
 - ``grants``: ``paid_minor`` and ``cancelled_minor`` (never more than the amount between them), the cancellation's
   entry, when, by whom and why; statuses ``partly_paid`` and ``cancelled``; ``paid_entry_id`` goes (its entries
-  are the payments' now). On SQLite the table is rebuilt (a CHECK cannot be altered there), with the foreign keys
-  that point at it checked at commit.
+  are the payments' now). On SQLite the table is rebuilt (a CHECK cannot be altered there), the foreign keys
+  switched off for it and every one checked before the commit (ledger.db.schema).
 - ``refunds``: a refund recorded by mistake is cancelled through its record: the reversal of its entry, when,
   by whom and why.
+- ``daily_balances``: for each balance of an account with a limit, its cumulative totals at the end of every day
+  it moved, so that a limit holds on every date and not only today; filled from the postings, then guarded by a
+  trigger that refuses a row breaking its account's limit (history written before this revision is not judged).
 - ``organisations.books_opened_on``: no entry may be dated before it. It is kept as a closed period too, from the
   first day there is to the day before, so the closed-period trigger of revision 0001 refuses such a posting. For
   an organisation made before this revision: the day it was created, or its earliest entry's date if earlier.
@@ -47,11 +50,8 @@ GRANT_CHECKS = {
 
 
 def upgrade() -> None:
-    sqlite = op.get_bind().dialect.name == "sqlite"
-    if sqlite:
-        # The rebuild drops the old grants table while approvals point at it: checked at commit instead, when
-        # they point at the new one.
-        op.execute("PRAGMA defer_foreign_keys = ON")
+    # On SQLite the grants table is rebuilt while approvals point at it: ledger.db.schema runs a migration with the
+    # foreign keys off and checks them all before it commits, as SQLite prescribes for such a change.
     _create_grant_payments()
     op.execute("""
         INSERT INTO grant_payments (organisation_id, grant_id, requested_by_user_id, amount_minor, paid_on, entry_id,
@@ -81,6 +81,69 @@ def upgrade() -> None:
             batch.create_check_constraint(f"ck_grants_{name}", condition)
     _add_refund_cancellation()
     _add_books_opened_on()
+    _create_daily_balances()
+
+
+# The cumulative totals of each limited balance at the end of each day it moved, from its postings: what
+# ledger.books.charts runs again for one account whose limit changes (keep the two alike).
+DAILY_FROM_POSTINGS = """
+INSERT INTO daily_balances (account_id, fund_id, currency, day, organisation_id, debits_minor, credits_minor)
+SELECT account_id, fund_id, currency, day, organisation_id,
+       sum(debits) OVER (PARTITION BY account_id, fund_id, currency ORDER BY day),
+       sum(credits) OVER (PARTITION BY account_id, fund_id, currency ORDER BY day)
+  FROM (SELECT s.account_id, s.fund_id, s.currency, s.effective_date AS day, min(s.organisation_id) AS organisation_id,
+               sum(s.debit) AS debits, sum(s.credit) AS credits
+          FROM (SELECT debit_account_id AS account_id, fund_id, currency, effective_date, organisation_id,
+                       amount_minor AS debit, 0 AS credit FROM postings
+                UNION ALL
+                SELECT credit_account_id, fund_id, currency, effective_date, organisation_id, 0, amount_minor
+                  FROM postings) AS s
+          JOIN accounts a ON a.id = s.account_id AND a.balance_limit <> 'none'
+         GROUP BY s.account_id, s.fund_id, s.currency, s.effective_date) AS days
+"""
+DAY_BREAKS_LIMIT = """
+    EXISTS (SELECT 1 FROM accounts a WHERE a.id = NEW.account_id AND (
+        (a.balance_limit = 'credits_must_not_exceed_debits' AND NEW.credits_minor > NEW.debits_minor)
+        OR (a.balance_limit = 'debits_must_not_exceed_credits' AND NEW.debits_minor > NEW.credits_minor)))"""
+DAY_LIMIT_MESSAGE = "account_limit_exceeded: a balance would break its account''s limit at the end of a day"
+
+
+def _create_daily_balances() -> None:
+    op.create_table(
+        "daily_balances",
+        sa.Column("account_id", ID, nullable=False),
+        sa.Column("fund_id", ID, nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("organisation_id", ID, nullable=False),
+        sa.Column("debits_minor", sa.BigInteger(), nullable=False),
+        sa.Column("credits_minor", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(["organisation_id", "account_id"], ["accounts.organisation_id", "accounts.id"],
+                                name="fk_daily_balances_account_accounts"),
+        sa.ForeignKeyConstraint(["organisation_id", "fund_id", "currency"],
+                                ["funds.organisation_id", "funds.id", "funds.currency"],
+                                name="fk_daily_balances_fund_funds"),
+        sa.PrimaryKeyConstraint("account_id", "fund_id", "currency", "day", name="pk_daily_balances"),
+    )
+    op.execute(DAILY_FROM_POSTINGS)
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE daily_balances SET (fillfactor = 70)")  # a hot fund's today row: HOT updates
+        op.execute(f"""
+            CREATE FUNCTION ledger_guard_daily_balances() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF {DAY_BREAKS_LIMIT} THEN
+                    RAISE EXCEPTION '{DAY_LIMIT_MESSAGE}: account % in fund % (%) on %, debits %, credits %',
+                        NEW.account_id, NEW.fund_id, NEW.currency, NEW.day, NEW.debits_minor, NEW.credits_minor
+                        USING ERRCODE = 'check_violation';
+                END IF;
+                RETURN NEW;
+            END $$""")
+        op.execute("CREATE TRIGGER daily_balances_within_limit BEFORE INSERT OR UPDATE ON daily_balances "
+                   "FOR EACH ROW EXECUTE FUNCTION ledger_guard_daily_balances()")
+        return
+    for timing in ("AFTER INSERT", "AFTER UPDATE"):
+        op.execute(f"CREATE TRIGGER daily_balances_within_limit_{timing.split()[1].lower()} {timing} ON daily_balances "
+                   f"WHEN {DAY_BREAKS_LIMIT} BEGIN SELECT RAISE(ABORT, '{DAY_LIMIT_MESSAGE}'); END")
 
 
 def _add_books_opened_on() -> None:
@@ -148,8 +211,9 @@ def downgrade() -> None:
     bind = op.get_bind()
     if bind.execute(sa.text("SELECT count(*) FROM grants WHERE status IN ('partly_paid', 'cancelled')")).scalar():
         raise RuntimeError("grants paid in parts or cancelled exist: revision 0004 cannot hold them")
-    if bind.dialect.name == "sqlite":
-        op.execute("PRAGMA defer_foreign_keys = ON")
+    op.drop_table("daily_balances")
+    if bind.dialect.name == "postgresql":
+        op.execute("DROP FUNCTION ledger_guard_daily_balances()")
     op.execute(sa.text("DELETE FROM periods WHERE start_date = :first").bindparams(first=dt.date.min))
     with op.batch_alter_table("organisations") as batch:
         batch.drop_column("books_opened_on")

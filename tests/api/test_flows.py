@@ -770,3 +770,19 @@ def test_a_future_date_and_a_future_month_are_refused_naming_the_field(world):
     assert gift_ahead.status_code == 422 and "received_on" in gift_ahead.json["errors"]
     assert close_ahead.status_code == 422 and "month" in close_ahead.json["errors"]
     assert snapshot(world.db) == before
+
+
+def test_a_transfer_dated_before_the_money_came_is_refused_and_september_stays_whole(world):
+    received = gift(world, 1_000, fund=world.general, received_on="2026-11-05")
+    before = snapshot(world.db)
+
+    backdated = world.call("fund_manager", "POST", world.url("/transfers"), json={
+        "from_fund_id": world.general, "to_fund_id": world.fund, "amount_minor": 1_000, "currency": "CNY",
+        "effective_date": "2026-09-15"}, key=uuid.uuid4().hex)
+    september = world.call("org_admin", "GET", world.url(f"/trial-balance?fund_id={world.general}&as_of=2026-09-30"))
+
+    assert received.status_code == 201
+    assert backdated.status_code == 422 and backdated.json["code"] == "account_limit_exceeded"
+    assert "on 2026-09-15" in backdated.json["detail"] and snapshot(world.db) == before
+    assert september.json["balanced"] is True
+    assert all(line["balance_minor"] >= 0 for line in september.json["lines"] if line["code"].startswith("1002"))

@@ -139,7 +139,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 reasons.add("fund_closed")
             if p.currency != CURRENCY:
                 reasons.add("currency_mismatch")
-        if self.breaks_a_limit(postings):
+        if self.breaks_a_limit(day, postings):
             reasons.add("account_limit_exceeded")
         return reasons
 
@@ -152,14 +152,23 @@ class LedgerMachine(RuleBasedStateMachine):
                 after[(account, p.fund_id)] = tuple(totals)
         return after
 
-    def breaks_a_limit(self, postings: tuple[PostingDraft, ...]) -> bool:
-        """Whether any (account, fund) the postings touch ends beyond its limit (chart.BalanceLimit)."""
-        for (account, _fund), (debits, credits) in self.totals_after(postings).items():
-            limit = self.limits[account]
-            if limit == BalanceLimit.CREDITS_MUST_NOT_EXCEED_DEBITS and credits > debits:
-                return True
-            if limit == BalanceLimit.DEBITS_MUST_NOT_EXCEED_CREDITS and debits > credits:
-                return True
+    def breaks_a_limit(self, day: dt.date, postings: tuple[PostingDraft, ...]) -> bool:
+        """Whether any limited (account, fund) the postings touch ends beyond its limit (chart.BalanceLimit) now,
+        or at the end of any day from ``day`` on: a limit holds on every date, so a backdated entry is judged
+        on every later day the books hold."""
+        touched = {(account, p.fund_id) for p in postings for account in (p.debit_account_id, p.credit_account_id)
+                   if self.limits[account] != BalanceLimit.NONE}
+        history = [(entry.effective_date, entry.postings) for entry in self.entries] + [(day, postings)]
+        for account, fund in touched:
+            for last in sorted({when for when, _ in history if when >= day}):
+                debits = sum(p.amount_minor for when, moved in history if when <= last for p in moved
+                             if p.fund_id == fund and p.debit_account_id == account)
+                credits = sum(p.amount_minor for when, moved in history if when <= last for p in moved
+                              if p.fund_id == fund and p.credit_account_id == account)
+                if self.limits[account] == BalanceLimit.CREDITS_MUST_NOT_EXCEED_DEBITS and credits > debits:
+                    return True
+                if self.limits[account] == BalanceLimit.DEBITS_MUST_NOT_EXCEED_CREDITS and debits > credits:
+                    return True
         return False
 
     def record(self, posted: PostedEntry, replay: Callable[[Session], PostedEntry]) -> ModelEntry:

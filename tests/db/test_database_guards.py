@@ -20,6 +20,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import DatabaseError, IntegrityError
 
 import api.edge.tables  # noqa: F401 (the edge's own tables share the models' MetaData: compared with them)
+from ledger.access.users import create_user
 from ledger.books.entries import post_entry
 from ledger.books.integrity import seal_pending
 from ledger.books.periods import close_period, set_books_opened_on
@@ -28,6 +29,7 @@ from ledger.core.money import Money
 from ledger.db.engine import Database, unique_violation_on
 from ledger.db.models import Base, User
 from ledger.db.schema import downgrade, migrate
+from ledger.grants.lifecycle import GrantRequest, approve_grant, pay_grant, request_grant
 from tests.builders import Books, fresh_uscc, key, new_books, particulars
 
 APPEND_ONLY = r"append-only"
@@ -353,3 +355,40 @@ def test_the_database_refuses_an_entry_dated_before_the_books_opened(db, ledger)
     with pytest.raises(IntegrityError, match="period_closed"):
         execute_and_roll_back(db, *new_entry(ledger, effective_date=dt.date(2026, 11, 1)))
     execute_and_roll_back(db, *new_entry(ledger, effective_date=dt.date(2026, 11, 2)))
+
+
+def test_revision_0005_carries_the_books_written_before_it(empty_database):
+    """Books written at head, taken back to 0004 and up again: the grant's payment, the day the books opened (the
+    earliest entry's, before the organisation was made) and the daily totals of limited balances are rebuilt."""
+    migrate(empty_database.engine)
+    books = new_books(empty_database)
+    requester, payer = (empty_database.write(lambda session, name=name: create_user(
+        session, email=f"{name}-{uuid.uuid4().hex[:6]}@example.org", password="long enough password"))
+        for name in ("requester", "payer"))
+    empty_database.write(lambda session: post_entry(session, recipes.offline_donation(
+        books.chart, books.open_fund, Money(5_000, "CNY"), "bank", particulars(dt.date(2026, 11, 2), key()))))
+    grant = empty_database.write(lambda session: request_grant(session, books.organisation_id, GrantRequest(
+        books.open_fund, 1_000, "CNY", "payee", "purpose", "charitable_activities"), requested_by_user_id=requester.id))
+    empty_database.write(lambda session: approve_grant(
+        session, books.organisation_id, grant.id, approver_user_id=payer.id, effective_date=dt.date(2026, 11, 3),
+        idempotency_key=key(), recorded_by=payer.email))
+    empty_database.write(lambda session: pay_grant(
+        session, books.organisation_id, grant.id, paid_on=dt.date(2026, 11, 4), idempotency_key=key(),
+        recorded_by=payer.email, paid_by_user_id=payer.id))
+    days_sql = "SELECT account_id, fund_id, day, debits_minor, credits_minor FROM daily_balances ORDER BY 1, 2, 3"
+    with empty_database.engine.connect() as connection:
+        days = connection.execute(text(days_sql)).all()
+
+    downgrade(empty_database.engine, "0004")
+    migrate(empty_database.engine)
+
+    with empty_database.engine.connect() as connection:
+        payments = connection.execute(text(
+            "SELECT grant_id, amount_minor, paid_by_user_id FROM grant_payments")).all()
+        status = connection.execute(text("SELECT status, paid_minor FROM grants WHERE id = :id"),
+                                    {"id": grant.id}).one()
+        opened = connection.scalar(text("SELECT books_opened_on FROM organisations WHERE id = :id"),
+                                   {"id": books.organisation_id})
+        assert connection.execute(text(days_sql)).all() == days
+    assert payments == [(grant.id, 1_000, payer.id)] and tuple(status) == ("paid", 1_000)
+    assert str(opened)[:10] == "2026-11-02" and len(days) >= 2

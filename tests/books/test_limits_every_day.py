@@ -1,0 +1,107 @@
+"""A limit holds on every date, not only today: a backdated entry must not leave any account beyond its limit at
+the end of any day from its date on (the transfer dated in September out of money received in November), in the
+code and in the database; and a limit set later must hold over the whole history."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from ledger.books.balances import trial_balance
+from ledger.books.charts import set_account_limit
+from ledger.books.entries import post_entries, post_entry
+from ledger.core import recipes
+from ledger.core.chart import Role
+from ledger.core.errors import AccountLimitExceeded, Conflict
+from ledger.core.money import Money
+from ledger.db.models import DayBalance
+from tests.builders import key, new_books, particulars
+
+SEP_30, NOV_2, NOV_10 = dt.date(2026, 9, 30), dt.date(2026, 11, 2), dt.date(2026, 11, 10)
+
+
+def _gift(books, fund: int, amount: int, day: dt.date):
+    return recipes.offline_donation(books.chart, fund, Money(amount, "CNY"), "bank", particulars(day, key()))
+
+
+def _transfer(books, amount: int, day: dt.date):
+    return recipes.transfer_between_funds(books.chart, books.restricted, books.open_fund, Money(amount, "CNY"),
+                                          particulars(day, key()))
+
+
+def _bank_days(db, books, fund: int) -> list[tuple[dt.date, int]]:
+    with db.read() as session:
+        rows = session.execute(select(DayBalance.day, DayBalance.debits_minor - DayBalance.credits_minor).where(
+            DayBalance.account_id == books.account(Role.BANK), DayBalance.fund_id == fund).order_by(DayBalance.day))
+        return [tuple(row) for row in rows]
+
+
+def test_a_transfer_dated_before_the_money_arrived_is_refused_naming_the_day(db):
+    books = new_books(db)
+    db.write(lambda session: post_entry(session, _gift(books, books.restricted, 1_000, NOV_2)))
+
+    with pytest.raises(AccountLimitExceeded) as refused:
+        db.write(lambda session: post_entry(session, _transfer(books, 1_000, SEP_30)))
+
+    assert refused.value.details["day"] == "2026-09-30" and refused.value.field == "postings"
+    assert "on 2026-09-30" in refused.value.message
+    with db.read() as session:
+        as_of = trial_balance(session, books.organisation_id, books.restricted, SEP_30)
+    assert as_of.lines == () or all(line.debits_minor == 0 for line in as_of.lines)
+    assert _bank_days(db, books, books.restricted) == [(NOV_2, 1_000)]
+
+
+def test_a_transfer_dated_after_the_money_arrived_passes_and_every_later_day_moves(db):
+    books = new_books(db)
+    db.write(lambda session: post_entries(session, [_gift(books, books.restricted, 1_000, NOV_2),
+                                                   _gift(books, books.restricted, 500, NOV_10)]))
+
+    db.write(lambda session: post_entry(session, _transfer(books, 1_000, dt.date(2026, 11, 5))))
+    with pytest.raises(AccountLimitExceeded) as refused:  # on 5 Nov nothing is left, though 500 came later
+        db.write(lambda session: post_entry(session, _transfer(books, 1, dt.date(2026, 11, 6))))
+
+    assert refused.value.details["day"] == "2026-11-06"
+    assert _bank_days(db, books, books.restricted) == [(NOV_2, 1_000), (dt.date(2026, 11, 5), 0), (NOV_10, 500)]
+
+
+def test_within_a_batch_the_days_are_judged_together(db):
+    books = new_books(db)
+    backdated_batch = [_transfer(books, 700, dt.date(2026, 11, 1)), _gift(books, books.restricted, 700, NOV_2)]
+
+    with pytest.raises(AccountLimitExceeded) as refused:
+        db.write(lambda session: post_entries(session, backdated_batch))
+    accepted = db.write(lambda session: post_entries(session, [_gift(books, books.restricted, 700, NOV_2),
+                                                               _transfer(books, 700, NOV_2)]))
+
+    assert refused.value.field == "entries[0].postings" and len(accepted) == 2
+    assert _bank_days(db, books, books.restricted) == [(NOV_2, 0)]
+
+
+def test_the_database_refuses_a_day_beyond_its_account_s_limit(db):
+    books = new_books(db)
+    db.write(lambda session: post_entry(session, _gift(books, books.restricted, 1_000, NOV_2)))
+
+    with pytest.raises(IntegrityError, match="account_limit_exceeded"), db.engine.begin() as connection:
+        connection.execute(update(DayBalance).where(DayBalance.fund_id == books.restricted)
+                           .values(credits_minor=DayBalance.debits_minor + 1))
+
+
+def test_a_limit_set_later_holds_over_the_whole_history(db):
+    books = new_books(db)
+    bank = books.account(Role.BANK)
+    db.write(lambda session: set_account_limit(session, books.organisation_id, bank, "none"))
+    db.write(lambda session: post_entries(session, [_transfer(books, 300, NOV_2),
+                                                   _gift(books, books.restricted, 300, NOV_10)]))
+
+    with pytest.raises(Conflict) as refused:  # the fund's bank was below zero from 2 to 10 November
+        db.write(lambda session: set_account_limit(session, books.organisation_id, bank,
+                                                   "credits_must_not_exceed_debits"))
+
+    assert refused.value.field == "balance_limit" and "end of a day" in refused.value.message
+    assert _bank_days(db, books, books.restricted) == []  # no limit, no days kept
+    with db.read() as session:
+        assert session.execute(text("SELECT balance_limit FROM accounts WHERE id = :id"), {"id": bank}).scalar() \
+            == "none"
