@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from ledger.core.checks import check_drafts, check_not_after, check_references, field_prefix, find_replays
 from ledger.core.drafts import EntryDraft, PostedEntry, PostingDraft
 from ledger.core.errors import ConcurrentWrite, EntryAlreadyReversed, EntryKeptByRecord, LedgerError, NotFound
-from ledger.core.facts import DailyFacts, EntryKey, Lookup
+from ledger.core.facts import DailyFacts, Lookup
 from ledger.core.limits import check_every_day, check_limits
 from ledger.core.recipes import Particulars, reversal
 from ledger.db.engine import DAYS_AHEAD, DEFAULT_DAYS_AHEAD
@@ -106,10 +106,12 @@ def _check_inserted(drafts: Sequence[EntryDraft], replays: dict[int, int], entry
 def _results(session: Session, drafts: Sequence[EntryDraft], replays: dict[int, int], entry_ids: EntryIds,
              posted_at: dt.datetime) -> list[PostedEntry]:
     loaded = _load_posted(session, sorted(set(replays.values())))
+    # Positional, keyed by plain tuples: this runs once per entry of a batch (a thousand per call on the bulk path).
     return [
         loaded[replays[index]] if index in replays
-        else PostedEntry.from_draft(draft, entry_ids[EntryKey(draft.organisation_id, draft.idempotency_key)],
-                                    posted_at)
+        else PostedEntry(entry_ids[(draft.organisation_id, draft.idempotency_key)], draft.organisation_id, draft.kind,
+                         draft.effective_date, posted_at, draft.description, draft.idempotency_key, draft.recorded_by,
+                         draft.reverses_entry_id, draft.postings)
         for index, draft in enumerate(drafts)
     ]
 

@@ -9,7 +9,9 @@ import pytest
 
 from ledger.core.chart import BalanceLimit
 from ledger.core.checks import (
+    BEFORE_THE_BOOKS,
     check_drafts,
+    check_not_after,
     check_references,
     field_prefix,
     find_replays,
@@ -34,13 +36,14 @@ from ledger.core.facts import (
     ClosedPeriod,
     Cumulative,
     DateRange,
+    DayTotals,
     EntryKey,
     FundFacts,
     KeptEntry,
     Lookup,
     LookupRequest,
 )
-from ledger.core.limits import breaks, check_limits
+from ledger.core.limits import breaks, check_every_day, check_limits, days_after
 from ledger.core.money import Money
 from ledger.core.recipes import Particulars, reversal
 from ledger.core.values import one_of, required_text
@@ -299,3 +302,62 @@ def test_a_word_of_a_vocabulary_and_a_required_text():
 def test_an_error_says_its_code_field_and_rule():
     assert str(InvalidInput("must be text", field="name")) == "invalid_input (name): must be text"
     assert str(NotFound("no such fund")) == "not_found: no such fund"
+
+
+# --- dates and every day's limits -------------------------------------------------------------------------------
+
+
+def test_an_entry_dated_after_the_latest_date_is_refused_and_one_on_it_passes():
+    check_not_after([draft(day=DAY)], DAY, field_prefix(1))
+    refused = refusal(InvalidInput, lambda: check_not_after([draft(), draft(key="k2", day=DAY + dt.timedelta(1))],
+                                                            DAY, field_prefix(2)))
+
+    assert refused.field == "entries[1].effective_date" and refused.details == {"latest": "2026-11-02"}
+
+
+def test_an_entry_before_the_books_opened_is_refused_naming_the_opening_day():
+    opened = lookup(closed_periods={ORG: [ClosedPeriod(BEFORE_THE_BOOKS, DAY - dt.timedelta(days=1))]})
+
+    check_references(draft(day=DAY), opened, "")
+    refused = refusal(InvalidInput, lambda: check_references(draft(day=DAY - dt.timedelta(days=1)), opened, ""))
+
+    assert refused.field == "effective_date" and refused.details == {"books_opened_on": "2026-11-02"}
+    assert refused.message == "is before the organisation's books opened, on 2026-11-02"
+
+
+SEP_30, NOV_5 = dt.date(2026, 9, 30), dt.date(2026, 11, 5)
+
+
+def test_the_days_after_a_batch_carry_its_changes_through_every_later_day():
+    changes = {(BANK, FUND, "CNY"): {SEP_30: [0, 300], NOV_5: [100, 0]}}
+    daily = {(BANK, FUND, "CNY"): [DayTotals(dt.date(2026, 9, 1), 1_000, 0), DayTotals(dt.date(2026, 10, 1), 1_500, 0),
+                                   DayTotals(NOV_5, 1_500, 200)]}
+
+    after = days_after(changes, daily)
+
+    assert after == [((BANK, FUND, "CNY"), DayTotals(SEP_30, 1_000, 300), True),
+                     ((BANK, FUND, "CNY"), DayTotals(dt.date(2026, 10, 1), 1_500, 300), False),
+                     ((BANK, FUND, "CNY"), DayTotals(NOV_5, 1_600, 500), False)]
+
+
+def test_a_backdated_entry_that_empties_a_past_day_is_refused_naming_the_day_and_the_entry():
+    held = lookup(balances={BalanceKey(BANK, FUND, "CNY"): Cumulative(1_000, 0)})
+    entries = [draft(PostingDraft(FUND, BANK, REVENUE, 50, "CNY"), key="in", day=NOV_5),
+               draft(PostingDraft(FUND, EXPENSE, BANK, 500, "CNY"), key="backdated", day=SEP_30)]
+    daily = {(BANK, FUND, "CNY"): [DayTotals(dt.date(2026, 10, 1), 1_000, 0)]}
+    changes = check_limits(entries, {}, held, field_prefix(2))  # today's total would allow it: 1,000 + 50 − 500
+
+    refused = refusal(AccountLimitExceeded, lambda: check_every_day(entries, changes, daily, held, field_prefix(2)))
+
+    assert changes == {(BANK, FUND, "CNY"): {NOV_5: [50, 0], SEP_30: [0, 500]}}
+    assert refused.field == "entries[1].postings" and refused.details["day"] == "2026-09-30"
+    assert refused.message == "account 1002 in fund C1 would go below zero on 2026-09-30 by 500 minor units of CNY"
+    check_every_day(entries, changes, {(BANK, FUND, "CNY"): [DayTotals(dt.date(2026, 9, 1), 500, 0)]}, held,
+                    field_prefix(2))
+
+
+def test_a_replay_and_an_account_without_a_limit_add_no_day():
+    entries = [draft(PostingDraft(FUND, EXPENSE, REVENUE, 70, "CNY"), key="free"),
+               draft(PostingDraft(FUND, BANK, REVENUE, 100, "CNY"), key="replayed")]
+
+    assert check_limits(entries, {1: 9}, lookup(), field_prefix(2)) == {}

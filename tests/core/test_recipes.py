@@ -31,6 +31,7 @@ from ledger.core.recipes import (
     JournalLine,
     Particulars,
     grant_approved,
+    grant_cancelled,
     grant_paid,
     in_kind_donation,
     journal_entry,
@@ -189,6 +190,19 @@ def test_grant_paid_settles_grants_payable_from_the_bank():
     draft = grant_paid(CHART, FUND, cny(50_000), PARTICULARS)
     assert draft.kind == "grant_paid"
     assert draft.postings == (move(Role.GRANTS_PAYABLE, Role.BANK, 50_000),)
+
+
+@pytest.mark.parametrize(
+    ("category", "role"),
+    [("charitable_activities", Role.PROGRAM_EXPENSE), ("management", Role.MANAGEMENT_EXPENSE),
+     ("fundraising", Role.FUNDRAISING_EXPENSE)],
+)
+def test_grant_cancelled_gives_the_unpaid_part_back_to_the_fund(category, role):
+    draft = grant_cancelled(CHART, FUND, cny(20_000), category, PARTICULARS)
+    assert draft.kind == "grant_cancelled" and draft.effective_date == PARTICULARS.effective_date
+    assert draft.postings == (move(Role.GRANTS_PAYABLE, role, 20_000),)
+    error = raised(InvalidInput, lambda: grant_cancelled(CHART, FUND, cny(1), "parties", PARTICULARS))
+    assert error.field == "category"
 
 
 def test_transfer_between_funds_makes_one_posting_in_each_fund():
