@@ -75,6 +75,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         RATELIMIT_DEFAULT="3000 per minute",
         RATELIMIT_SIGN_IN="10 per minute",  # per address: passwords are not guessed quickly
         RATELIMIT_REFUSALS_AUDITED="60 per minute",  # per address: a flood of refusals must not fill the disk
+        RATELIMIT_REFUSALS_AUDITED_ALL="600 per minute",  # from every address together
         REDIS_URL=os.environ.get("REDIS_URL"),
         MAX_DAYS_AHEAD=DEFAULT_DAYS_AHEAD,  # how many days after today (UTC) an entry may be dated
     )

@@ -46,6 +46,11 @@ DEMO_PEOPLE = (
 )
 
 
+def demo_loaded(session: Session) -> bool:
+    """Whether the demo's foundation is in the database (the root page tells how to sign in to it only then)."""
+    return session.scalars(select(Organisation.id).where(Organisation.name == DEMO_NAME).limit(1)).first() is not None
+
+
 def load_demo_if_empty(db: Database) -> int | None:
     """Loads the demo when the database holds no organisation; returns the new organisation's id."""
     with db.read() as session:

@@ -2,13 +2,17 @@
 (the body, secrets redacted) and the refusal's code. Written in a transaction of its own, after the write's own
 transaction rolled back, so the refusal stays on record though nothing of the write does.
 
-The writing is rate-limited per address (``RATELIMIT_REFUSALS_AUDITED``, counted where the rate limits are: Redis
-when configured): a flood of refusals from one address stops being recorded once past the limit (the service log
-says so) rather than filling the disk. Only answers of 400 to 422 are recorded: a 429 is the limiter's own answer
-to a flood, and a 5xx is the service's failure, not the caller's refusal.
+The writing is rate-limited per address (``RATELIMIT_REFUSALS_AUDITED``) and in all
+(``RATELIMIT_REFUSALS_AUDITED_ALL``), counted where the rate limits are (Redis when configured), and a refused body
+is kept to its first 2,000 characters: a flood of refusals stops being recorded once past the limits (the service
+log says so) rather than filling the disk. A refusal names an organisation only when the caller belongs to it, so a
+stranger cannot write into an organisation's log. Only answers of 400 to 422 are recorded: a 429 is the limiter's
+own answer to a flood, and a 5xx is the service's failure, not the caller's refusal.
 """
 
 from __future__ import annotations
+
+import json
 
 from flask import Flask, current_app, g, request
 from flask_limiter.util import get_remote_address
@@ -19,14 +23,19 @@ from werkzeug.exceptions import HTTPException
 
 from api.edge import audit
 from api.edge.session import database
+from ledger.access.policy import Need
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+MAX_BODY = 2_000  # characters of a refused body kept: enough to see what was asked, too few to fill a disk
 
 
 def register(app: Flask) -> None:
     limiter = app.extensions["ledger_limiter"]
     app.extensions["ledger_refusal_limit"] = (FixedWindowRateLimiter(limiter.limiter.storage),
-                                              parse(app.config["RATELIMIT_REFUSALS_AUDITED"]))
+                                              parse(app.config["RATELIMIT_REFUSALS_AUDITED"]),
+                                              parse(app.config["RATELIMIT_REFUSALS_AUDITED_ALL"]))
 
 
 def record(status: int, code: str, detail: str) -> None:
@@ -34,11 +43,13 @@ def record(status: int, code: str, detail: str) -> None:
     allowance."""
     if request.method not in WRITES or request.url_rule is None or not 400 <= status <= 422:
         return
-    strategy, allowance = current_app.extensions["ledger_refusal_limit"]
-    if not strategy.hit(allowance, "refusals-audited", get_remote_address()):
-        current_app.logger.warning("refusal not audited: %s over %s", get_remote_address(), allowance)
+    strategy, per_address, in_all = current_app.extensions["ledger_refusal_limit"]
+    if not (strategy.hit(per_address, "refusals-audited", get_remote_address())
+            and strategy.hit(in_all, "refusals-audited-all")):
+        current_app.logger.warning("refusal not audited: %s %s from %s, over the allowance", request.method,
+                                   request.path, get_remote_address())
         return
-    values = dict(user_id=_signed_in_user(), organisation_id=(request.view_args or {}).get("organisation_id"),
+    values = dict(user_id=_signed_in_user(), organisation_id=_organisation(),
                   remote_addr=request.remote_addr or "", method=request.method, path=request.path,
                   action=_action(), status_code=status,
                   details={"body": _body(),
@@ -54,9 +65,11 @@ def record(status: int, code: str, detail: str) -> None:
 
 def _body():
     try:
-        return _storable(request.get_json(silent=True))
+        body = _storable(request.get_json(silent=True))
     except HTTPException:  # a body too large to read (413): the record says what was refused without it
         return None
+    text = json.dumps(body, ensure_ascii=False)
+    return body if len(text) <= MAX_BODY else {"truncated": True, "length": len(text), "start": text[:MAX_BODY]}
 
 
 def _storable(value):
@@ -73,6 +86,16 @@ def _storable(value):
 
 def _write(values: dict) -> None:
     database().write(lambda session: audit.record(session, **values), attempts=1)
+
+
+def _organisation() -> int | None:
+    """The organisation the refused request named, when the caller belongs to it: a stranger's attempt is on record
+    (with no organisation) but cannot write into an organisation's own log."""
+    organisation_id = (request.view_args or {}).get("organisation_id")
+    principal = g.get("principal")
+    if organisation_id is None or principal is None or not principal.signed_in:
+        return None
+    return organisation_id if principal.allows(Need.MEMBER_READ, organisation_id) else None
 
 
 def _signed_in_user() -> int | None:

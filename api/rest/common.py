@@ -13,6 +13,7 @@ from flask import Response, request, stream_with_context
 from flask_smorest.utils import resolve_schema_instance
 from marshmallow import Schema, ValidationError, fields, validate
 
+from api.edge.session import database
 from ledger.core.money import MAX_AMOUNT_MINOR
 from ledger.db.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
 
@@ -155,13 +156,16 @@ def _drained(buffer: io.StringIO) -> str:
     return text
 
 
-def every_row(fetch: Callable[[int | None], Page], after: int | None,
+def every_row(fetch: Callable[..., Page], after: int | None,
               dump: Callable[[list], list[dict]]) -> Iterator[dict]:
     """Every row a list's filters select, from ``after`` on, page after page of the largest size: a CSV export
-    is whole, whatever ``limit`` says, in constant memory."""
+    is whole, whatever ``limit`` says, in constant memory. ``fetch(session, after)`` reads a page; each page is
+    read in a short transaction of its own, so a slow download holds no connection while the client reads."""
     while True:
-        page = fetch(after)
-        yield from dump(page.items)
+        with database().read() as session:
+            page = fetch(session, after)
+            rows = dump(page.items)
+        yield from rows
         if page.next_after is None:
             return
         after = page.next_after

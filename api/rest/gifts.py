@@ -156,13 +156,13 @@ class Donors(MethodView):
     @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
         """The organisation's donors, with their personal data (members only). Also as CSV."""
-        def fetch(after: int | None, limit: int = MAX_PAGE_SIZE):
-            return donors.list_donors(read_session(), organisation_id, after=after, limit=limit)
+        def fetch(session, after: int | None, limit: int = MAX_PAGE_SIZE):
+            return donors.list_donors(session, organisation_id, after=after, limit=limit)
 
         if wants_csv():
             return csv_response(every_row(fetch, query.get("after"), DonorSchema(many=True).dump),
                                 list(DonorSchema().fields), "donors")
-        return fetch(query.get("after"), query["limit"])
+        return fetch(read_session(), query.get("after"), query["limit"])
 
     @requires(Need.MEMBER_WRITE)
     @blp.arguments(DonorInSchema())
@@ -197,13 +197,13 @@ class Donations(MethodView):
             fund_ids=listed_funds(organisation_id, query.get("fund_id")), donor_id=query.get("donor_id"),
             channel=query.get("channel"), received_from=query.get("received_from"),
             received_to=query.get("received_to"))
-        def fetch(after: int | None, limit: int = MAX_PAGE_SIZE):
-            return donations.list_donations(read_session(), organisation_id, which, after=after, limit=limit)
+        def fetch(session, after: int | None, limit: int = MAX_PAGE_SIZE):
+            return donations.list_donations(session, organisation_id, which, after=after, limit=limit)
 
         if wants_csv():
             return csv_response(every_row(fetch, query.get("after"), DonationSchema(many=True).dump),
                                 DONATION_COLUMNS, "donations")
-        return fetch(query.get("after"), query["limit"])
+        return fetch(read_session(), query.get("after"), query["limit"])
 
     @requires(Need.FUND_WRITE)
     @blp.arguments(DonationInSchema())

@@ -132,9 +132,9 @@ class Grants(MethodView):
     @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
         """Grants, filtered by fund and status; fund managers see their funds'. Also as CSV."""
-        session = read_session()
         funds = listed_funds(organisation_id, query.get("fund_id"))
-        def fetch(after: int | None, limit: int = MAX_PAGE_SIZE) -> Page:
+
+        def fetch(session, after: int | None, limit: int = MAX_PAGE_SIZE) -> Page:
             page = grants.list_grants(session, organisation_id, fund_ids=funds, status=query.get("status"),
                                       after=after, limit=limit)
             return Page(_views(session, page.items), page.next_after)
@@ -142,7 +142,7 @@ class Grants(MethodView):
         if wants_csv():
             return csv_response(every_row(fetch, query.get("after"), GrantSchema(many=True).dump), GRANT_COLUMNS,
                                 "grants")
-        return fetch(query.get("after"), query["limit"])
+        return fetch(read_session(), query.get("after"), query["limit"])
 
     @requires(Need.FUND_WRITE)
     @blp.arguments(GrantInSchema())

@@ -9,7 +9,7 @@ from marshmallow import Schema, fields
 from api.edge.session import read_session
 from api.rest.common import Blueprint
 from ledger.db.engine import ping
-from ledger.demo import DEMO_PASSWORD, DEMO_PEOPLE
+from ledger.demo import DEMO_PASSWORD, DEMO_PEOPLE, demo_loaded
 
 blp = Blueprint("health", __name__, url_prefix="/health", description="Service health")
 home_blp = Blueprint("home", __name__, url_prefix="/", description="Where to start")
@@ -21,7 +21,8 @@ class HomeSchema(Schema):
     openapi = fields.String(required=True)
     api = fields.String(required=True)
     health = fields.String(required=True)
-    demo = fields.String(required=True, metadata={"description": "How to sign in to the demo `make run` loads"})
+    demo = fields.String(required=True, allow_none=True, metadata={
+        "description": "How to sign in to the demo `make run` loads; null where the demo is not loaded"})
 
 
 @home_blp.route("")
@@ -32,9 +33,9 @@ class Home(MethodView):
         return {
             "service": "FundLedger: a double-entry ledger for charities and community funds",
             "documentation": "/api/docs/", "openapi": "/api/openapi.json", "api": "/api/v1", "health": "/health",
-            "demo": f"`make run` loads a demo foundation; its people ({', '.join(email for email, *_ in DEMO_PEOPLE)})"
+            "demo": f"`make run` loaded a demo foundation; its people ({', '.join(email for email, *_ in DEMO_PEOPLE)})"
                     f" sign in with the password {DEMO_PASSWORD} at POST /api/v1/tokens, for a token to send as "
-                    "`Authorization: Bearer <token>`",
+                    "`Authorization: Bearer <token>`" if demo_loaded(read_session()) else None,
         }
 
 

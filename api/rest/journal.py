@@ -9,7 +9,7 @@ from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
 from api.edge.auth import authorize_any_fund, authorize_funds, authorize_report, listed_funds, requires
-from api.edge.session import read_session
+from api.edge.session import database, read_session
 from api.edge.writes import UnitOfWork, perform
 from api.rest.common import (
     CSV_DOC,
@@ -223,14 +223,14 @@ def _entries_csv(items: list) -> list[dict]:
 def _entry_list(query: dict, organisation_id: int, kind: str | None = None):
     fund_ids = listed_funds(organisation_id, query.get("fund_id"))
 
-    def fetch(after: int | None, limit: int = MAX_PAGE_SIZE):
+    def fetch(session, after: int | None, limit: int = MAX_PAGE_SIZE):
         return entries.list_entries(
-            read_session(), organisation_id, fund_ids=fund_ids, kind=kind or query.get("kind"),
+            session, organisation_id, fund_ids=fund_ids, kind=kind or query.get("kind"),
             date_from=query.get("date_from"), date_to=query.get("date_to"), after=after, limit=limit)
 
     if wants_csv():
         return csv_response(every_row(fetch, query.get("after"), _entries_csv), ENTRY_CSV_COLUMNS, "entries")
-    return fetch(query.get("after"), query["limit"])
+    return fetch(read_session(), query.get("after"), query["limit"])
 
 
 @blp.route("/entries")
@@ -245,16 +245,16 @@ class Entries(MethodView):
         touching their funds. As CSV: one row per posting."""
         return _entry_list(query, organisation_id)
 
-    @requires(Need.FUND_WRITE)
+    @requires(Need.ORG_ADMIN)
     @blp.arguments(ManualEntryInSchema())
     @blp.response(201, EntrySchema)
     @documents_problems(blp, 403, 404, 409, 422)
     @perform("entry.create")
     def post(self, data, organisation_id: int, unit: UnitOfWork):
         """Posts a manual journal entry (kind `journal`): debit and credit lines, equal per fund and currency, on
-        the organisation's accounts, each account's limit kept. Needs write rights on every fund it touches. It
-        is corrected by reversing it."""
-        authorize_funds(organisation_id, sorted({line.fund_id for line in data["lines"]}), write=True)
+        the organisation's accounts, each account's limit kept; an accountant's work, so organisation admins
+        only. Accounts that records keep (donation revenue, grants payable, processor clearing) are refused: that
+        money moves through its gift, refund or grant. It is corrected by reversing it."""
         return adjustments.post_manual_entry(unit.session, organisation_id, adjustments.ManualEntry(**data),
                                              idempotency_key=unit.entry_key, recorded_by=unit.recorded_by)
 
@@ -368,9 +368,11 @@ class FundBalances(MethodView):
 
 
 def _every_statement_line(fetch, after: StatementCursor | None):
-    """Every line of the statement from ``after`` on, page after page (a CSV export is whole)."""
+    """Every line of the statement from ``after`` on, page after page, each read in a short transaction of its
+    own (a CSV export is whole)."""
     while True:
-        page = fetch(after)
+        with database().read() as session:
+            page = fetch(session, after)
         yield from StatementLineSchema(many=True).dump(page.lines)
         if page.next_cursor is None:
             return
@@ -388,12 +390,12 @@ class Statement(MethodView):
         """An account's postings in date order with a running balance, keyset-paginated; a fund manager
         names one of their funds. Also as CSV."""
         authorize_report(organisation_id, query.get("fund_id"))
-        def fetch(after: StatementCursor | None, limit: int = MAX_STATEMENT_PAGE):
+        def fetch(session, after: StatementCursor | None, limit: int = MAX_STATEMENT_PAGE):
             return balances.account_statement(
-                read_session(), organisation_id, account_id, query.get("currency"), fund_id=query.get("fund_id"),
+                session, organisation_id, account_id, query.get("currency"), fund_id=query.get("fund_id"),
                 date_from=query.get("date_from"), date_to=query.get("date_to"), after=after, limit=limit)
 
-        first = fetch(query.get("after"), query["limit"])  # refusals (an unknown account) before any byte is sent
+        first = fetch(read_session(), query.get("after"), query["limit"])  # refusals before any byte is sent
         if wants_csv():
             return csv_response(_every_statement_line(fetch, query.get("after")), list(StatementLineSchema().fields),
                                 f"account-{account_id}-statement")

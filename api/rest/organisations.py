@@ -423,10 +423,10 @@ class AuditLog(MethodView):
     @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
         """Every write made in the organisation: who, when, from where, what. Append-only. Also as CSV."""
-        def fetch(after: int | None, limit: int = MAX_PAGE_SIZE):
-            return audit.organisation_log(read_session(), organisation_id, after=after, limit=limit)
+        def fetch(session, after: int | None, limit: int = MAX_PAGE_SIZE):
+            return audit.organisation_log(session, organisation_id, after=after, limit=limit)
 
         if wants_csv():
             return csv_response(every_row(fetch, query.get("after"), _audit_rows), list(AuditRecordSchema().fields),
                                 "audit-log")
-        return fetch(query.get("after"), query["limit"])
+        return fetch(read_session(), query.get("after"), query["limit"])

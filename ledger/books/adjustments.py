@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 
 from ledger.books.charts import load_chart
 from ledger.books.entries import post_entry
-from ledger.core.chart import Side
+from ledger.books.organisations import unknown_funds
+from ledger.core.chart import Chart, Role, Side
 from ledger.core.drafts import PostedEntry
-from ledger.core.errors import InvalidInput, InvalidState
+from ledger.core.errors import InvalidInput, InvalidState, NotFound
 from ledger.core.money import Money
 from ledger.core.recipes import JournalLine, Particulars, journal_entry, release_from_restriction
 from ledger.core.values import one_of, required_text
@@ -24,6 +25,11 @@ from ledger.db.listing import get_owned_with_chart
 from ledger.db.models import Fund
 
 MAX_LINES = 100  # a hand-written entry with more lines than this is an import, which has its own path
+# Accounts whose movements records keep (the gifts and refunds, the grants, the processor's events): a manual line
+# on one would move money those records do not know of (pay a grant nobody approved, refund a gift in nobody's
+# sight), so it is refused; such money moves through its record.
+KEPT_BY_RECORDS = {Role.DONATION_REVENUE: "gifts and refunds", Role.IN_KIND_REVENUE: "gifts in kind",
+                   Role.GRANTS_PAYABLE: "grants", Role.PROCESSOR_CLEARING: "the payment processor's events"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +56,27 @@ def post_manual_entry(session: Session, organisation_id: int, entry: ManualEntry
     must be the organisation's, the funds open, each account's limit kept."""
     if not 2 <= len(entry.lines) <= MAX_LINES:
         raise InvalidInput(f"a manual entry has 2 to {MAX_LINES} lines", field="lines")
+    unknown = unknown_funds(session, organisation_id, [line.fund_id for line in entry.lines])
+    if unknown:
+        raise NotFound(f"fund {unknown[0]} does not exist", field="fund_id")
     _, chart_version = get_owned_with_chart(session, Fund, organisation_id, entry.lines[0].fund_id, "fund")
+    chart = load_chart(session, organisation_id, chart_version)
+    _refuse_record_accounts(chart, entry.lines)
     lines = [JournalLine(line.account_id, line.fund_id, one_of(line.side, Side, f"lines[{index}].side"),
                          Money.positive(line.amount_minor, line.currency, f"lines[{index}].amount_minor"))
              for index, line in enumerate(entry.lines)]
     particulars = Particulars(entry.effective_date, idempotency_key, recorded_by,
                               required_text(entry.description, "description", 500))
-    return post_entry(session, journal_entry(load_chart(session, organisation_id, chart_version), lines, particulars))
+    return post_entry(session, journal_entry(chart, lines, particulars))
+
+
+def _refuse_record_accounts(chart: Chart, lines: Sequence[Line]) -> None:
+    kept = {account_id: records for role, records in KEPT_BY_RECORDS.items()
+            for account_id in chart.by_role.get(role, ())}
+    for index, line in enumerate(lines):
+        if line.account_id in kept:
+            raise InvalidInput(f"account {line.account_id} moves only through {kept[line.account_id]}: record them "
+                               "there, not by a manual entry", field=f"lines[{index}].account_id")
 
 
 def release(session: Session, organisation_id: int, fund_id: int, *, amount_minor: int, currency: str,

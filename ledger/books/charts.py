@@ -161,9 +161,16 @@ def set_account_limit(session: Session, organisation_id: int, account_id: int, l
     if breaking is not None and session.scalar(
             select(Balance.fund_id).where(Balance.account_id == account_id, breaking).limit(1)) is not None:
         raise Conflict(f"a balance of account {account_id} already breaks the limit {limit}", field="balance_limit")
-    account.balance_limit = limit
-    session.flush()
-    _rebuild_days(session, account_id, limit)
+    try:
+        with session.begin_nested():  # all or nothing: a refusal (even one then answered by a replay) changes nothing
+            account.balance_limit = limit
+            session.flush()
+            _rebuild_days(session, account_id, limit)
+    except DBAPIError as error:
+        if "account_limit_exceeded" not in str(error.orig):
+            raise
+        raise Conflict(f"a balance of account {account_id} broke the limit {limit} at the end of a day in the books",
+                       field="balance_limit") from None
     return account
 
 
@@ -189,16 +196,8 @@ def _rebuild_days(session: Session, account_id: int, limit: str) -> None:
         # hold new ones until this commits (a rare change; SHARE lets readers on).
         session.execute(text("LOCK TABLE entries IN SHARE MODE"))
     session.execute(delete(DayBalance).where(DayBalance.account_id == account_id))
-    if limit == BalanceLimit.NONE:
-        return
-    try:
-        with session.begin_nested():  # the database's trigger judges every day; a refusal leaves the rest intact
-            session.execute(_DAYS_FROM_POSTINGS, {"account": account_id})
-    except DBAPIError as error:
-        if "account_limit_exceeded" not in str(error.orig):
-            raise
-        raise Conflict(f"a balance of account {account_id} broke the limit {limit} at the end of a day in the books",
-                       field="balance_limit") from None
+    if limit != BalanceLimit.NONE:
+        session.execute(_DAYS_FROM_POSTINGS, {"account": account_id})  # the database's trigger judges every day
 
 
 def _natural_side(account_type: AccountType) -> Side:

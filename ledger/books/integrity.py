@@ -29,9 +29,10 @@ from sqlalchemy import func, literal, select, text, union_all
 from sqlalchemy.orm import Session
 
 from ledger.books.organisations import get_organisation
+from ledger.core.chart import BalanceLimit
 from ledger.core.facts import BalanceKey, Cumulative
 from ledger.db.engine import Database
-from ledger.db.models import Balance, Entry, Organisation, Posting, SealBatch
+from ledger.db.models import Account, Balance, DayBalance, Entry, Organisation, Posting, SealBatch
 from ledger.db.types import utc_now
 
 MAX_ENTRIES_PER_BATCH = 10_000
@@ -199,7 +200,7 @@ def _leaf_records(session: Session, organisation_id: int, entries, first: int, l
 def verify(session: Session, organisation_id: int | None = None) -> list[Problem]:
     """Everything wrong with the stored ledger: cached totals that differ from their postings, and
     sealed batches whose chain, root or rows no longer match."""
-    problems = verify_totals(session, organisation_id)
+    problems = verify_totals(session, organisation_id) + verify_days(session, organisation_id)
     organisations = [organisation_id] if organisation_id is not None else list(
         session.scalars(select(Organisation.id).order_by(Organisation.id)))
     for org in organisations:
@@ -219,6 +220,51 @@ def verify_totals(session: Session, organisation_id: int | None = None) -> list[
                 "total_mismatch", f"cached debits/credits {actual.debits_minor}/{actual.credits_minor} but postings "
                                   f"sum to {expected.debits_minor}/{expected.credits_minor}", key._asdict()))
     return problems
+
+
+def verify_days(session: Session, organisation_id: int | None = None) -> list[Problem]:
+    """Every limited balance's daily totals (``daily_balances``) recomputed from the postings: a Problem per day
+    whose stored totals differ, or that is missing or has no postings behind it."""
+    expected: dict[tuple, Cumulative] = {}
+    running: dict[tuple, tuple[int, int]] = {}
+    for row in session.execute(_daily_sums(organisation_id)):
+        key = (row.account_id, row.fund_id, row.currency)
+        debits, credits = running.get(key, (0, 0))
+        running[key] = (debits + int(row.debits), credits + int(row.credits))
+        expected[(*key, row.day)] = Cumulative(*running[key])
+    query = select(DayBalance.account_id, DayBalance.fund_id, DayBalance.currency, DayBalance.day,
+                   DayBalance.debits_minor, DayBalance.credits_minor)
+    if organisation_id is not None:
+        query = query.where(DayBalance.organisation_id == organisation_id)
+    stored = {tuple(row[:4]): Cumulative(row.debits_minor, row.credits_minor) for row in session.execute(query)}
+    problems = []
+    for key in sorted(set(expected) | set(stored)):
+        if expected.get(key) != stored.get(key):
+            problems.append(Problem(
+                "day_total_mismatch", f"the daily totals of {key[3]} are {stored.get(key)}, the postings give "
+                                      f"{expected.get(key)}",
+                {"account_id": key[0], "fund_id": key[1], "currency": key[2], "day": key[3].isoformat()}))
+    return problems
+
+
+def _daily_sums(organisation_id: int | None):
+    """The postings of limited accounts, summed by balance and day, in day order."""
+    def side(account_column, is_debit: bool):
+        amount = Posting.amount_minor
+        query = (select(account_column.label("account_id"), Posting.fund_id, Posting.currency,
+                        Posting.effective_date.label("day"),
+                        (amount if is_debit else literal(0)).label("debits"),
+                        (literal(0) if is_debit else amount).label("credits"))
+                 .join(Account, Account.id == account_column).where(Account.balance_limit != BalanceLimit.NONE))
+        if organisation_id is not None:
+            query = query.where(Posting.organisation_id == organisation_id)
+        return query
+
+    both = union_all(side(Posting.debit_account_id, True), side(Posting.credit_account_id, False)).subquery()
+    return (select(both.c.account_id, both.c.fund_id, both.c.currency, both.c.day,
+                   func.sum(both.c.debits).label("debits"), func.sum(both.c.credits).label("credits"))
+            .group_by(both.c.account_id, both.c.fund_id, both.c.currency, both.c.day)
+            .order_by(both.c.account_id, both.c.fund_id, both.c.currency, both.c.day))
 
 
 def _summed_totals(session: Session, organisation_id: int | None) -> dict[BalanceKey, Cumulative]:

@@ -9,7 +9,6 @@ import datetime as dt
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from ledger.books.entries import latest_date
 from ledger.books.organisations import check_opening_date, close_before_opening, get_organisation
 from ledger.core.checks import BEFORE_THE_BOOKS
 from ledger.core.errors import Conflict, InvalidInput
@@ -31,7 +30,7 @@ def close_period(session: Session, organisation_id: int, year: int, month: int, 
     """Closes a month: from the commit on, no entry dated inside it is accepted. A month that has not begun
     cannot be closed."""
     start, _ = month_bounds(year, month)
-    if start > latest_date(session):
+    if start > utc_now().date():
         raise InvalidInput(f"{year}-{month:02d} has not begun: a month in the future cannot be closed", field="month")
     return _set_status(session, organisation_id, year, month, PeriodStatus.CLOSED, changed_by)
 

@@ -14,6 +14,7 @@ postings have a row, and an entry dated today meets one row or none.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from ledger.core.chart import BalanceLimit
 from ledger.core.checks import Prefix
@@ -70,9 +71,18 @@ def check_limits(drafts: Sequence[EntryDraft], replays: dict[int, int], lookup: 
     return changes
 
 
-def days_after(changes: DayChanges, daily: DailyFacts) -> list[tuple[tuple[int, int, str], DayTotals, bool]]:
-    """Each limited balance's cumulative totals after the batch, on every day from the batch's first date on
-    that has (or now gets) a row: (balance, totals, whether the day is new)."""
+class DayAfter(NamedTuple):
+    """One day of a limited balance after a batch: the totals before and after it, and whether the day is new."""
+
+    key: tuple[int, int, str]
+    after: DayTotals
+    before: DayTotals
+    new: bool
+
+
+def days_after(changes: DayChanges, daily: DailyFacts) -> list[DayAfter]:
+    """Each limited balance's cumulative totals before and after the batch, on every day from the batch's first
+    date on that has (or now gets) a row."""
     result = []
     for key, by_day in changes.items():
         rows = daily.get(key, [])
@@ -86,26 +96,37 @@ def days_after(changes: DayChanges, daily: DailyFacts) -> list[tuple[tuple[int, 
             if day in by_day:
                 run_debits += by_day[day][0]
                 run_credits += by_day[day][1]
-            result.append((key, DayTotals(day, base[0] + run_debits, base[1] + run_credits), day not in known))
+            result.append(DayAfter(key, DayTotals(day, base[0] + run_debits, base[1] + run_credits),
+                                   DayTotals(day, *base), day not in known))
     return result
+
+
+def shortfall(limit: str, debits_minor: int, credits_minor: int) -> int:
+    """How far totals are beyond the limit (0 within it)."""
+    if limit == BalanceLimit.CREDITS_MUST_NOT_EXCEED_DEBITS:
+        return max(credits_minor - debits_minor, 0)
+    if limit == BalanceLimit.DEBITS_MUST_NOT_EXCEED_CREDITS:
+        return max(debits_minor - credits_minor, 0)
+    return 0
 
 
 def check_every_day(drafts: Sequence[EntryDraft], changes: DayChanges, daily: DailyFacts, lookup: Lookup,
                     prefix: Prefix) -> None:
-    """Refuses the batch when, after it, a limited balance breaks its account's limit at the end of any day from
-    its first date on; the refusal names the day and the batch's earliest entry on or before it that moves the
-    balance."""
-    for key, totals, _ in days_after(changes, daily):
+    """Refuses the batch when, after it, a limited balance is beyond its account's limit at the end of any day
+    from its first date on, further than it was before (books kept before limits held on every date may hold a
+    day beyond it: an entry that does not make that day worse is not refused for it). The refusal names the day
+    and the batch's earliest entry on or before it that moves the balance."""
+    for key, after, before, _ in days_after(changes, daily):
         account = lookup.accounts[key[0]]
-        if breaks(account.balance_limit, totals.debits_minor, totals.credits_minor):
-            index = min(index for index, draft in enumerate(drafts) if draft.effective_date <= totals.day
+        short = shortfall(account.balance_limit, after.debits_minor, after.credits_minor)
+        if short > shortfall(account.balance_limit, before.debits_minor, before.credits_minor):
+            index = min(index for index, draft in enumerate(drafts) if draft.effective_date <= after.day
                         and _moves(draft, key))
-            shortfall = abs(totals.debits_minor - totals.credits_minor)
             raise AccountLimitExceeded(
                 f"account {account.code} in fund {lookup.funds[key[1]].code} {BREACH_WORDS[account.balance_limit]} "
-                f"on {totals.day.isoformat()} by {shortfall} minor units of {key[2]}",
-                field=f"{prefix(index)}postings", account_id=key[0], fund_id=key[1], shortfall_minor=shortfall,
-                day=totals.day.isoformat(), idempotency_key=drafts[index].idempotency_key)
+                f"on {after.day.isoformat()} by {short} minor units of {key[2]}",
+                field=f"{prefix(index)}postings", account_id=key[0], fund_id=key[1], shortfall_minor=short,
+                day=after.day.isoformat(), idempotency_key=drafts[index].idempotency_key)
 
 
 def _moves(draft: EntryDraft, key: tuple[int, int, str]) -> bool:

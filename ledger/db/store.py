@@ -313,8 +313,8 @@ SELECT id, organisation_id, idempotency_key FROM e
 # balance the batch moved. It reads back the batch's postings (its entries' keys and their posted_at: a replay's or
 # a refused entry's are not there), sums them by balance and day (``delta``) and through each day (``run``), reads
 # each balance's rows from the batch's first day on and the one before (``seen``, returned for the code to judge),
-# computes every day's totals after the batch (``after``), and writes them only if no day breaks its account's
-# limit (``ok``); a row of NULLs at the end says it did not.
+# computes every day's totals after the batch (``after``), and writes them only if no day ends further beyond its
+# account's limit than before (``ok``, as ``ledger.core.limits.check_every_day``); a row of NULLs says it did not.
 _POSTGRES_DAYS = _compact("""
 WITH p AS (
   SELECT p.debit_account_id, p.credit_account_id, p.fund_id, p.currency, p.effective_date AS day, p.organisation_id,
@@ -346,14 +346,16 @@ WITH p AS (
                            k.first_day)
 ), after AS (
   SELECT s.account_id, s.fund_id, s.currency, s.day, NULL::bigint AS organisation_id, s.lim,
-         s.debits_minor + r.run_debits AS debits, s.credits_minor + r.run_credits AS credits, false AS fresh
+         s.debits_minor + r.run_debits AS debits, s.credits_minor + r.run_credits AS credits, false AS fresh,
+         s.debits_minor AS was_debits, s.credits_minor AS was_credits
     FROM seen s
     JOIN LATERAL (SELECT r.run_debits, r.run_credits FROM run r
                    WHERE r.account_id = s.account_id AND r.fund_id = s.fund_id AND r.currency = s.currency
                      AND r.day <= s.day ORDER BY r.day DESC LIMIT 1) AS r ON true
   UNION ALL
   SELECT r.account_id, r.fund_id, r.currency, r.day, r.organisation_id, r.lim,
-         coalesce(b.debits_minor, 0) + r.run_debits, coalesce(b.credits_minor, 0) + r.run_credits, true
+         coalesce(b.debits_minor, 0) + r.run_debits, coalesce(b.credits_minor, 0) + r.run_credits, true,
+         coalesce(b.debits_minor, 0), coalesce(b.credits_minor, 0)
     FROM run r
     LEFT JOIN LATERAL (SELECT s.debits_minor, s.credits_minor FROM seen s
                         WHERE s.account_id = r.account_id AND s.fund_id = r.fund_id AND s.currency = r.currency
@@ -361,9 +363,10 @@ WITH p AS (
    WHERE NOT EXISTS (SELECT 1 FROM seen s WHERE s.account_id = r.account_id AND s.fund_id = r.fund_id
                        AND s.currency = r.currency AND s.day = r.day)
 ), ok AS (
-  SELECT NOT EXISTS (SELECT 1 FROM after
-                      WHERE (lim = 'credits_must_not_exceed_debits' AND credits > debits)
-                         OR (lim = 'debits_must_not_exceed_credits' AND debits > credits)) AS ok
+  SELECT NOT EXISTS (
+    SELECT 1 FROM after
+     WHERE (lim = 'credits_must_not_exceed_debits' AND credits - debits > greatest(was_credits - was_debits, 0))
+        OR (lim = 'debits_must_not_exceed_credits' AND debits - credits > greatest(was_debits - was_credits, 0))) AS ok
 ), u AS (
   UPDATE daily_balances x SET debits_minor = a.debits, credits_minor = a.credits
     FROM after a, ok
@@ -718,8 +721,8 @@ def _sqlite_days(cursor, batch: Batch, fresh_postings: list[PostingRow]) -> None
     organisations.update({(row.credit_account_id, row.fund_id, row.currency): row.organisation_id
                           for row in fresh_postings})
     fresh, known = [], []
-    for key, totals, is_new in days_after(changes, facts):
-        (fresh if is_new else known).append((key, totals))
+    for day in days_after(changes, facts):
+        (fresh if day.new else known).append((day.key, day.after))
     cursor.executemany(
         "INSERT INTO daily_balances (account_id, fund_id, currency, day, organisation_id, debits_minor, credits_minor)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",

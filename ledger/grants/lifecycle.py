@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ledger.books.charts import load_chart
@@ -26,7 +26,7 @@ from ledger.core.values import one_of, required_text
 from ledger.core.vocabulary import FundStatus, GrantCategory, GrantStatus
 from ledger.db.engine import insert_unless_taken
 from ledger.db.listing import OwnedRow, Page, get_owned, get_owned_with_chart, keyset_page
-from ledger.db.models import Grant, GrantApproval, GrantPayment
+from ledger.db.models import Entry, Grant, GrantApproval, GrantPayment
 from ledger.db.types import utc_now
 
 
@@ -136,6 +136,7 @@ def pay_grant(session: Session, organisation_id: int, grant_id: int, *, paid_on:
         raise InvalidState(f"grant {grant_id} is {grant.status}; only an approved grant is paid", field="grant_id")
     if paid_by_user_id == grant.requested_by_user_id:
         raise SeparationOfDuties("whoever requested a grant cannot pay it", field="grant_id")
+    _not_before_earlier_steps(session, grant, paid_on, "a payment")
     owed = grant.amount_minor - grant.paid_minor
     amount = Money.positive(owed if amount_minor is None else amount_minor, grant.currency)
     if amount.amount_minor > owed:
@@ -163,6 +164,7 @@ def cancel_grant(session: Session, organisation_id: int, grant_id: int, *, cance
     if grant.status not in UNPAID:
         raise InvalidState(f"grant {grant_id} is {grant.status}; only an approved grant not wholly paid is cancelled",
                            field="grant_id")
+    _not_before_earlier_steps(session, grant, cancelled_on, "a cancellation")
     unpaid = Money(grant.amount_minor - grant.paid_minor, grant.currency)
     reason = required_text(reason, "reason", 500)
     draft = grant_cancelled(load_chart(session, organisation_id, chart_version), grant.fund_id, unpaid,
@@ -174,6 +176,16 @@ def cancel_grant(session: Session, organisation_id: int, grant_id: int, *, cance
     grant.status = GrantStatus.CANCELLED
     session.flush()
     return grant
+
+
+def _not_before_earlier_steps(session: Session, grant: Grant, day: dt.date, what: str) -> None:
+    """A grant's payment or cancellation is dated on or after its approval and its payments so far."""
+    earlier = session.scalar(select(func.max(Entry.effective_date)).where(or_(
+        Entry.id == grant.approved_entry_id,
+        Entry.id.in_(select(GrantPayment.entry_id).where(GrantPayment.grant_id == grant.id)))))
+    if earlier is not None and day < earlier:
+        raise InvalidInput(f"{what} cannot precede the grant's approval or payments, the last on {earlier}",
+                           field="effective_date")
 
 
 def payments_of(session: Session, grant_ids: list[int]) -> dict[int, list[GrantPayment]]:

@@ -101,11 +101,22 @@ SELECT account_id, fund_id, currency, day, organisation_id,
           JOIN accounts a ON a.id = s.account_id AND a.balance_limit <> 'none'
          GROUP BY s.account_id, s.fund_id, s.currency, s.effective_date) AS days
 """
-DAY_BREAKS_LIMIT = """
-    EXISTS (SELECT 1 FROM accounts a WHERE a.id = NEW.account_id AND (
-        (a.balance_limit = 'credits_must_not_exceed_debits' AND NEW.credits_minor > NEW.debits_minor)
-        OR (a.balance_limit = 'debits_must_not_exceed_credits' AND NEW.debits_minor > NEW.credits_minor)))"""
+# A day's row may not end further beyond its account's limit than the day before it did (for an update: than the
+# row did before). Books kept before this revision may hold days beyond a limit: a later entry that does not make
+# such a day worse is not refused for it. "was" names the totals compared with.
+DAY_WORSE = """
+    ((a.balance_limit = 'credits_must_not_exceed_debits'
+      AND NEW.credits_minor - NEW.debits_minor > max_or_zero(0, was_credits - was_debits))
+     OR (a.balance_limit = 'debits_must_not_exceed_credits'
+      AND NEW.debits_minor - NEW.credits_minor > max_or_zero(0, was_debits - was_credits)))"""
+DAY_BEFORE = """(SELECT {column} FROM daily_balances y WHERE y.account_id = NEW.account_id AND y.fund_id = NEW.fund_id
+                 AND y.currency = NEW.currency AND y.day < NEW.day ORDER BY y.day DESC LIMIT 1)"""
 DAY_LIMIT_MESSAGE = "account_limit_exceeded: a balance would break its account''s limit at the end of a day"
+
+
+def _worse(was_debits: str, was_credits: str, greatest: str) -> str:
+    return (DAY_WORSE.replace("was_debits", was_debits).replace("was_credits", was_credits)
+            .replace("max_or_zero", greatest))
 
 
 def _create_daily_balances() -> None:
@@ -130,8 +141,18 @@ def _create_daily_balances() -> None:
         op.execute("ALTER TABLE daily_balances SET (fillfactor = 70)")  # a hot fund's today row: HOT updates
         op.execute(f"""
             CREATE FUNCTION ledger_guard_daily_balances() RETURNS trigger LANGUAGE plpgsql AS $$
+            DECLARE was_debits bigint := 0; was_credits bigint := 0;
             BEGIN
-                IF {DAY_BREAKS_LIMIT} THEN
+                IF TG_OP = 'UPDATE' THEN
+                    was_debits := OLD.debits_minor; was_credits := OLD.credits_minor;
+                ELSE
+                    SELECT y.debits_minor, y.credits_minor INTO was_debits, was_credits FROM daily_balances y
+                     WHERE y.account_id = NEW.account_id AND y.fund_id = NEW.fund_id AND y.currency = NEW.currency
+                       AND y.day < NEW.day ORDER BY y.day DESC LIMIT 1;
+                    was_debits := coalesce(was_debits, 0); was_credits := coalesce(was_credits, 0);
+                END IF;
+                IF EXISTS (SELECT 1 FROM accounts a WHERE a.id = NEW.account_id
+                             AND {_worse("was_debits", "was_credits", "greatest")}) THEN
                     RAISE EXCEPTION '{DAY_LIMIT_MESSAGE}: account % in fund % (%) on %, debits %, credits %',
                         NEW.account_id, NEW.fund_id, NEW.currency, NEW.day, NEW.debits_minor, NEW.credits_minor
                         USING ERRCODE = 'check_violation';
@@ -141,9 +162,14 @@ def _create_daily_balances() -> None:
         op.execute("CREATE TRIGGER daily_balances_within_limit BEFORE INSERT OR UPDATE ON daily_balances "
                    "FOR EACH ROW EXECUTE FUNCTION ledger_guard_daily_balances()")
         return
-    for timing in ("AFTER INSERT", "AFTER UPDATE"):
-        op.execute(f"CREATE TRIGGER daily_balances_within_limit_{timing.split()[1].lower()} {timing} ON daily_balances "
-                   f"WHEN {DAY_BREAKS_LIMIT} BEGIN SELECT RAISE(ABORT, '{DAY_LIMIT_MESSAGE}'); END")
+    before_debits = f"coalesce({DAY_BEFORE.format(column='debits_minor')}, 0)"
+    before_credits = f"coalesce({DAY_BEFORE.format(column='credits_minor')}, 0)"
+    for timing, was_debits, was_credits in (("AFTER INSERT", before_debits, before_credits),
+                                            ("AFTER UPDATE", "OLD.debits_minor", "OLD.credits_minor")):
+        condition = f"EXISTS (SELECT 1 FROM accounts a WHERE a.id = NEW.account_id AND " \
+                    f"{_worse(was_debits, was_credits, 'max')})"
+        op.execute(f"CREATE TRIGGER daily_balances_within_limit_{timing.split()[1].lower()} {timing} ON "
+                   f"daily_balances WHEN {condition} BEGIN SELECT RAISE(ABORT, '{DAY_LIMIT_MESSAGE}'); END")
 
 
 def _add_books_opened_on() -> None:
@@ -209,8 +235,12 @@ def _add_refund_cancellation() -> None:
 def downgrade() -> None:
     # Back to one payment per grant: a grant paid in parts, or cancelled, cannot be expressed before this revision.
     bind = op.get_bind()
-    if bind.execute(sa.text("SELECT count(*) FROM grants WHERE status IN ('partly_paid', 'cancelled')")).scalar():
+    if bind.execute(sa.text(
+            "SELECT count(*) FROM grants WHERE status IN ('partly_paid', 'cancelled')"
+            " OR id IN (SELECT grant_id FROM grant_payments GROUP BY grant_id HAVING count(*) > 1)")).scalar():
         raise RuntimeError("grants paid in parts or cancelled exist: revision 0004 cannot hold them")
+    if bind.execute(sa.text("SELECT count(*) FROM refunds WHERE cancelled_entry_id IS NOT NULL")).scalar():
+        raise RuntimeError("cancelled refunds exist: revision 0004 cannot tell them from live ones")
     op.drop_table("daily_balances")
     if bind.dialect.name == "postgresql":
         op.execute("DROP FUNCTION ledger_guard_daily_balances()")

@@ -64,7 +64,7 @@ ROUTE_NEEDS = {
     ("grants.GrantCancellation", "POST"): "fund_write",
     ("grants.GrantRejection", "POST"): "fund_write",
     ("journal.Entries", "GET"): "fund_read",
-    ("journal.Entries", "POST"): "fund_write",
+    ("journal.Entries", "POST"): "org_admin",
     ("journal.FundReleases", "POST"): "fund_write",
     ("journal.EntryItem", "GET"): "fund_read",
     ("journal.EntryReversal", "POST"): "fund_write",
@@ -133,7 +133,7 @@ def _objects(world) -> dict[str, dict]:
                              "refund_id": refund.id, "grant_id": grant.id,
                              "entry_id": get_entry(session, org, donation.entry_id).id,
                              "donor_id": donor.id, "account_id": load_chart(session, org).account(Role.BANK),
-                             "revenue_account_id": load_chart(session, org).account(Role.DONATION_REVENUE),
+                             "revenue_account_id": load_chart(session, org).by_code["4901"],
                              "user_id": world.users["spare"], "year": 2020, "month": 1}
         return scopes
 

@@ -79,3 +79,17 @@ def test_past_its_allowance_an_address_s_refusals_are_no_longer_recorded(db):
 
     assert answers == [422] * 5 and signed_in.status_code == 401
     assert len(records) == 2
+
+
+def test_a_stranger_s_refused_write_names_no_organisation_and_a_long_body_is_cut(world):
+    last = _last_id(world)
+
+    anonymous = world.app.test_client().post(world.url("/donors"), json={"name": "x" * 50_000})
+    outsider = world.call("other_admin", "POST", world.url("/donors"), json={"name": "y"})
+
+    assert (anonymous.status_code, outsider.status_code) == (401, 403)
+    records = _records_since(world, last)
+    assert [(r.status_code, r.organisation_id) for r in records] == [(401, None), (403, None)]
+    assert len(records[0].details) < 3_000 and '"truncated": true' in records[0].details
+    log = world.call("auditor", "GET", world.url("/audit-log?limit=500")).json["items"]
+    assert not any(item["status_code"] in (401, 403) for item in log)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from ledger.books.balances import trial_balance
 from ledger.books.charts import set_account_limit
 from ledger.books.entries import post_entries, post_entry
+from ledger.books.integrity import verify_days
 from ledger.core import recipes
 from ledger.core.chart import Role
 from ledger.core.errors import AccountLimitExceeded, Conflict
@@ -105,3 +106,56 @@ def test_a_limit_set_later_holds_over_the_whole_history(db):
     with db.read() as session:
         assert session.execute(text("SELECT balance_limit FROM accounts WHERE id = :id"), {"id": bank}).scalar() \
             == "none"
+
+
+def _without_day_guards(db, work) -> None:
+    """Runs ``work(connection)`` with the daily rows' triggers off: books written before limits held every day."""
+    with db.engine.begin() as connection:
+        if db.dialect == "postgresql":
+            connection.execute(text("ALTER TABLE daily_balances DISABLE TRIGGER daily_balances_within_limit"))
+            work(connection)
+            connection.execute(text("ALTER TABLE daily_balances ENABLE TRIGGER daily_balances_within_limit"))
+            return
+        triggers = connection.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                                           "AND tbl_name = 'daily_balances'")).all()
+        for name, _ in triggers:
+            connection.execute(text(f"DROP TRIGGER {name}"))
+        work(connection)
+        for _, sql in triggers:
+            connection.execute(text(sql))
+
+
+def test_a_day_already_below_zero_takes_a_late_gift_but_not_a_deeper_payment(db):
+    books = new_books(db)
+    db.write(lambda session: post_entries(session, [_gift(books, books.restricted, 2_000, NOV_10)]))
+
+    def sept_below_zero(connection):  # as if a transfer had been posted in September before the rule existed
+        connection.execute(text(
+            "INSERT INTO daily_balances (account_id, fund_id, currency, day, organisation_id, debits_minor,"
+            " credits_minor) VALUES (:account, :fund, 'CNY', :day, :org, 0, 1000)"),
+            {"account": books.account(Role.BANK), "fund": books.restricted, "day": SEP_30,
+             "org": books.organisation_id})
+    _without_day_guards(db, sept_below_zero)
+
+    db.write(lambda session: post_entry(session, _gift(books, books.restricted, 100, dt.date(2026, 10, 2))))
+    with pytest.raises(AccountLimitExceeded) as refused:
+        db.write(lambda session: post_entry(session, _transfer(books, 1, dt.date(2026, 10, 3))))
+
+    assert refused.value.details["day"] == "2026-10-03"
+    assert _bank_days(db, books, books.restricted)[:2] == [(SEP_30, -1_000), (dt.date(2026, 10, 2), -900)]
+
+
+def test_verify_recomputes_the_daily_totals_and_names_a_day_changed_behind_the_ledger(db):
+    books = new_books(db)
+    db.write(lambda session: post_entries(session, [_gift(books, books.restricted, 1_000, NOV_2),
+                                                   _gift(books, books.restricted, 500, NOV_10)]))
+    with db.read() as session:
+        assert verify_days(session, books.organisation_id) == []
+
+    with db.engine.begin() as connection:
+        connection.execute(update(DayBalance).where(DayBalance.fund_id == books.restricted, DayBalance.day == NOV_2)
+                           .values(debits_minor=DayBalance.debits_minor + 1))
+
+    with db.read() as session:
+        [problem] = verify_days(session, books.organisation_id)
+    assert problem.kind == "day_total_mismatch" and problem.ids["day"] == "2026-11-02"

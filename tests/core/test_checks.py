@@ -335,9 +335,11 @@ def test_the_days_after_a_batch_carry_its_changes_through_every_later_day():
 
     after = days_after(changes, daily)
 
-    assert after == [((BANK, FUND, "CNY"), DayTotals(SEP_30, 1_000, 300), True),
-                     ((BANK, FUND, "CNY"), DayTotals(dt.date(2026, 10, 1), 1_500, 300), False),
-                     ((BANK, FUND, "CNY"), DayTotals(NOV_5, 1_600, 500), False)]
+    key = (BANK, FUND, "CNY")
+    assert [(day.after, day.before, day.new) for day in after if day.key == key] == [
+        (DayTotals(SEP_30, 1_000, 300), DayTotals(SEP_30, 1_000, 0), True),
+        (DayTotals(dt.date(2026, 10, 1), 1_500, 300), DayTotals(dt.date(2026, 10, 1), 1_500, 0), False),
+        (DayTotals(NOV_5, 1_600, 500), DayTotals(NOV_5, 1_500, 200), False)]
 
 
 def test_a_backdated_entry_that_empties_a_past_day_is_refused_naming_the_day_and_the_entry():
@@ -361,3 +363,18 @@ def test_a_replay_and_an_account_without_a_limit_add_no_day():
                draft(PostingDraft(FUND, BANK, REVENUE, 100, "CNY"), key="replayed")]
 
     assert check_limits(entries, {1: 9}, lookup(), field_prefix(2)) == {}
+
+
+def test_a_day_already_beyond_its_limit_refuses_only_what_makes_it_worse():
+    """Books kept before limits held on every date may hold a day below zero: a late gift that improves it
+    passes, a payment that deepens it does not."""
+    held = lookup(balances={BalanceKey(BANK, FUND, "CNY"): Cumulative(2_000, 1_000)})
+    daily = {(BANK, FUND, "CNY"): [DayTotals(SEP_30, 0, 1_000), DayTotals(NOV_5, 2_000, 1_000)]}
+    late_gift = [draft(PostingDraft(FUND, BANK, REVENUE, 100, "CNY"), day=dt.date(2026, 10, 2))]
+    late_payment = [draft(PostingDraft(FUND, EXPENSE, BANK, 1, "CNY"), day=dt.date(2026, 10, 2))]
+
+    check_every_day(late_gift, check_limits(late_gift, {}, held, field_prefix(1)), daily, held, field_prefix(1))
+    refused = refusal(AccountLimitExceeded, lambda: check_every_day(
+        late_payment, check_limits(late_payment, {}, held, field_prefix(1)), daily, held, field_prefix(1)))
+
+    assert refused.details["day"] == "2026-10-02" and refused.details["shortfall_minor"] == 1_001

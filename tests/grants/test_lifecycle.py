@@ -218,3 +218,23 @@ def test_a_wholly_paid_or_unapproved_grant_is_not_cancelled_and_its_entries_are_
         db.write(lambda session: reverse_entry(session, books.organisation_id, payment_entry,
                                                idempotency_key="undo", recorded_by="manager"))
     assert refused.value.details["grant_id"] == grant.id
+
+
+def test_a_payment_or_cancellation_dated_before_the_approval_or_a_payment_is_refused(db):
+    books = new_books(db)
+    grant, _, approver = _funded_approved_grant(db, books)  # approved on DAY
+    _pay(db, books, grant.id, approver, 1_000)
+
+    with pytest.raises(InvalidInput) as early_payment:
+        db.write(lambda session: pay_grant(session, books.organisation_id, grant.id,
+                                           paid_on=DAY - dt.timedelta(days=1), idempotency_key=uuid.uuid4().hex,
+                                           recorded_by="payer", paid_by_user_id=approver))
+    with pytest.raises(InvalidInput) as early_cancellation:
+        db.write(lambda session: cancel_grant(session, books.organisation_id, grant.id,
+                                              cancelled_on=DAY - dt.timedelta(days=1), reason="late",
+                                              idempotency_key=uuid.uuid4().hex, recorded_by="manager",
+                                              cancelled_by_user_id=approver))
+
+    assert early_payment.value.field == early_cancellation.value.field == "effective_date"
+    with db.read() as session:
+        assert session.get(Grant, grant.id).paid_minor == 1_000
