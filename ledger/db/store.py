@@ -340,10 +340,12 @@ WITH p AS (
   SELECT DISTINCT account_id, fund_id, currency, first_day, lim FROM run
 ), seen AS MATERIALIZED (
   SELECT x.account_id, x.fund_id, x.currency, x.day, x.debits_minor, x.credits_minor, k.lim
-    FROM k JOIN daily_balances x ON x.account_id = k.account_id AND x.fund_id = k.fund_id AND x.currency = k.currency
-   WHERE x.day >= coalesce((SELECT max(y.day) FROM daily_balances y WHERE y.account_id = k.account_id
-                              AND y.fund_id = k.fund_id AND y.currency = k.currency AND y.day < k.first_day),
-                           k.first_day)
+    FROM k CROSS JOIN LATERAL (
+      SELECT * FROM daily_balances x
+       WHERE x.account_id = k.account_id AND x.fund_id = k.fund_id AND x.currency = k.currency
+         AND x.day >= coalesce((SELECT max(y.day) FROM daily_balances y WHERE y.account_id = k.account_id
+                                  AND y.fund_id = k.fund_id AND y.currency = k.currency AND y.day < k.first_day),
+                               k.first_day)) AS x
 ), after AS (
   SELECT s.account_id, s.fund_id, s.currency, s.day, NULL::bigint AS organisation_id, s.lim,
          s.debits_minor + r.run_debits AS debits, s.credits_minor + r.run_credits AS credits, false AS fresh,
