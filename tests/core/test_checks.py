@@ -43,7 +43,7 @@ from ledger.core.facts import (
     Lookup,
     LookupRequest,
 )
-from ledger.core.limits import breaks, check_every_day, check_limits, days_after
+from ledger.core.limits import breaks, check_every_day, check_limits, days_after, shortfall
 from ledger.core.money import Money
 from ledger.core.recipes import Particulars, reversal
 from ledger.core.values import one_of, required_text
@@ -378,3 +378,30 @@ def test_a_day_already_beyond_its_limit_refuses_only_what_makes_it_worse():
         late_payment, check_limits(late_payment, {}, held, field_prefix(1)), daily, held, field_prefix(1)))
 
     assert refused.details["day"] == "2026-10-02" and refused.details["shortfall_minor"] == 1_001
+
+
+@pytest.mark.parametrize(("limit", "debits", "credits", "short"), [
+    (BalanceLimit.CREDITS_MUST_NOT_EXCEED_DEBITS, 100, 130, 30),
+    (BalanceLimit.CREDITS_MUST_NOT_EXCEED_DEBITS, 130, 100, 0),
+    (BalanceLimit.DEBITS_MUST_NOT_EXCEED_CREDITS, 130, 100, 30),
+    (BalanceLimit.DEBITS_MUST_NOT_EXCEED_CREDITS, 100, 130, 0),
+    (BalanceLimit.NONE, 0, 500, 0),
+])
+def test_how_far_totals_are_beyond_a_limit(limit, debits, credits, short):
+    assert shortfall(limit, debits, credits) == short
+
+
+def test_a_batch_s_changes_by_day_add_up_each_side_from_nothing():
+    entries = [draft(PostingDraft(FUND, BANK, REVENUE, 300, "CNY"), key="in"),
+               draft(PostingDraft(FUND, BANK, REVENUE, 200, "CNY"), key="in again"),
+               draft(PostingDraft(FUND, EXPENSE, BANK, 450, "CNY"), key="out"),
+               draft(PostingDraft(FUND, PAYABLE, BANK, 50, "CNY"), key="owed", day=NOV_5)]
+    held = lookup(balances={BalanceKey(PAYABLE, FUND, "CNY"): Cumulative(0, 50)})
+
+    changes = check_limits(entries, {}, held, field_prefix(4))
+    refused = refusal(AccountLimitExceeded, lambda: check_limits(
+        [draft(PostingDraft(FUND, EXPENSE, BANK, 1, "CNY"))], {}, lookup(), field_prefix(1)))
+
+    assert changes == {(BANK, FUND, "CNY"): {DAY: [500, 450], NOV_5: [0, 50]},
+                       (PAYABLE, FUND, "CNY"): {NOV_5: [50, 0]}}
+    assert refused.details["shortfall_minor"] == 1
