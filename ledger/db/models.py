@@ -543,13 +543,14 @@ class Grant(Base):
 
 class GrantPayment(Base):
     """One payment of a grant, with its entry. The database refuses the grant's requester as payer (the composite
-    key copies the requester from the grant); paid_by_user_id is NULL only for payments made before revision 0005
-    whose payer was not recorded."""
+    key copies the requester from the grant); a payment without a payer must say so (``payer_unknown``, set only by
+    revision 0005 for payments whose payer was never recorded)."""
 
     __tablename__ = "grant_payments"
     __table_args__ = (
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         CheckConstraint("paid_by_user_id <> requested_by_user_id", name="not_the_requester"),
+        CheckConstraint("(paid_by_user_id IS NULL) = payer_unknown", name="payer_known"),
         ForeignKeyConstraint(["grant_id", "requested_by_user_id"], ["grants.id", "grants.requested_by_user_id"],
                              name="fk_grant_payments_grant_grants"),
         ForeignKeyConstraint(["organisation_id", "entry_id", "paid_on"],
@@ -566,6 +567,8 @@ class GrantPayment(Base):
     paid_on: Mapped[dt.date] = mapped_column(Date)
     entry_id: Mapped[int] = mapped_column(Id, unique=True)
     paid_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # True only for payments recorded before revision 0005 whose payer nobody recorded.
+    payer_unknown: Mapped[bool] = mapped_column(Boolean, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 

@@ -55,11 +55,11 @@ def upgrade() -> None:
     _create_grant_payments()
     op.execute("""
         INSERT INTO grant_payments (organisation_id, grant_id, requested_by_user_id, amount_minor, paid_on, entry_id,
-                                    paid_by_user_id, created_at)
-        SELECT g.organisation_id, g.id, g.requested_by_user_id, g.amount_minor, e.effective_date, e.id,
-               (SELECT u.id FROM users u WHERE u.email = e.recorded_by AND u.id <> g.requested_by_user_id),
-               e.posted_at
+                                    paid_by_user_id, payer_unknown, created_at)
+        SELECT g.organisation_id, g.id, g.requested_by_user_id, g.amount_minor, e.effective_date, e.id, payer.id,
+               payer.id IS NULL, e.posted_at
           FROM grants g JOIN entries e ON e.id = g.paid_entry_id
+          LEFT JOIN users payer ON payer.email = e.recorded_by AND payer.id <> g.requested_by_user_id
          ORDER BY g.id""")
     with op.batch_alter_table("grants") as batch:
         batch.add_column(sa.Column("paid_minor", sa.BigInteger(), nullable=False, server_default=sa.text("0")))
@@ -210,8 +210,10 @@ def _create_grant_payments() -> None:
         sa.Column("paid_on", sa.Date(), nullable=False),
         sa.Column("entry_id", ID, nullable=False),
         sa.Column("paid_by_user_id", ID, nullable=True),
+        sa.Column("payer_unknown", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("amount_minor > 0", name="ck_grant_payments_amount_positive"),
+        sa.CheckConstraint("(paid_by_user_id IS NULL) = payer_unknown", name="ck_grant_payments_payer_known"),
         sa.CheckConstraint("paid_by_user_id <> requested_by_user_id", name="ck_grant_payments_not_the_requester"),
         sa.ForeignKeyConstraint(["grant_id", "requested_by_user_id"], ["grants.id", "grants.requested_by_user_id"],
                                 name="fk_grant_payments_grant_grants"),

@@ -169,6 +169,9 @@ def test_the_database_refuses_the_requester_as_payer_and_payments_past_the_amoun
     with pytest.raises(IntegrityError), db.engine.begin() as connection:
         connection.execute(update(GrantPayment.__table__).where(GrantPayment.id == row["id"])
                            .values(paid_by_user_id=requester))
+    with pytest.raises(IntegrityError), db.engine.begin() as connection:  # a payer left out must be said unknown
+        connection.execute(update(GrantPayment.__table__).where(GrantPayment.id == row["id"])
+                           .values(paid_by_user_id=None))
     with pytest.raises(IntegrityError), db.engine.begin() as connection:
         connection.execute(update(Grant.__table__).where(Grant.id == grant.id)
                            .values(paid_minor=10_001, status="paid"))
