@@ -177,10 +177,11 @@ def set_account_limit(session: Session, organisation_id: int, account_id: int, l
 # The account's cumulative totals at the end of each day it moved, from its postings (as migration 0005 built them
 # for every limited account).
 _DAYS_FROM_POSTINGS = text("""
-INSERT INTO daily_balances (account_id, fund_id, currency, day, organisation_id, debits_minor, credits_minor)
+INSERT INTO daily_balances (account_id, fund_id, currency, day, organisation_id, debits_minor, credits_minor,
+                            balance_limit)
 SELECT account_id, fund_id, currency, day, organisation_id,
        sum(debits) OVER (PARTITION BY fund_id, currency ORDER BY day),
-       sum(credits) OVER (PARTITION BY fund_id, currency ORDER BY day)
+       sum(credits) OVER (PARTITION BY fund_id, currency ORDER BY day), :limit
   FROM (SELECT CAST(:account AS BIGINT) AS account_id, fund_id, currency, effective_date AS day,
                min(organisation_id) AS organisation_id,
                sum(CASE WHEN debit_account_id = :account THEN amount_minor ELSE 0 END) AS debits,
@@ -197,7 +198,7 @@ def _rebuild_days(session: Session, account_id: int, limit: str) -> None:
         session.execute(text("LOCK TABLE entries IN SHARE MODE"))
     session.execute(delete(DayBalance).where(DayBalance.account_id == account_id))
     if limit != BalanceLimit.NONE:
-        session.execute(_DAYS_FROM_POSTINGS, {"account": account_id})  # the database's trigger judges every day
+        session.execute(_DAYS_FROM_POSTINGS, {"account": account_id, "limit": limit})  # the database's trigger judges every day
 
 
 def _natural_side(account_type: AccountType) -> Side:

@@ -210,15 +210,20 @@ def verify(session: Session, organisation_id: int | None = None) -> list[Problem
 
 def verify_totals(session: Session, organisation_id: int | None = None) -> list[Problem]:
     """Every cached total recomputed from the postings (of one organisation, or all): a Problem per balance whose
-    stored debits or credits differ from its postings' sums."""
+    stored debits or credits differ from its postings' sums, or whose last day is not its latest posting's date."""
     computed, stored = _summed_totals(session, organisation_id), _stored_totals(session, organisation_id)
     problems = []
     for key in sorted(set(computed) | set(stored)):
-        expected, actual = computed.get(key, Cumulative(0, 0)), stored.get(key, Cumulative(0, 0))
+        (expected, expected_day), (actual, actual_day) = (computed.get(key, (Cumulative(0, 0), None)),
+                                                          stored.get(key, (Cumulative(0, 0), None)))
         if expected != actual:
             problems.append(Problem(
                 "total_mismatch", f"cached debits/credits {actual.debits_minor}/{actual.credits_minor} but postings "
                                   f"sum to {expected.debits_minor}/{expected.credits_minor}", key._asdict()))
+        if expected_day != actual_day:
+            problems.append(Problem(
+                "last_day_mismatch", f"the balance's last day is {actual_day}, its latest posting's {expected_day}",
+                key._asdict()))
     return problems
 
 
@@ -267,10 +272,11 @@ def _daily_sums(organisation_id: int | None):
             .order_by(both.c.account_id, both.c.fund_id, both.c.currency, both.c.day))
 
 
-def _summed_totals(session: Session, organisation_id: int | None) -> dict[BalanceKey, Cumulative]:
+def _summed_totals(session: Session, organisation_id: int | None) -> dict[BalanceKey, tuple[Cumulative, dt.date]]:
     def side(account_column, is_debit: bool):
         amount = Posting.amount_minor
         query = select(account_column.label("account_id"), Posting.fund_id, Posting.currency,
+                       Posting.effective_date.label("day"),
                        (amount if is_debit else literal(0)).label("debits"),
                        (literal(0) if is_debit else amount).label("credits"))
         if organisation_id is not None:
@@ -279,18 +285,25 @@ def _summed_totals(session: Session, organisation_id: int | None) -> dict[Balanc
 
     both = union_all(side(Posting.debit_account_id, True), side(Posting.credit_account_id, False)).subquery()
     rows = session.execute(select(both.c.account_id, both.c.fund_id, both.c.currency,
-                                  func.sum(both.c.debits).label("debits"), func.sum(both.c.credits).label("credits"))
+                                  func.sum(both.c.debits).label("debits"), func.sum(both.c.credits).label("credits"),
+                                  func.max(both.c.day).label("day"))
                            .group_by(both.c.account_id, both.c.fund_id, both.c.currency))
-    return {BalanceKey(row.account_id, row.fund_id, row.currency): Cumulative(int(row.debits), int(row.credits))
-            for row in rows}
+    return {BalanceKey(row.account_id, row.fund_id, row.currency): (Cumulative(int(row.debits), int(row.credits)),
+                                                                    _as_date(row.day)) for row in rows}
 
 
-def _stored_totals(session: Session, organisation_id: int | None) -> dict[BalanceKey, Cumulative]:
-    query = select(Balance.account_id, Balance.fund_id, Balance.currency, Balance.debits_minor, Balance.credits_minor)
+def _stored_totals(session: Session, organisation_id: int | None) -> dict[BalanceKey, tuple[Cumulative, dt.date]]:
+    query = select(Balance.account_id, Balance.fund_id, Balance.currency, Balance.debits_minor, Balance.credits_minor,
+                   Balance.last_day)
     if organisation_id is not None:
         query = query.where(Balance.organisation_id == organisation_id)
-    return {BalanceKey(row.account_id, row.fund_id, row.currency): Cumulative(row.debits_minor, row.credits_minor)
-            for row in session.execute(query)}
+    return {BalanceKey(row.account_id, row.fund_id, row.currency): (Cumulative(row.debits_minor, row.credits_minor),
+                                                                    row.last_day) for row in session.execute(query)}
+
+
+def _as_date(value) -> dt.date | None:
+    # max() over a union of a Date column comes back from SQLite as text: the result type is not carried through.
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def verify_seals(session: Session, organisation_id: int) -> list[Problem]:

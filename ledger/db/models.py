@@ -127,6 +127,8 @@ class Account(Base):
         one_of("balance_limit", BalanceLimit),
         Index("uq_accounts_role_default", "organisation_id", "role", unique=True,
               sqlite_where=text("role_default"), postgresql_where=text("role_default")),
+        # What a day's row copies its limit from (DayBalance): a foreign key needs the pair unique.
+        Index("uq_accounts_id_balance_limit", "id", "balance_limit", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -248,6 +250,9 @@ class Balance(Base):
     organisation_id: Mapped[int] = mapped_column(Id)
     debits_minor: Mapped[int] = mapped_column(BigInteger)
     credits_minor: Mapped[int] = mapped_column(BigInteger)
+    # The latest effective date of a posting on the balance (it never goes back): an entry dated on or after it
+    # writes its day's totals with the balance's (``ledger.db.store``).
+    last_day: Mapped[dt.date | None] = mapped_column(Date)
 
 
 class DayBalance(Base):
@@ -263,6 +268,8 @@ class DayBalance(Base):
         ForeignKeyConstraint(["organisation_id", "fund_id", "currency"],
                              ["funds.organisation_id", "funds.id", "funds.currency"],
                              name="fk_daily_balances_fund_funds"),
+        ForeignKeyConstraint(["account_id", "balance_limit"], ["accounts.id", "accounts.balance_limit"],
+                             onupdate="CASCADE", name="fk_daily_balances_limit_accounts"),
     )
 
     account_id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -272,6 +279,8 @@ class DayBalance(Base):
     organisation_id: Mapped[int] = mapped_column(Id)
     debits_minor: Mapped[int] = mapped_column(BigInteger)
     credits_minor: Mapped[int] = mapped_column(BigInteger)
+    # The account's, kept equal by the foreign key (a change cascades): the guards judge a day on its own row.
+    balance_limit: Mapped[str] = mapped_column(String(40))
 
 
 class Period(Base):

@@ -12,6 +12,13 @@ if every rule holds inserts the entry (its id from the sequence), its postings a
 sorted key order so that concurrent writers wait for each other but never deadlock; the code then judges
 the rows read, to give a typed refusal. One round trip besides BEGIN and COMMIT.
 
+Limits on every date (``daily_balances``): each balance row records the latest day it moved (``last_day``). A
+balance whose postings in the batch all fall on that day (read from the row the write just locked, so a later day
+committed by another writer meanwhile is seen) has no later day: the write statement itself sets that day's
+totals to the balance's (``_KEPT_DAYS``). The other balances' days, those of a backdated entry, are rewritten by
+the days statement (``_POSTGRES_DAYS``): pipelined after each write of a batch, and for one entry sent in a
+second round trip only when it is needed.
+
 PostgreSQL, many batches (the bulk import): everything goes out in one pipeline, so this process
 prepares the next chunk while the server writes the previous one; the checks then run on what each read
 returned, and a savepoint taken at the start is rolled back on any refusal. When the database refuses a write
@@ -67,10 +74,38 @@ _LIMIT_DETAIL = re.compile(r"account (\d+) in fund (\d+)")
 
 
 def _compact(sql: str) -> str:
-    """The statement on one line, each run of spaces one space: psycopg caches the parsing of a statement (and
-    so prepares it) only up to 4 KiB, and the one-entry statement of a gift must stay under that."""
+    """The statement on one line, each run of spaces one space: fewer bytes on the wire for every gift."""
     assert "--" not in sql, "a comment would swallow the rest of a statement kept on one line"
     return " ".join(sql.split())
+
+
+_NAMED = re.compile(r"%\((\w+)\)s")
+
+
+@cache
+def _positional(sql: str) -> tuple[bytes, tuple[str, ...]]:
+    """The statement with PostgreSQL's own placeholders ($1, $2, …; a name used twice is one), and the names in
+    their order. psycopg parses a statement with named placeholders on every execution once it is over 4 KiB (as
+    the one-entry statement is), which costs more than a quarter of a millisecond here; a raw cursor sends the
+    statement as it is."""
+    names: list[str] = []
+
+    def number(match: re.Match) -> str:
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}"
+
+    converted = _NAMED.sub(number, sql)
+    assert "%" not in converted, "a placeholder psycopg would have read but this conversion did not"
+    return converted.encode(), tuple(names)
+
+
+def _run(connection, sql: str, parameters: dict) -> psycopg.RawCursor:
+    """Executes a named-placeholder statement on a new raw cursor (see ``_positional``)."""
+    statement, names = _positional(sql)
+    cursor = psycopg.RawCursor(connection)
+    cursor.execute(statement, [parameters[name] for name in names])
+    return cursor
 
 
 class EntryRow(NamedTuple):
@@ -109,6 +144,7 @@ class BalanceDelta(NamedTuple):
     organisation_id: int
     debits_minor: int
     credits_minor: int
+    last_day: dt.date  # the latest date of the batch's postings on it (``balances.last_day``)
 
 
 EntryIds = dict[EntryKey, int]  # by key (a plain (organisation, key) tuple is an equal key)
@@ -261,10 +297,27 @@ def _postgres_lookup(rows: Iterable[tuple]) -> Lookup:
     return lookup
 
 
+# In the statement that writes a batch's balances (``b``, each row as its lock left it): the day of each limited
+# balance whose postings in the batch all fall on one day that is the balance's last (so no later day exists, and
+# the day's totals are the balance's), written with them; the days statement (``_POSTGRES_DAYS``) leaves those
+# balances alone and rewrites the others' days.
+_KEPT_DAYS = """kept AS (
+  INSERT INTO daily_balances (account_id, fund_id, currency, day, organisation_id, debits_minor, credits_minor,
+                              balance_limit)
+  SELECT b.account_id, b.fund_id, b.currency, b.last_day, b.organisation_id, b.debits_minor, b.credits_minor,
+         a.balance_limit
+    FROM b JOIN delta d ON d.account_id = b.account_id AND d.fund_id = b.fund_id AND d.currency = b.currency
+    JOIN accounts a ON a.id = b.account_id AND a.balance_limit <> 'none'
+   WHERE d.first_day = b.last_day
+  ON CONFLICT (account_id, fund_id, currency, day) DO UPDATE
+    SET debits_minor = excluded.debits_minor, credits_minor = excluded.credits_minor
+  RETURNING account_id, fund_id, currency, debits_minor, credits_minor"""
+
+
 # Many entries: every column as an array. Replayed keys are skipped before the insert (so that its
 # triggers don't judge a retry as a new entry); ON CONFLICT covers a key committed meanwhile. The postings
 # join the entries actually inserted, and the balance deltas are summed from those postings.
-_POSTGRES_WRITE = """
+_POSTGRES_WRITE = f"""
 WITH e AS (
   INSERT INTO entries (id, organisation_id, kind, effective_date, posted_at, description, idempotency_key,
                        payload_digest, recorded_by, reverses_entry_id)
@@ -289,22 +342,29 @@ WITH e AS (
          AS u(organisation_id, key, effective_date, fund_id, debit, credit, amount, currency, position)
     JOIN e ON e.organisation_id = u.organisation_id AND e.idempotency_key = u.key
    ORDER BY u.position
-  RETURNING organisation_id, fund_id, debit_account_id, credit_account_id, amount_minor, currency
+  RETURNING organisation_id, fund_id, debit_account_id, credit_account_id, amount_minor, currency, effective_date
 ), delta AS (
-  SELECT account_id, fund_id, currency, organisation_id, sum(debit) AS debits, sum(credit) AS credits
+  SELECT account_id, fund_id, currency, organisation_id, sum(debit) AS debits, sum(credit) AS credits,
+         max(day) AS last_day, min(day) AS first_day
     FROM (SELECT debit_account_id AS account_id, fund_id, currency, organisation_id, amount_minor AS debit,
-                 0 AS credit FROM p
+                 0 AS credit, effective_date AS day FROM p
           UNION ALL
-          SELECT credit_account_id, fund_id, currency, organisation_id, 0, amount_minor FROM p) AS sides
+          SELECT credit_account_id, fund_id, currency, organisation_id, 0, amount_minor, effective_date FROM p) AS sides
    GROUP BY account_id, fund_id, currency, organisation_id
 ), b AS (
-  INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_minor, credits_minor)
-  SELECT * FROM delta ORDER BY account_id, fund_id, currency
+  INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_minor, credits_minor, last_day)
+  SELECT account_id, fund_id, currency, organisation_id, debits, credits, last_day
+    FROM delta ORDER BY account_id, fund_id, currency
   ON CONFLICT (account_id, fund_id, currency) DO UPDATE
     SET debits_minor = balances.debits_minor + excluded.debits_minor,
-        credits_minor = balances.credits_minor + excluded.credits_minor
+        credits_minor = balances.credits_minor + excluded.credits_minor,
+        last_day = greatest(balances.last_day, excluded.last_day)
+  RETURNING *
+), {_KEPT_DAYS}
 )
-SELECT id, organisation_id, idempotency_key FROM e
+SELECT 'inserted', id, organisation_id, idempotency_key::text, NULL::bigint, NULL::bigint FROM e
+UNION ALL
+SELECT 'day', account_id, fund_id, currency::text, debits_minor, credits_minor FROM kept
 """
 
 
@@ -333,9 +393,12 @@ WITH p AS (
     JOIN accounts a ON a.id = s.account_id AND a.balance_limit <> 'none'
    GROUP BY s.account_id, s.fund_id, s.currency, s.day, a.balance_limit
 ), run AS (
-  SELECT d.*, sum(d.debits) OVER w AS run_debits, sum(d.credits) OVER w AS run_credits,
-         min(d.day) OVER (PARTITION BY d.account_id, d.fund_id, d.currency) AS first_day
-    FROM delta d WINDOW w AS (PARTITION BY d.account_id, d.fund_id, d.currency ORDER BY d.day)
+  SELECT x.* FROM (
+    SELECT d.*, sum(d.debits) OVER w AS run_debits, sum(d.credits) OVER w AS run_credits,
+           min(d.day) OVER (PARTITION BY d.account_id, d.fund_id, d.currency) AS first_day
+      FROM delta d WINDOW w AS (PARTITION BY d.account_id, d.fund_id, d.currency ORDER BY d.day)) AS x
+    JOIN balances l ON l.account_id = x.account_id AND l.fund_id = x.fund_id AND l.currency = x.currency
+   WHERE l.last_day IS DISTINCT FROM x.first_day
 ), k AS (
   SELECT DISTINCT account_id, fund_id, currency, first_day, lim FROM run
 ), seen AS MATERIALIZED (
@@ -375,8 +438,9 @@ WITH p AS (
    WHERE ok.ok AND NOT a.fresh AND x.account_id = a.account_id AND x.fund_id = a.fund_id
      AND x.currency = a.currency AND x.day = a.day
 ), i AS (
-  INSERT INTO daily_balances (account_id, fund_id, currency, day, organisation_id, debits_minor, credits_minor)
-  SELECT a.account_id, a.fund_id, a.currency, a.day, a.organisation_id, a.debits, a.credits
+  INSERT INTO daily_balances (account_id, fund_id, currency, day, organisation_id, debits_minor, credits_minor,
+                              balance_limit)
+  SELECT a.account_id, a.fund_id, a.currency, a.day, a.organisation_id, a.debits, a.credits, a.lim
     FROM after a, ok WHERE ok.ok AND a.fresh
 )
 SELECT account_id, fund_id, currency, day, debits_minor, credits_minor FROM seen
@@ -391,16 +455,28 @@ def _days_parameters(batch: Batch) -> dict:
             "day_posted_at": batch.entries[0].posted_at if batch.entries else None}
 
 
-def _check_days(batch: Batch, rows: list[tuple]) -> None:
-    """Judges the days the batch moved, on the rows the day statement read (its facts); when the statement's own
-    judgement refused to write them (a row of NULLs) the code must refuse too."""
+def _judge_days(batch: Batch, kept: list[tuple], the_rest: Callable[[], list[tuple]]) -> None:
+    """Judges the days the batch moved. ``kept``: (account, fund, currency, debits, credits) of each balance whose
+    one day the write statement kept (its last, so the day's totals are the balance's: before the batch, the same
+    less the batch). ``the_rest``: the rows the day statement read for the other balances (fetched only when there
+    are any); when that statement's own judgement refused to write them (a row of NULLs) the code must refuse too."""
+    changes = batch.day_changes()
+    if not changes:
+        return
     facts: DailyFacts = {}
+    for account_id, fund_id, currency, debits, credits in kept:
+        by_day = changes.get((account_id, fund_id, currency))
+        if by_day:  # (a balance the code calls unlimited is not judged on days; the statement agrees, same read)
+            debits -= sum(added[0] for added in by_day.values())
+            credits -= sum(added[1] for added in by_day.values())
+            facts[(account_id, fund_id, currency)] = [DayTotals(min(by_day), debits, credits)]
     refused = False
-    for account_id, fund_id, currency, day, debits, credits in rows:
-        if account_id is None:
-            refused = True
-            continue
-        facts.setdefault((account_id, fund_id, currency), []).append(DayTotals(day, debits, credits))
+    if len(facts) < len(changes):
+        for account_id, fund_id, currency, day, debits, credits in the_rest():
+            if account_id is None:
+                refused = True
+                continue
+            facts.setdefault((account_id, fund_id, currency), []).append(DayTotals(day, debits, credits))
     for days in facts.values():
         days.sort()
     batch.check_days(facts)
@@ -461,22 +537,34 @@ def _postgres_one(connection, batch: Batch) -> EntryIds:
     if len(batch.entries) != 1:
         raise AssertionError("one statement writes one entry; batches go through the pipeline")
     try:
-        with connection.pipeline():  # the entry's statement and its days', in one round trip
-            entry_cursor = connection.execute(*_checked_single_entry(batch))
-            days_cursor = connection.execute(_POSTGRES_DAYS, _days_parameters(batch))
-        rows, day_rows = entry_cursor.fetchall(), days_cursor.fetchall()
+        rows = _run(connection, *_checked_single_entry(batch)).fetchall()
     except psycopg.Error as error:
         raise _wrapped(error, psycopg.Error) from error
-    inserted = [row for row in rows if row[0] == "inserted"]  # the first column names each row's kind
-    entry_ids = {EntryKey(organisation_id, key): entry_id for _, entry_id, organisation_id, key, *_ in inserted}
+    entry_ids, kept, read = {}, [], []
+    for row in rows:  # the first column names each row's kind
+        if row[0] == "inserted":
+            entry_ids[EntryKey(row[2], row[3])] = row[1]
+        elif row[0] == "day":
+            kept.append((row[1], row[2], row[3], int(row[4]), int(row[5])))
+        else:
+            read.append(row)
     try:
-        batch.check(_postgres_lookup(row for row in rows if row[0] != "inserted"))
-        _check_days(batch, day_rows)
+        batch.check(_postgres_lookup(read))
+        if entry_ids:
+            _judge_days(batch, kept, lambda: _days_of_the_rest(connection, batch))
     except Exception:
         if entry_ids:  # the statement's guard let through what the code refuses: make sure it cannot commit
             _abort(connection)
         raise
     return entry_ids
+
+
+def _days_of_the_rest(connection, batch: Batch) -> list[tuple]:
+    """A backdated entry's days (a second round trip, taken only when the entry's statement could not keep them)."""
+    try:
+        return _run(connection, _POSTGRES_DAYS, _days_parameters(batch)).fetchall()
+    except psycopg.Error as error:
+        raise _wrapped(error, psycopg.Error) from error
 
 
 def _abort(connection) -> None:
@@ -512,7 +600,8 @@ WITH lookup AS MATERIALIZED ({_POSTGRES_LOOKUP_ONE}
 ), posting AS (
   SELECT * FROM (VALUES {postings}) AS v(fund_id, debit, credit, amount, currency, position)
 ), delta AS (
-  SELECT * FROM (VALUES {deltas}) AS v(account_id, fund_id, currency, debits, credits)
+  SELECT *, %(effective_date)s::date AS first_day FROM (VALUES {deltas}) AS v(account_id, fund_id, currency, debits,
+                                                                               credits)
 ), allowed AS (
   SELECT (SELECT count(*) FROM lookup WHERE what = 'account' AND owner = %(organisation_id)s::bigint)
          = %(account_count)s
@@ -545,16 +634,21 @@ WITH lookup AS MATERIALIZED ({_POSTGRES_LOOKUP_ONE}
   SELECT e.id, e.organisation_id, %(effective_date)s::date, v.fund_id, v.debit, v.credit, v.amount, v.currency
     FROM e, posting v ORDER BY v.position
 ), b AS (
-  INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_minor, credits_minor)
-  SELECT d.account_id, d.fund_id, d.currency, e.organisation_id, d.debits, d.credits
+  INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_minor, credits_minor, last_day)
+  SELECT d.account_id, d.fund_id, d.currency, e.organisation_id, d.debits, d.credits, %(effective_date)s::date
     FROM delta d, e ORDER BY d.account_id, d.fund_id, d.currency
   ON CONFLICT (account_id, fund_id, currency) DO UPDATE
     SET debits_minor = balances.debits_minor + excluded.debits_minor,
-        credits_minor = balances.credits_minor + excluded.credits_minor
+        credits_minor = balances.credits_minor + excluded.credits_minor,
+        last_day = greatest(balances.last_day, excluded.last_day)
+  RETURNING *
+), {_KEPT_DAYS}
 )
 SELECT * FROM lookup
 UNION ALL
 SELECT 'inserted', id, organisation_id, idempotency_key, NULL, NULL, NULL, NULL FROM e
+UNION ALL
+SELECT 'day', account_id, fund_id, currency, debits_minor::text, credits_minor::text, NULL, NULL FROM kept
 """)
 
 
@@ -597,16 +691,17 @@ def _postgres_pipeline(connection, batches: Iterable[Batch], sent: list[Batch]) 
         cursors = []
         for batch in batches:
             sent.append(batch)  # before its statements: a refusal raised from them must find it here
-            reader, writer, days = connection.cursor(), connection.cursor(), connection.cursor()
-            reader.execute(_POSTGRES_LOOKUP, _lookup_parameters(batch.request))
-            writer.execute(*_postgres_write(batch))
-            days.execute(_POSTGRES_DAYS, _days_parameters(batch))
-            cursors.append((reader, writer, days))
+            cursors.append((_run(connection, _POSTGRES_LOOKUP, _lookup_parameters(batch.request)),
+                            _run(connection, *_postgres_write(batch)),
+                            _run(connection, _POSTGRES_DAYS, _days_parameters(batch))))
         results = [(reader.fetchall(), writer.fetchall(), days.fetchall()) for reader, writer, days in cursors]
-    for batch, (lookup_rows, _, day_rows) in zip(sent, results, strict=True):
+    written = []
+    for batch, (lookup_rows, write_rows, day_rows) in zip(sent, results, strict=True):
         batch.check(_postgres_lookup(lookup_rows))
-        _check_days(batch, day_rows)
-    return [(batch, _inserted(rows)) for batch, (_, rows, _) in zip(sent, results, strict=True)]
+        entry_ids, kept = _written(write_rows)
+        _judge_days(batch, kept, lambda rows=day_rows: rows)
+        written.append((batch, entry_ids))
+    return written
 
 
 def _postgres_judged_in_turn(connection, batches: Iterable[Batch]) -> list[tuple[Batch, EntryIds]]:
@@ -616,23 +711,29 @@ def _postgres_judged_in_turn(connection, batches: Iterable[Batch]) -> list[tuple
     try:
         with connection.pipeline() as pipeline:
             for batch in batches:
-                reader, writer, days = connection.cursor(), connection.cursor(), connection.cursor()
-                reader.execute(_POSTGRES_LOOKUP, _lookup_parameters(batch.request))
+                reader = _run(connection, _POSTGRES_LOOKUP, _lookup_parameters(batch.request))
                 pipeline.sync()
                 batch.check(_postgres_lookup(reader.fetchall()))
-                writer.execute(*_postgres_write(batch))
-                days.execute(_POSTGRES_DAYS, _days_parameters(batch))
+                writer = _run(connection, *_postgres_write(batch))
+                days = _run(connection, _POSTGRES_DAYS, _days_parameters(batch))
                 pipeline.sync()
-                _check_days(batch, days.fetchall())
-                written.append((batch, writer))
-            pipeline.sync()
-            return [(batch, _inserted(writer.fetchall())) for batch, writer in written]
+                entry_ids, kept = _written(writer.fetchall())
+                _judge_days(batch, kept, days.fetchall)
+                written.append((batch, entry_ids))
+            return written
     except psycopg.Error as error:
         raise _wrapped(error, psycopg.Error) from error
 
 
-def _inserted(rows: list[tuple]) -> EntryIds:
-    return {(organisation_id, key): entry_id for entry_id, organisation_id, key in rows}
+def _written(rows: list[tuple]) -> tuple[EntryIds, list[tuple]]:
+    """The write statement's rows: the entries inserted, by key, and the days it kept (see ``_judge_days``)."""
+    entry_ids, kept = {}, []
+    for what, row_id, owner, text, debits, credits in rows:
+        if what == "inserted":
+            entry_ids[(owner, text)] = row_id
+        else:
+            kept.append((row_id, owner, text, debits, credits))
+    return entry_ids, kept
 
 
 def _sqlite_post(session: Session, batches: Iterable[Batch]) -> None:
@@ -669,15 +770,16 @@ _SQLITE_INSERT_POSTING = (
     "INSERT INTO postings (entry_id, organisation_id, effective_date, fund_id, debit_account_id,"
     " credit_account_id, amount_minor, currency) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 _SQLITE_UPSERT_BALANCE = """
-INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_minor, credits_minor)
-VALUES (?, ?, ?, ?, ?, ?)
+INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_minor, credits_minor, last_day)
+VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (account_id, fund_id, currency) DO UPDATE
-  SET debits_minor = debits_minor + excluded.debits_minor, credits_minor = credits_minor + excluded.credits_minor
+  SET debits_minor = debits_minor + excluded.debits_minor, credits_minor = credits_minor + excluded.credits_minor,
+      last_day = max(coalesce(last_day, excluded.last_day), excluded.last_day)
 """
 
 
 def _sqlite_batch(cursor, batch: Batch) -> EntryIds:
-    lookup = _sqlite_lookup(cursor, batch.request)
+    lookup, last_days = _sqlite_lookup(cursor, batch.request)
     batch.check(lookup)
     # Keys as plain (organisation, key) tuples, equal to EntryKeys: these lines run once per row of the import.
     fresh = [row for row in batch.entries if (row.organisation_id, row.idempotency_key) not in lookup.existing]
@@ -686,7 +788,8 @@ def _sqlite_batch(cursor, batch: Batch) -> EntryIds:
     entry_ids = {(row.organisation_id, row.idempotency_key): highest + offset
                  for offset, row in enumerate(fresh, start=1)}
     fresh_postings = [row for row in batch.postings if (row.organisation_id, row.idempotency_key) in entry_ids]
-    cursor.executemany(_SQLITE_UPSERT_BALANCE, _deltas(fresh_postings))
+    cursor.executemany(_SQLITE_UPSERT_BALANCE, [(*delta[:6], delta.last_day.isoformat())
+                                                for delta in _deltas(fresh_postings)])
     posted_at = {moment: sqlite_text(moment) for moment in {row.posted_at for row in fresh}}  # one per batch
     cursor.executemany(_SQLITE_INSERT_ENTRY, [
         (entry_ids[(row.organisation_id, row.idempotency_key)], row.organisation_id, row.kind,
@@ -696,7 +799,7 @@ def _sqlite_batch(cursor, batch: Batch) -> EntryIds:
         (entry_ids[(row.organisation_id, row.idempotency_key)], row.organisation_id, row.effective_date.isoformat(),
          row.fund_id, row.debit_account_id, row.credit_account_id, row.amount_minor, row.currency)
         for row in fresh_postings])
-    _sqlite_days(cursor, batch, fresh_postings)
+    _sqlite_days(cursor, batch, fresh_postings, _days_known(lookup, last_days))
     return entry_ids
 
 
@@ -708,16 +811,35 @@ SELECT day, debits_minor, credits_minor FROM daily_balances
  ORDER BY day"""
 
 
-def _sqlite_days(cursor, batch: Batch, fresh_postings: list[PostingRow]) -> None:
-    """The days of each limited balance the batch moved: read, judged by the code, then written (this
-    transaction holds SQLite's only write lock, so what it read is what it writes over)."""
+def _days_known(lookup: Lookup, last_days: dict[tuple, dt.date | None]) -> Callable[[tuple, dt.date], list | None]:
+    """A balance's days from ``first`` on, when the lookup already tells them: a balance whose last day is not after
+    ``first`` has at most one row that matters, its last day's, holding the balance's own totals (and a balance not
+    yet there has none). None when the rows must be read."""
+    def known(key: tuple, first: dt.date) -> list | None:
+        if key not in last_days:
+            return []
+        last = last_days[key]
+        if last is None or last > first:
+            return None
+        totals = lookup.balances[BalanceKey(*key)]
+        return [DayTotals(last, totals.debits_minor, totals.credits_minor)]
+    return known
+
+
+def _sqlite_days(cursor, batch: Batch, fresh_postings: list[PostingRow],
+                 known: Callable[[tuple, dt.date], list | None]) -> None:
+    """The days of each limited balance the batch moved: read (or known from the lookup), judged by the code, then
+    written (this transaction holds SQLite's only write lock, so what it read is what it writes over)."""
     changes = batch.day_changes()
     if not changes or not fresh_postings:
         return
     facts: DailyFacts = {}
     for key, by_day in changes.items():
-        facts[key] = [DayTotals(dt.date.fromisoformat(day), debits, credits) for day, debits, credits
-                      in cursor.execute(_SQLITE_DAYS, (*key, min(by_day).isoformat()))]
+        first = min(by_day)
+        facts[key] = known(key, first)
+        if facts[key] is None:
+            facts[key] = [DayTotals(dt.date.fromisoformat(day), debits, credits) for day, debits, credits
+                          in cursor.execute(_SQLITE_DAYS, (*key, first.isoformat()))]
     batch.check_days(facts)
     organisations = {(row.debit_account_id, row.fund_id, row.currency): row.organisation_id for row in fresh_postings}
     organisations.update({(row.credit_account_id, row.fund_id, row.currency): row.organisation_id
@@ -726,9 +848,9 @@ def _sqlite_days(cursor, batch: Batch, fresh_postings: list[PostingRow]) -> None
     for day in days_after(changes, facts):
         (fresh if day.new else known).append((day.key, day.after))
     cursor.executemany(
-        "INSERT INTO daily_balances (account_id, fund_id, currency, day, organisation_id, debits_minor, credits_minor)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(*key, totals.day.isoformat(), organisations[key], totals.debits_minor, totals.credits_minor)
+        "INSERT INTO daily_balances (account_id, fund_id, currency, day, organisation_id, debits_minor, credits_minor,"
+        " balance_limit) VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT balance_limit FROM accounts WHERE id = ?))",
+        [(*key, totals.day.isoformat(), organisations[key], totals.debits_minor, totals.credits_minor, key[0])
          for key, totals in fresh])
     cursor.executemany(
         "UPDATE daily_balances SET debits_minor = ?, credits_minor = ? WHERE account_id = ? AND fund_id = ?"
@@ -738,16 +860,22 @@ def _sqlite_days(cursor, batch: Batch, fresh_postings: list[PostingRow]) -> None
 
 def _deltas(postings: list[PostingRow]) -> list[BalanceDelta]:
     """What the postings add to each balance they touch, in sorted key order (the order writers lock in)."""
-    sums: dict[tuple[int, int, str], list[int]] = {}
+    sums: dict[tuple[int, int, str], list] = {}  # [organisation, debits, credits, last day]; flat: the bulk path
     for row in postings:
-        sums.setdefault((row.debit_account_id, row.fund_id, row.currency), [row.organisation_id, 0, 0])[1] += \
-            row.amount_minor
-        sums.setdefault((row.credit_account_id, row.fund_id, row.currency), [row.organisation_id, 0, 0])[2] += \
-            row.amount_minor
+        day = row.effective_date
+        debited = sums.setdefault((row.debit_account_id, row.fund_id, row.currency), [row.organisation_id, 0, 0, day])
+        debited[1] += row.amount_minor
+        if day > debited[3]:
+            debited[3] = day
+        credited = sums.setdefault((row.credit_account_id, row.fund_id, row.currency), [row.organisation_id, 0, 0, day])
+        credited[2] += row.amount_minor
+        if day > credited[3]:
+            credited[3] = day
     return [BalanceDelta(*key, *sums[key]) for key in sorted(sums)]
 
 
-def _sqlite_lookup(cursor, request: LookupRequest) -> Lookup:
+def _sqlite_lookup(cursor, request: LookupRequest) -> tuple[Lookup, dict[tuple, dt.date | None]]:
+    """The lookup, and the last day of each balance it read (``balances.last_day``)."""
     lookup = Lookup()
     for row_id, organisation_id, code, limit in _in_chunks(
             cursor, "SELECT id, organisation_id, code, balance_limit FROM accounts WHERE id IN ({marks})",
@@ -764,8 +892,7 @@ def _sqlite_lookup(cursor, request: LookupRequest) -> Lookup:
             lookup.closed_periods.setdefault(organisation_id, []).append(
                 ClosedPeriod(dt.date.fromisoformat(start), dt.date.fromisoformat(end)))
     _sqlite_kept_entries(cursor, request.keys, lookup)
-    _sqlite_balances(cursor, request.balance_keys, lookup)
-    return lookup
+    return lookup, _sqlite_balances(cursor, request.balance_keys, lookup)
 
 
 def _sqlite_kept_entries(cursor, keys: list[EntryKey], lookup: Lookup) -> None:
@@ -779,13 +906,16 @@ def _sqlite_kept_entries(cursor, keys: list[EntryKey], lookup: Lookup) -> None:
             lookup.existing[EntryKey(organisation_id, idempotency_key)] = KeptEntry(row_id, digest)
 
 
-def _sqlite_balances(cursor, keys: list[BalanceKey], lookup: Lookup) -> None:
+def _sqlite_balances(cursor, keys: list[BalanceKey], lookup: Lookup) -> dict[tuple, dt.date | None]:
     by_account_fund: dict[tuple[int, int], set[str]] = {}
     for key in keys:
         by_account_fund.setdefault((key.account_id, key.fund_id), set()).add(key.currency)
+    last_days = {}
     for (account_id, fund_id), currencies in by_account_fund.items():
-        for currency, debits, credits in cursor.execute(
-                "SELECT currency, debits_minor, credits_minor FROM balances WHERE account_id = ? AND fund_id = ?",
-                (account_id, fund_id)):
+        for currency, debits, credits, last_day in cursor.execute(
+                "SELECT currency, debits_minor, credits_minor, last_day FROM balances"
+                " WHERE account_id = ? AND fund_id = ?", (account_id, fund_id)):
             if currency in currencies:
                 lookup.balances[BalanceKey(account_id, fund_id, currency)] = Cumulative(debits, credits)
+                last_days[(account_id, fund_id, currency)] = last_day and dt.date.fromisoformat(last_day)
+    return last_days

@@ -22,7 +22,7 @@ from sqlalchemy import func, select, text
 
 from ledger.books.balances import balance
 from ledger.books.entries import post_entry, reverse_entry
-from ledger.books.integrity import verify_totals
+from ledger.books.integrity import verify_days, verify_totals
 from ledger.books.periods import close_period, list_periods
 from ledger.core import recipes
 from ledger.core.chart import Role
@@ -30,7 +30,7 @@ from ledger.core.drafts import EntryDraft, PostedEntry
 from ledger.core.errors import AccountLimitExceeded, EntryAlreadyReversed, PeriodClosed
 from ledger.core.money import Money
 from ledger.db.engine import Database
-from ledger.db.models import Entry
+from ledger.db.models import DayBalance, Entry
 from tests.builders import Books, balances_of, key, new_books, particulars
 
 pytestmark = pytest.mark.postgres
@@ -168,6 +168,49 @@ def test_writers_on_one_hot_fund_keep_every_balance_exact_and_never_overdraw(pos
     for kind in ("grant_paid", "transfer_out", "transfer_in"):
         assert expected.accepted[kind] > 0, kind
         assert expected.refused[kind] > 0, kind
+
+
+DAYS = [dt.date(2026, 11, 2) + dt.timedelta(days=offset) for offset in range(5)]
+
+
+def dated_worker(db: Database, books: HotBooks, index: int) -> Tally:
+    """Gifts into the hot fund and transfers out of it, each dated on one of five days at random: the entries dated
+    on the balance's last day keep their day in their own statement, the backdated ones rewrite the later days, and
+    the two kinds race for the same rows."""
+    rng, chart, tally = random.Random(1_000 + index), books.books.chart, Tally()
+    for _ in range(OPERATIONS_PER_THREAD // 2):
+        day = rng.choice(DAYS)
+        if rng.random() < 0.5:
+            draft = recipes.offline_donation(chart, books.hot, cny(rng.randint(100, 1_500)), "bank", particulars(day))
+            attempt(db, tally, "donation", draft, None)
+        else:
+            draft = recipes.transfer_between_funds(chart, books.hot, books.other, cny(rng.randint(100, 2_500)),
+                                                   particulars(day))
+            attempt(db, tally, "transfer_out", draft, books.hot)
+    return tally
+
+
+def test_writers_dating_entries_on_different_days_keep_every_days_totals_exact_and_never_overdraw(postgres_db):
+    db = postgres_db
+    books = new_books(db)
+    hot = HotBooks(books, books.open_fund, books.other)
+    expected = Tally()
+    attempt(db, expected, "seed", recipes.offline_donation(books.chart, hot.hot, cny(5_000), "bank",
+                                                           particulars(DAYS[0])), None)
+
+    for tally in run_in_threads(THREADS, lambda index: dated_worker(db, hot, index)):
+        expected.add(tally)
+
+    keys = set(expected.debits) | set(expected.credits)
+    assert balances_of(db, books.organisation_id) == {k: (expected.debits[k], expected.credits[k]) for k in keys}
+    with db.read() as session:
+        assert verify_totals(session, books.organisation_id) == []
+        assert verify_days(session, books.organisation_id) == []
+        days = session.execute(select(DayBalance.day, DayBalance.debits_minor, DayBalance.credits_minor).where(
+            DayBalance.account_id == hot.account(Role.BANK), DayBalance.fund_id == hot.hot)).all()
+    assert {row.day for row in days} == set(DAYS)
+    assert all(row.debits_minor >= row.credits_minor for row in days)  # the hot bank never below zero, any day
+    assert expected.accepted["transfer_out"] > 0 and expected.refused["transfer_out"] > 0
 
 
 # --- one idempotency key ------------------------------------------------------------------------------------

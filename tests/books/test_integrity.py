@@ -278,3 +278,17 @@ def test_an_inflated_cached_total_is_found(db):
                            {"account": bank, "fund": books.open_fund})
 
     assert problems_of(db, books.organisation_id) == [totals_problem(books, bank)]
+
+
+def test_a_balance_whose_last_day_is_not_its_latest_postings_is_found(db):
+    """The last day is moved forward (the database refuses it only going back): the next entry dated before it would
+    take the slow path for nothing, and one dated after would be right; the check still names the balance."""
+    books = new_books(db)
+    post(db, gift(books))
+    bank = books.chart.account(Role.BANK)
+    with db.engine.begin() as connection:
+        connection.execute(text("UPDATE balances SET last_day = '2099-01-01' WHERE account_id = :account"),
+                           {"account": bank})
+
+    assert problems_of(db, books.organisation_id) == [
+        finding("last_day_mismatch", account_id=bank, fund_id=books.open_fund, currency="CNY")]

@@ -89,6 +89,31 @@ def test_the_database_refuses_a_day_beyond_its_account_s_limit(db):
         connection.execute(update(DayBalance).where(DayBalance.fund_id == books.restricted)
                            .values(credits_minor=DayBalance.debits_minor + 1))
 
+    with pytest.raises(IntegrityError, match="account_limit_exceeded"), db.engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO daily_balances (account_id, fund_id, currency, day, organisation_id, debits_minor,"
+            " credits_minor, balance_limit) VALUES (:account, :fund, 'CNY', '2026-11-20', :org, 1000, 1001,"
+            " 'credits_must_not_exceed_debits')"),
+            {"account": books.account(Role.BANK), "fund": books.restricted, "org": books.organisation_id})
+
+
+def test_a_days_row_carries_its_accounts_limit_and_cannot_claim_another(db):
+    """The guards judge a day on the limit its row carries: the database keeps it the account's (a foreign key), so
+    a row cannot escape its guard by claiming no limit, and a change of the account's limit reaches every row."""
+    books = new_books(db)
+    db.write(lambda session: post_entry(session, _gift(books, books.restricted, 1_000, NOV_2)))
+
+    with pytest.raises(IntegrityError, match="(?i)foreign key"), db.engine.begin() as connection:
+        connection.execute(update(DayBalance).where(DayBalance.fund_id == books.restricted)
+                           .values(balance_limit="none", credits_minor=DayBalance.debits_minor + 1))
+    with db.engine.begin() as connection:  # (a limit the books already keep: the change alone, as a cascade)
+        connection.execute(text("UPDATE accounts SET balance_limit = 'debits_must_not_exceed_credits' WHERE id = :id"),
+                           {"id": books.account(Role.BANK)})
+        limits = connection.execute(select(DayBalance.balance_limit).where(
+            DayBalance.account_id == books.account(Role.BANK))).scalars().all()
+        connection.rollback()
+    assert limits and set(limits) == {"debits_must_not_exceed_credits"}
+
 
 def test_a_limit_set_later_holds_over_the_whole_history(db):
     books = new_books(db)
@@ -112,9 +137,9 @@ def _without_day_guards(db, work) -> None:
     """Runs ``work(connection)`` with the daily rows' triggers off: books written before limits held every day."""
     with db.engine.begin() as connection:
         if db.dialect == "postgresql":
-            connection.execute(text("ALTER TABLE daily_balances DISABLE TRIGGER daily_balances_within_limit"))
+            connection.execute(text("ALTER TABLE daily_balances DISABLE TRIGGER USER"))
             work(connection)
-            connection.execute(text("ALTER TABLE daily_balances ENABLE TRIGGER daily_balances_within_limit"))
+            connection.execute(text("ALTER TABLE daily_balances ENABLE TRIGGER USER"))
             return
         triggers = connection.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
                                            "AND tbl_name = 'daily_balances'")).all()
@@ -132,7 +157,8 @@ def test_a_day_already_below_zero_takes_a_late_gift_but_not_a_deeper_payment(db)
     def sept_below_zero(connection):  # as if a transfer had been posted in September before the rule existed
         connection.execute(text(
             "INSERT INTO daily_balances (account_id, fund_id, currency, day, organisation_id, debits_minor,"
-            " credits_minor) VALUES (:account, :fund, 'CNY', :day, :org, 0, 1000)"),
+            " credits_minor, balance_limit) VALUES (:account, :fund, 'CNY', :day, :org, 0, 1000,"
+            " 'credits_must_not_exceed_debits')"),
             {"account": books.account(Role.BANK), "fund": books.restricted, "day": SEP_30,
              "org": books.organisation_id})
     _without_day_guards(db, sept_below_zero)

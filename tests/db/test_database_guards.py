@@ -22,7 +22,7 @@ from sqlalchemy.exc import DatabaseError, IntegrityError
 import api.edge.tables  # noqa: F401 (the edge's own tables share the models' MetaData: compared with them)
 from ledger.access.users import create_user
 from ledger.books.entries import post_entry
-from ledger.books.integrity import seal_pending
+from ledger.books.integrity import seal_pending, verify
 from ledger.books.periods import close_period, set_books_opened_on
 from ledger.core import recipes
 from ledger.core.money import Money
@@ -139,6 +139,12 @@ REFUSALS = {
         on_balance("UPDATE balances SET account_id = account_id + 1, debits_minor = debits_minor + 1 "
                    "WHERE {BALANCE}", "debit"),
         IntegrityError, "only grow"),
+    "moving a balance's last day back": Refusal(
+        on_balance("UPDATE balances SET last_day = '2000-01-01' WHERE {BALANCE}", "debit"), IntegrityError,
+        "last_day_goes_back"),
+    "forgetting a balance's last day": Refusal(
+        on_balance("UPDATE balances SET last_day = NULL WHERE {BALANCE}", "debit"), IntegrityError,
+        "last_day_goes_back"),
     "posting of amount zero": Refusal(lambda lg: new_posting(lg, amount_minor=0), IntegrityError,
                                       "amount_positive"),
     "posting of a negative amount": Refusal(lambda lg: new_posting(lg, amount_minor=-5), IntegrityError,
@@ -392,3 +398,26 @@ def test_revision_0005_carries_the_books_written_before_it(empty_database):
         assert connection.execute(text(days_sql)).all() == days
     assert payments == [(grant.id, 1_000, payer.id)] and tuple(status) == ("paid", 1_000)
     assert str(opened)[:10] == "2026-11-02" and len(days) >= 2
+
+
+def test_revision_0006_gives_each_balance_the_date_of_its_latest_posting(empty_database):
+    """Books written at head, taken back to 0005 and up again: each balance's last day is filled from its postings
+    (a backdated entry does not move it back), and the integrity check agrees."""
+    migrate(empty_database.engine)
+    books = new_books(empty_database)
+    for day in (dt.date(2026, 11, 5), dt.date(2026, 11, 3)):
+        empty_database.write(lambda session, day=day: post_entry(session, recipes.offline_donation(
+            books.chart, books.open_fund, Money(5_000, "CNY"), "bank", particulars(day, key()))))
+    last_days_sql = "SELECT account_id, fund_id, currency, last_day FROM balances ORDER BY 1, 2, 3"
+    with empty_database.engine.connect() as connection:
+        before = connection.execute(text(last_days_sql)).all()
+
+    downgrade(empty_database.engine, "0005")
+    migrate(empty_database.engine)
+
+    with empty_database.engine.connect() as connection:
+        assert connection.execute(text(last_days_sql)).all() == before
+    assert {str(row.last_day)[:10] for row in before} == {"2026-11-05"}
+    with empty_database.read() as session:
+        assert verify(session, books.organisation_id) == []
+
