@@ -198,7 +198,8 @@ def _rebuild_days(session: Session, account_id: int, limit: str) -> None:
         session.execute(text("LOCK TABLE entries IN SHARE MODE"))
     session.execute(delete(DayBalance).where(DayBalance.account_id == account_id))
     if limit != BalanceLimit.NONE:
-        session.execute(_DAYS_FROM_POSTINGS, {"account": account_id, "limit": limit})  # the database's trigger judges every day
+        # The database's guards judge every day.
+        session.execute(_DAYS_FROM_POSTINGS, {"account": account_id, "limit": limit})
 
 
 def _natural_side(account_type: AccountType) -> Side:

@@ -376,13 +376,21 @@ SELECT 'day', account_id, fund_id, currency::text, debits_minor, credits_minor F
 # computes every day's totals after the batch (``after``), and writes them only if no day ends further beyond its
 # account's limit than before (``ok``, as ``ledger.core.limits.check_every_day``); a row of NULLs says it did not.
 _POSTGRES_DAYS = _compact("""
-WITH p AS (
+WITH needed AS (
+  SELECT EXISTS (
+    SELECT 1 FROM unnest(%(day_accounts)s::bigint[], %(day_funds)s::bigint[], %(day_currencies)s::varchar[],
+                         %(day_firsts)s::date[]) AS k(account_id, fund_id, currency, first_day)
+      JOIN accounts a ON a.id = k.account_id AND a.balance_limit <> 'none'
+      JOIN balances l ON l.account_id = k.account_id AND l.fund_id = k.fund_id AND l.currency = k.currency
+     WHERE l.last_day IS DISTINCT FROM k.first_day) AS yes
+), p AS (
   SELECT p.debit_account_id, p.credit_account_id, p.fund_id, p.currency, p.effective_date AS day, p.organisation_id,
          p.amount_minor
     FROM unnest(%(day_organisations)s::bigint[], %(day_keys)s::varchar[]) AS k(organisation_id, key)
     JOIN entries e ON e.organisation_id = k.organisation_id AND e.idempotency_key = k.key
                   AND e.posted_at = %(day_posted_at)s::timestamptz
     JOIN postings p ON p.entry_id = e.id
+   WHERE (SELECT yes FROM needed)
 ), delta AS (
   SELECT s.account_id, s.fund_id, s.currency, s.day, min(s.organisation_id) AS organisation_id, a.balance_limit AS lim,
          sum(s.debit) AS debits, sum(s.credit) AS credits
@@ -450,9 +458,21 @@ SELECT NULL, NULL, NULL, NULL, NULL, NULL FROM ok WHERE NOT ok.ok
 
 
 def _days_parameters(batch: Batch) -> dict:
+    # Each balance the batch's postings move, with their first day: when every limited one's is its last day, the
+    # write kept them all (``needed`` is false) and the statement reads back nothing. (Drafts, not the entries the
+    # write inserted: a replay's earlier day can only make the statement read back when it need not.)
+    firsts: dict[tuple[int, int, str], dt.date] = {}
+    for row in batch.postings:
+        for key in ((row.debit_account_id, row.fund_id, row.currency), (row.credit_account_id, row.fund_id,
+                                                                          row.currency)):
+            if key not in firsts or row.effective_date < firsts[key]:
+                firsts[key] = row.effective_date
+    keys = list(firsts)
     return {"day_organisations": [row.organisation_id for row in batch.entries],
             "day_keys": [row.idempotency_key for row in batch.entries],
-            "day_posted_at": batch.entries[0].posted_at if batch.entries else None}
+            "day_posted_at": batch.entries[0].posted_at if batch.entries else None,
+            "day_accounts": [key[0] for key in keys], "day_funds": [key[1] for key in keys],
+            "day_currencies": [key[2] for key in keys], "day_firsts": list(firsts.values())}
 
 
 def _judge_days(batch: Batch, kept: list[tuple], the_rest: Callable[[], list[tuple]]) -> None:

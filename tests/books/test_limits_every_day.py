@@ -103,7 +103,7 @@ def test_a_days_row_carries_its_accounts_limit_and_cannot_claim_another(db):
     books = new_books(db)
     db.write(lambda session: post_entry(session, _gift(books, books.restricted, 1_000, NOV_2)))
 
-    with pytest.raises(IntegrityError, match="(?i)foreign key"), db.engine.begin() as connection:
+    with pytest.raises(IntegrityError, match=r"(?i)foreign key"), db.engine.begin() as connection:
         connection.execute(update(DayBalance).where(DayBalance.fund_id == books.restricted)
                            .values(balance_limit="none", credits_minor=DayBalance.debits_minor + 1))
     with db.engine.begin() as connection:  # (a limit the books already keep: the change alone, as a cascade)
