@@ -17,10 +17,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# --no-control-socket: gunicorn's runtime control socket would be one path ($HOME/.gunicorn) shared by every
+# instance on the machine; the demo needs none.
 run: install
 	$(BIN)/flask --app wsgi ledger setup
 	FUNDLEDGER_SEALER_INTERVAL_SECONDS=5 $(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) \
-		--access-logfile - wsgi:app
+		--no-control-socket --access-logfile - wsgi:app
 
 lint: install
 	$(BIN)/ruff check .

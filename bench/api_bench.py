@@ -175,7 +175,8 @@ def server_env(url: str) -> dict[str, str]:
 def gunicorn(config: ServerConfig, url: str, log_folder: str):
     port = free_port()
     command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", str(config.workers), "--bind",
-               f"127.0.0.1:{port}", "--worker-class", config.worker_class, "--log-level", "warning"]
+               f"127.0.0.1:{port}", "--worker-class", config.worker_class, "--log-level", "warning",
+               "--no-control-socket"]
     if config.worker_class == "gthread":
         command += ["--threads", str(config.threads)]
     log_path = Path(log_folder) / f"gunicorn-{config.worker_class}-{config.workers}x{config.threads}.log"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
-from api.edge import refusals
+from api.edge import limits, refusals
 from api.edge.idempotency import IdempotencyKeyMissing
 from ledger.core import errors as ledger_errors
 
@@ -68,7 +68,10 @@ def register(app: Flask) -> None:
         code = "invalid_input" if error.code == 422 else (error.name or "error").lower().replace(" ", "_")
         detail = _first_problem(fields) if error.code == 422 and fields else error.description or ""
         refusals.record(error.code or 500, code, detail)
-        return problem(error.code or 500, error.name, detail, code, fields)
+        response = problem(error.code or 500, error.name, detail, code, fields)
+        if error.code == 429:  # when to come back, so a client can wait rather than hammer (RFC 9110 §10.2.3)
+            response.headers["Retry-After"] = str(limits.retry_after())
+        return response
 
 
 def _first_problem(fields: dict, path: str = "") -> str:

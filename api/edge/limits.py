@@ -9,9 +9,13 @@ policy than the JSON API without decorating views of a blueprint we do not own.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, request
+import io
+import time
+
+from flask import Blueprint, Flask, Response, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from api.edge.auth import bearer_token, current_principal
 from ledger.access.tokens import token_prefix
@@ -48,14 +52,38 @@ def register(app: Flask, sign_in: Blueprint) -> None:
     """One limiter per application (so each test's application keeps its own limits): the default limit on
     every route, and a tighter one, per address, on signing in with a password."""
     limiter = Limiter(
-        # No X-RateLimit-* headers on every answer: they cost two more Redis round trips per request (with them off,
-        # a 429 carries no Retry-After either: issue 9).
+        # No X-RateLimit-* headers on every answer: they cost two more Redis round trips per request. A 429 gets its
+        # Retry-After from the error handler (``retry_after``), at the cost of one round trip on refusals only.
         rate_key, app=app, default_limits=[app.config["RATELIMIT_DEFAULT"]], headers_enabled=False,
         storage_uri=app.config.get("RATELIMIT_STORAGE_URI") or app.config.get("REDIS_URL") or "memory://",
         key_prefix="fundledger")
     limiter.limit(app.config["RATELIMIT_SIGN_IN"], key_func=get_remote_address)(sign_in)
     app.extensions["ledger_limiter"] = limiter
+    app.before_request(_chunked_body_within_the_cap)
     app.after_request(_security_headers)
+
+
+def _chunked_body_within_the_cap() -> None:
+    """A body sent in chunks has no Content-Length for werkzeug to refuse up front, and werkzeug cuts such a body at
+    MAX_CONTENT_LENGTH without a word (the JSON parser then calls it invalid: a 400). Read it here, one byte past the
+    cap: beyond it is the 413 it is; within it, the body goes on as if its length had been sent."""
+    environ = request.environ
+    if environ.get("CONTENT_LENGTH") or not environ.get("wsgi.input_terminated"):
+        return
+    cap = current_app.config["MAX_CONTENT_LENGTH"]
+    body = environ["wsgi.input"].read(cap + 1)
+    if len(body) > cap:
+        raise RequestEntityTooLarge()
+    environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+
+
+def retry_after() -> int:
+    """Seconds until the limit this request broke lets the caller in again (at least 1): a 429's Retry-After."""
+    limiter = current_app.extensions.get("ledger_limiter")
+    broken = limiter.current_limit if limiter is not None else None
+    if broken is None:  # (no limit was evaluated: a 429 raised by hand)
+        return 1
+    return max(1, broken.reset_at - int(time.time()))
 
 
 def _security_headers(response: Response) -> Response:

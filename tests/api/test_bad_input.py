@@ -3,6 +3,7 @@ problem+json naming the code (and the field, where there is one), and leave the 
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 
@@ -140,6 +141,23 @@ def test_a_malformed_request_is_refused_and_writes_nothing(world, name, data, he
     response = world.app.test_client().post(world.url("/donations"), data=data, headers=sent)
 
     assert_refused(world, response, status, code, None, before)
+
+
+@pytest.mark.parametrize(("size", "status"), [(70_000, 413), (2_000, 422)], ids=["over the cap", "within it"])
+def test_a_body_sent_in_chunks_is_held_to_the_same_cap(world, size, status):
+    """No Content-Length to refuse up front (as gunicorn passes a chunked body): over the cap is 413, not "invalid
+    JSON"; within it the body is read whole and judged on its content."""
+    body = json.dumps({**gift_body(world), "reference": "x" * size}).encode()
+    before = snapshot(world.db)
+
+    response = world.app.test_client().post(
+        world.url("/donations"), input_stream=io.BytesIO(body),
+        headers={"Authorization": f"Bearer {world.tokens['org_admin']}", "Content-Type": "application/json",
+                 "Idempotency-Key": uuid.uuid4().hex, "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True, "CONTENT_LENGTH": ""})
+
+    code = "request_entity_too_large" if status == 413 else "invalid_input"
+    assert_refused(world, response, status, code, None if status == 413 else "reference", before)
 
 
 def _donation(world) -> int:

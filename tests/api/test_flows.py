@@ -543,17 +543,21 @@ def test_rate_limits_answer_429_per_token_and_per_address(db, storage, request):
                    RATELIMIT_STORAGE_URI=uri)
     world = make_world(app)
     try:
-        answers = [world.call("auditor", "GET", "/api/v1/me").status_code for _ in range(4)]
+        responses = [world.call("auditor", "GET", "/api/v1/me") for _ in range(4)]
         other_token = world.call("org_admin", "GET", "/api/v1/me")
         sign_ins = [app.test_client().post("/api/v1/tokens", json={"email": "x@example.org", "password": "p"})
                     for _ in range(3)]
     finally:
         app.extensions["ledger_db"].dispose()
 
-    assert answers == [200, 200, 200, 429]
+    assert [r.status_code for r in responses] == [200, 200, 200, 429]
     assert other_token.status_code == 200
     assert [r.status_code for r in sign_ins] == [401, 401, 429]
     assert sign_ins[-1].mimetype == "application/problem+json"
+    # When to come back: within the minute the limits count, and never "now".
+    for refused in (responses[-1], sign_ins[-1]):
+        assert 1 <= int(refused.headers["Retry-After"]) <= 61, refused.headers.get("Retry-After")
+    assert "Retry-After" not in responses[0].headers
     if storage == "redis":
         assert redis.Redis.from_url(uri).keys("*fundledger*"), "the counters are not in Redis"
 
