@@ -69,6 +69,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         API_SPEC_OPTIONS={"components": {"securitySchemes": {
             "bearerAuth": {"type": "http", "scheme": "bearer", "description": "An API token: fl_<prefix>_<secret>"},
         }}},
+        STORE_RETRY_AFTER_SECONDS=5,  # a 503's Retry-After while the database cannot take requests
         MAX_CONTENT_LENGTH=64 * 1024,  # the largest honest request (a grant, a gift) is well under 4 KiB
         # Per token, or per address without one. One limit, not a per-second and a per-minute pair: each limit
         # costs every request a round trip to Redis.

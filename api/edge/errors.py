@@ -7,11 +7,13 @@ maps them to HTTP statuses.
 from __future__ import annotations
 
 from flask import Flask, Response, json
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from api.edge import limits, refusals
 from api.edge.idempotency import IdempotencyKeyMissing
 from ledger.core import errors as ledger_errors
+from ledger.db.engine import store_unavailable
 
 STATUS_BY_ERROR: tuple[tuple[type[ledger_errors.LedgerError], int], ...] = (
     (IdempotencyKeyMissing, 400),
@@ -48,6 +50,18 @@ def register(app: Flask) -> None:
         refusals.record(status, error.code, detail)
         if isinstance(error, ledger_errors.Unauthenticated):
             response.headers["WWW-Authenticate"] = 'Bearer realm="fundledger"'
+        return response
+
+    @app.errorhandler(DBAPIError)
+    def database_error(error: DBAPIError):
+        if not store_unavailable(error):
+            return unexpected_error(error)
+        # Down, unreachable, read-only or out of disk: nothing was written, and the same request (with the same
+        # Idempotency-Key) may be sent again later.
+        app.logger.warning("the database cannot take requests now: %s", error.orig)
+        response = problem(503, "Service Unavailable", "the ledger's database cannot take this request now; "
+                           "send it again later, with the same Idempotency-Key", "store_unavailable")
+        response.headers["Retry-After"] = str(app.config["STORE_RETRY_AFTER_SECONDS"])
         return response
 
     @app.errorhandler(Exception)

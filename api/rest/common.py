@@ -109,14 +109,16 @@ PROBLEMS = {
     409: "Conflicts with the object's state, or an Idempotency-Key reused for another request",
     413: "Request body too large",
     422: "Invalid input: the field and the rule are named",
-    429: "Too many requests",
+    429: "Too many requests: Retry-After says when to come back",
+    503: "The database cannot take requests now (down, read-only, out of disk): retry after Retry-After seconds, "
+         "with the same Idempotency-Key",
 }
 
 
 def documents_problems(blp, *statuses: int):
-    """Documents the 4xx answers a route can give, each as problem+json."""
+    """Documents the 4xx answers a route can give, and the 503 any can, each as problem+json."""
     def decorate(view):
-        for status in sorted({400, 401, 413, 429, *statuses}):
+        for status in sorted({400, 401, 413, 429, 503, *statuses}):
             view = blp.alt_response(status, schema=ProblemSchema, description=PROBLEMS[status],
                                     content_type="application/problem+json")(view)
         return view

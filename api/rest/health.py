@@ -1,14 +1,14 @@
-"""Where to start (the root) and whether the service is up (liveness and readiness: the process answers and its
-database does too)."""
+"""Where to start (the root) and whether the service is up: readiness (``/health``: the database answers and takes
+writes) and liveness (``/health/live``: the process answers, and nothing else is asked)."""
 
 from __future__ import annotations
 
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
-from api.edge.session import read_session
-from api.rest.common import Blueprint
-from ledger.db.engine import ping
+from api.edge.session import database, read_session
+from api.rest.common import PROBLEMS, Blueprint, ProblemSchema
+from ledger.db.engine import can_write
 from ledger.demo import DEMO_PASSWORD, DEMO_PEOPLE, demo_loaded
 
 blp = Blueprint("health", __name__, url_prefix="/health", description="Service health")
@@ -44,10 +44,25 @@ class HealthSchema(Schema):
     database = fields.String(required=True, metadata={"example": "ok"})
 
 
+class LiveSchema(Schema):
+    status = fields.String(required=True, metadata={"example": "ok"})
+
+
 @blp.route("")
 class Health(MethodView):
     @blp.response(200, HealthSchema)
+    @blp.alt_response(503, schema=ProblemSchema, description=PROBLEMS[503], content_type="application/problem+json")
     def get(self):
-        """Answers ok when the service and its database are up."""
-        ping(read_session())
+        """Readiness: ok when the database answers and takes writes (a write statement that changes nothing, in a
+        transaction of its own); else 503 ``store_unavailable``, as every request then answers."""
+        database().write(can_write, attempts=1)
         return {"status": "ok", "database": "ok"}
+
+
+@blp.route("/live")
+class Live(MethodView):
+    @blp.response(200, LiveSchema)
+    def get(self):
+        """Liveness: the process answers. Asks nothing of the database, so it stays cheap and a database outage does
+        not get healthy processes restarted."""
+        return {"status": "ok"}

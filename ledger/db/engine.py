@@ -23,7 +23,7 @@ from typing import TypeVar
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.core.errors import ConcurrentWrite
@@ -100,6 +100,37 @@ def is_retryable(error: DBAPIError | ConcurrentWrite) -> bool:
     if error.connection_invalidated:
         return True
     return getattr(error.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
+# SQLSTATE classes and codes that say the store cannot serve now, whatever was asked: a connection that failed or was
+# ended (08, 57P01-57P03), insufficient resources (53: a full disk, memory, too many connections), a read-only
+# database (25006), the server's own system or I/O error (58). A client should retry the same request later.
+_UNAVAILABLE_CLASSES = ("08", "53", "58")
+_UNAVAILABLE_SQLSTATES = {"25006", "57P01", "57P02", "57P03"}
+_SQLITE_UNAVAILABLE = ("database is locked", "disk i/o error", "database or disk is full",
+                       "attempt to write a readonly database", "unable to open database file")
+
+
+def store_unavailable(error: Exception) -> bool:
+    """Whether a database error means the store cannot take the request now (down, unreachable, read-only, out of
+    disk), as opposed to a fault in the request or the code."""
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate:
+        return sqlstate in _UNAVAILABLE_SQLSTATES or sqlstate[:2] in _UNAVAILABLE_CLASSES
+    if error.orig.__class__.__module__.startswith("psycopg"):  # no SQLSTATE: the connection itself failed
+        return isinstance(error, OperationalError)
+    return any(message in str(error.orig).lower() for message in _SQLITE_UNAVAILABLE)
+
+
+def can_write(session: Session) -> None:
+    """Proves the database takes writes (raises if not): a write statement that changes nothing, which PostgreSQL
+    refuses in a read-only database and SQLite in a read-only file (the session's transaction, begun for writing,
+    holds SQLite's write lock already)."""
+    session.execute(text("UPDATE alembic_version SET version_num = version_num WHERE 1 = 0"))
 
 
 def unique_violation_on(error: Exception, table: str) -> bool:
