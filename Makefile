@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
+THREADS ?= 8
 
 .PHONY: install run test lint bench bench-api mutation openapi clean
 
@@ -17,12 +18,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# --no-control-socket: gunicorn's runtime control socket would be one path ($HOME/.gunicorn) shared by every
-# instance on the machine; the demo needs none.
+# Threaded workers (gthread): a client that sends its request slowly holds one of THREADS threads, not a whole
+# worker, and one that sends nothing is set aside after 5 s; in production a buffering proxy stands in front
+# (README, "In production"). --no-control-socket: gunicorn's runtime control socket would be one path
+# ($HOME/.gunicorn) shared by every instance on the machine; the demo needs none.
 run: install
 	$(BIN)/flask --app wsgi ledger setup
-	FUNDLEDGER_SEALER_INTERVAL_SECONDS=5 $(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) \
-		--no-control-socket --access-logfile - wsgi:app
+	FUNDLEDGER_SEALER_INTERVAL_SECONDS=5 $(BIN)/gunicorn --workers $(WORKERS) --worker-class gthread \
+		--threads $(THREADS) --bind $(HOST):$(PORT) --no-control-socket --access-logfile - wsgi:app
 
 lint: install
 	$(BIN)/ruff check .

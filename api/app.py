@@ -14,6 +14,7 @@ from flask import Flask
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from flask_swagger_ui import get_swaggerui_blueprint
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from api import cli
@@ -79,6 +80,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         RATELIMIT_REFUSALS_AUDITED_ALL="600 per minute",  # from every address together
         REDIS_URL=os.environ.get("REDIS_URL"),
         MAX_DAYS_AHEAD=DEFAULT_DAYS_AHEAD,  # how many days after today (UTC) an entry may be dated
+        # How many proxies stand in front (nginx: 1). Their X-Forwarded-For and -Proto are believed, so the rate
+        # limits and the audit log see the client's address; with none, the headers are ignored (anyone can send
+        # them).
+        PROXIES=0,
     )
     if "DATABASE_URL" in os.environ:
         app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
@@ -86,6 +91,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if int(app.config["PROXIES"]):
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["PROXIES"]), x_proto=int(app.config["PROXIES"]))
     app.json.ensure_ascii = False  # 捐赠收入 reads better than \u6350\u8d60\u6536\u5165
 
     database = Database(app.config["DATABASE_URL"], days_ahead=int(app.config["MAX_DAYS_AHEAD"]))

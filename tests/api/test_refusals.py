@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from sqlalchemy import select
 
 from api.edge.tables import AuditRecord
@@ -93,3 +94,22 @@ def test_a_stranger_s_refused_write_names_no_organisation_and_a_long_body_is_cut
     assert len(records[0].details) < 3_000 and '"truncated": true' in records[0].details
     log = world.call("auditor", "GET", world.url("/audit-log?limit=500")).json["items"]
     assert not any(item["status_code"] in (401, 403) for item in log)
+
+
+@pytest.mark.parametrize(("proxies", "recorded"), [(0, "127.0.0.1"), (1, "203.0.113.7")],
+                         ids=["no proxy trusted", "one proxy trusted"])
+def test_the_client_s_address_is_taken_from_a_trusted_proxy_only(db, proxies, recorded):
+    """Behind nginx every request comes from the proxy: with PROXIES=1 the address it forwards is the one audited
+    and rate-limited; with none trusted, a client's own X-Forwarded-For is ignored (anyone can send it)."""
+    app = make_app(db, PROXIES=proxies)
+    world = make_world(app)
+    try:
+        last = _last_id(world)
+        failed = app.test_client().post("/api/v1/tokens", json={"email": "nobody@example.org", "password": "guess"},
+                                        headers={"X-Forwarded-For": "203.0.113.7"})
+        [record] = _records_since(world, last)
+    finally:
+        app.extensions["ledger_db"].dispose()
+
+    assert failed.status_code == 401
+    assert record.remote_addr == recorded
