@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 
 from ledger.books.charts import get_account
 from ledger.books.organisations import get_fund, get_organisation
-from ledger.core.chart import Side
+from ledger.core.chart import BalanceLimit, Side
 from ledger.core.errors import InvalidInput
-from ledger.db.models import Account, Balance, Entry, Posting
+from ledger.core.facts import DayTotals
+from ledger.db.models import Account, Balance, DayBalance, Entry, Posting
 
 MAX_STATEMENT_PAGE = 1_000
 
@@ -46,6 +47,20 @@ def balance(session: Session, account_id: int, fund_id: int, currency: str) -> T
             Balance.account_id == account_id, Balance.fund_id == fund_id, Balance.currency == currency)
     ).first()
     return Totals(row.debits_minor, row.credits_minor, currency) if row else Totals(0, 0, currency)
+
+
+def days_of(session: Session, account_id: int, fund_id: int, currency: str) -> list[DayTotals]:
+    """The cumulative totals at the end of every day a limited balance moved (its kept days: ``daily_balances``
+    holds those before the last, and the balance's own totals are the last day's); none for an unlimited one."""
+    rows = session.execute(select(DayBalance.day, DayBalance.debits_minor, DayBalance.credits_minor).where(
+        DayBalance.account_id == account_id, DayBalance.fund_id == fund_id, DayBalance.currency == currency)
+        .order_by(DayBalance.day))
+    days = [DayTotals(*row) for row in rows]
+    last = session.execute(select(Balance.last_day, Balance.debits_minor, Balance.credits_minor)
+                           .join(Account, Account.id == Balance.account_id)
+                           .where(Balance.account_id == account_id, Balance.fund_id == fund_id,
+                                  Balance.currency == currency, Account.balance_limit != BalanceLimit.NONE)).first()
+    return [*days, DayTotals(*last)] if last and last.last_day else days
 
 
 def balance_as_of(

@@ -175,7 +175,8 @@ def set_account_limit(session: Session, organisation_id: int, account_id: int, l
 
 
 # The account's cumulative totals at the end of each day it moved, from its postings (as migration 0005 built them
-# for every limited account).
+# for every limited account); then the last day's row of each balance goes again (the balance's own totals are that
+# day's), once the guards have judged it.
 _DAYS_FROM_POSTINGS = text("""
 INSERT INTO daily_balances (account_id, fund_id, currency, day, organisation_id, debits_minor, credits_minor,
                             balance_limit)
@@ -191,6 +192,14 @@ SELECT account_id, fund_id, currency, day, organisation_id,
 """)
 
 
+_LAST_DAYS_GO = text("""
+DELETE FROM daily_balances
+ WHERE account_id = :account
+   AND day >= (SELECT b.last_day FROM balances b WHERE b.account_id = daily_balances.account_id
+                 AND b.fund_id = daily_balances.fund_id AND b.currency = daily_balances.currency)
+""")
+
+
 def _rebuild_days(session: Session, account_id: int, limit: str) -> None:
     if session.get_bind().dialect.name == "postgresql":
         # Writers inside a transaction read the old limit and would post past the rebuild: wait for them, and
@@ -200,6 +209,7 @@ def _rebuild_days(session: Session, account_id: int, limit: str) -> None:
     if limit != BalanceLimit.NONE:
         # The database's guards judge every day.
         session.execute(_DAYS_FROM_POSTINGS, {"account": account_id, "limit": limit})
+        session.execute(_LAST_DAYS_GO, {"account": account_id})
 
 
 def _natural_side(account_type: AccountType) -> Side:

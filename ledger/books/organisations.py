@@ -138,6 +138,23 @@ def list_funds(session: Session, organisation_id: int, *, after: int | None, lim
     return keyset_page(session, select(Fund).where(Fund.organisation_id == organisation_id), Fund.id, after, limit)
 
 
+class PublicOrganisation(NamedTuple):
+    """An organisation as the public pages show it: what anyone may know of it, and its open funds."""
+
+    organisation: Organisation
+    open_funds: list[Fund]
+
+
+def public_directory(session: Session) -> list[PublicOrganisation]:
+    """Every organisation with its open funds (those that take gifts), in the order they were made: two queries,
+    however many there are."""
+    funds: dict[int, list[Fund]] = {}
+    for fund in session.scalars(select(Fund).where(Fund.status == FundStatus.OPEN).order_by(Fund.id)):
+        funds.setdefault(fund.organisation_id, []).append(fund)
+    return [PublicOrganisation(organisation, funds.get(organisation.id, []))
+            for organisation in list_organisations(session)]
+
+
 class PostingTerms(NamedTuple):
     """What a hot write needs before it posts into a fund: the fund's currency, and the version of the
     organisation's chart (to tell whether the cached chart is current)."""

@@ -250,16 +250,18 @@ class Balance(Base):
     organisation_id: Mapped[int] = mapped_column(Id)
     debits_minor: Mapped[int] = mapped_column(BigInteger)
     credits_minor: Mapped[int] = mapped_column(BigInteger)
-    # The latest effective date of a posting on the balance (it never goes back): an entry dated on or after it
-    # writes its day's totals with the balance's (``ledger.db.store``).
+    # The latest effective date of a posting on the balance (it never goes back): the balance's totals are that
+    # day's, which ``daily_balances`` therefore does not keep (``ledger.db.store``).
     last_day: Mapped[dt.date | None] = mapped_column(Date)
+    # ``last_day`` as it was before the balance's latest write, set by that write: the day it closed, if it moved on.
+    last_day_before: Mapped[dt.date | None] = mapped_column(Date)
 
 
 class DayBalance(Base):
     """A balance's cumulative debits and credits at the end of one day, for accounts with a limit: one row per day
-    the balance moved. A backdated entry adds to its day's row and every later one, and a trigger refuses any row
-    that breaks the account's limit, so the limit holds on every date (``ledger.core.limits``). Rebuilt from the
-    postings when an account's limit changes."""
+    the balance moved before its last day (that day's totals are the balance's own). A backdated entry adds to its
+    day's row and every later one, and a trigger refuses any row that breaks the account's limit, so the limit
+    holds on every date (``ledger.core.limits``). Rebuilt from the postings when an account's limit changes."""
 
     __tablename__ = "daily_balances"
     __table_args__ = (

@@ -12,12 +12,13 @@ if every rule holds inserts the entry (its id from the sequence), its postings a
 sorted key order so that concurrent writers wait for each other but never deadlock; the code then judges
 the rows read, to give a typed refusal. One round trip besides BEGIN and COMMIT.
 
-Limits on every date (``daily_balances``): each balance row records the latest day it moved (``last_day``). A
-balance whose postings in the batch all fall on that day (read from the row the write just locked, so a later day
-committed by another writer meanwhile is seen) has no later day: the write statement itself sets that day's
-totals to the balance's (``_KEPT_DAYS``). The other balances' days, those of a backdated entry, are rewritten by
-the days statement (``_POSTGRES_DAYS``): pipelined after each write of a batch, and for one entry sent in a
-second round trip only when it is needed.
+Limits on every date (``daily_balances``): each balance row records the latest day it moved (``last_day``), and
+its totals are that day's, so ``daily_balances`` keeps only the days before it. An entry dated on its balance's
+last day (the commonest write: a gift recorded today) writes no day row at all. The first entry of a later day
+closes the balance's previous last day, a row written once with the totals before it (``_CLOSED_DAYS``: the day
+read from the row the write just locked, so a later day committed by another writer meanwhile is seen). The days
+of a backdated entry are rewritten by the days statement (``_POSTGRES_DAYS``): pipelined after each write of a
+batch, and for one entry sent in a second round trip only when it is needed.
 
 PostgreSQL, many batches (the bulk import): everything goes out in one pipeline, so this process
 prepares the next chunk while the server writes the previous one; the checks then run on what each read
@@ -297,21 +298,27 @@ def _postgres_lookup(rows: Iterable[tuple]) -> Lookup:
     return lookup
 
 
-# In the statement that writes a batch's balances (``b``, each row as its lock left it): the day of each limited
-# balance whose postings in the batch all fall on one day that is the balance's last (so no later day exists, and
-# the day's totals are the balance's), written with them; the days statement (``_POSTGRES_DAYS``) leaves those
-# balances alone and rewrites the others' days.
-_KEPT_DAYS = """kept AS (
+# In the statement that writes a batch's balances (``b``, each row as its lock left it, ``last_day_before`` the day
+# it held before this write): a limited balance that the batch moves on from its last day, every posting later
+# than that day, closes the day with its row, the totals before the batch (a balance's last day has no row of its
+# own: its totals are the balance's). The statement then returns each balance whose postings in the batch all fall
+# on its (new) last day: no day row moves for it, and the code judges its one day on the balance's totals; the
+# days statement (``_POSTGRES_DAYS``) rewrites the others' days.
+_CLOSED_DAYS = """closed AS (
   INSERT INTO daily_balances (account_id, fund_id, currency, day, organisation_id, debits_minor, credits_minor,
                               balance_limit)
-  SELECT b.account_id, b.fund_id, b.currency, b.last_day, b.organisation_id, b.debits_minor, b.credits_minor,
-         a.balance_limit
+  SELECT b.account_id, b.fund_id, b.currency, b.last_day_before, b.organisation_id, b.debits_minor - d.debits,
+         b.credits_minor - d.credits, a.balance_limit
     FROM b JOIN delta d ON d.account_id = b.account_id AND d.fund_id = b.fund_id AND d.currency = b.currency
     JOIN accounts a ON a.id = b.account_id AND a.balance_limit <> 'none'
-   WHERE d.first_day = b.last_day
-  ON CONFLICT (account_id, fund_id, currency, day) DO UPDATE
-    SET debits_minor = excluded.debits_minor, credits_minor = excluded.credits_minor
-  RETURNING account_id, fund_id, currency, debits_minor, credits_minor"""
+   WHERE b.last_day_before < d.first_day
+), kept AS (
+  SELECT b.account_id, b.fund_id, b.currency, b.debits_minor, b.credits_minor
+    FROM b JOIN delta d ON d.account_id = b.account_id AND d.fund_id = b.fund_id AND d.currency = b.currency
+   WHERE b.last_day = d.first_day"""
+# The balances upsert's own SET keeps the day it moves from (see _CLOSED_DAYS).
+_LAST_DAYS = ("last_day = greatest(balances.last_day, excluded.last_day),\n"
+              "        last_day_before = balances.last_day")
 
 
 # Many entries: every column as an array. Replayed keys are skipped before the insert (so that its
@@ -358,9 +365,9 @@ WITH e AS (
   ON CONFLICT (account_id, fund_id, currency) DO UPDATE
     SET debits_minor = balances.debits_minor + excluded.debits_minor,
         credits_minor = balances.credits_minor + excluded.credits_minor,
-        last_day = greatest(balances.last_day, excluded.last_day)
+        {_LAST_DAYS}
   RETURNING *
-), {_KEPT_DAYS}
+), {_CLOSED_DAYS}
 )
 SELECT 'inserted', id, organisation_id, idempotency_key::text, NULL::bigint, NULL::bigint FROM e
 UNION ALL
@@ -370,10 +377,13 @@ SELECT 'day', account_id, fund_id, currency::text, debits_minor, credits_minor F
 
 # After a batch's write (which locked its balances' rows, so no other writer moves the same balances until this
 # transaction ends, and this statement's snapshot sees every one that did before): the days of each limited
-# balance the batch moved. It reads back the batch's postings (its entries' keys and their posted_at: a replay's or
-# a refused entry's are not there), sums them by balance and day (``delta``) and through each day (``run``), reads
-# each balance's rows from the batch's first day on and the one before (``seen``, returned for the code to judge),
-# computes every day's totals after the batch (``after``), and writes them only if no day ends further beyond its
+# balance the batch moved, other than those the write statement saw it did not need to touch (``kept``). It reads
+# back the batch's postings (its entries' keys and their posted_at: a replay's or a refused entry's are not there),
+# sums them by balance and day (``delta``) and through each day (``run``), reads each balance's rows from the
+# batch's first day on and the one before, with the balance's last day before the batch as one more row (its totals
+# the balance's less the batch; unless it came before the batch's first day: then the write statement closed it, and
+# it is read as stored) (``seen``, returned for the code to judge), computes every day's totals after the
+# batch (``after``), and writes those before the balance's new last day only if no day ends further beyond its
 # account's limit than before (``ok``, as ``ledger.core.limits.check_every_day``); a row of NULLs says it did not.
 _POSTGRES_DAYS = _compact("""
 WITH needed AS (
@@ -401,33 +411,41 @@ WITH needed AS (
     JOIN accounts a ON a.id = s.account_id AND a.balance_limit <> 'none'
    GROUP BY s.account_id, s.fund_id, s.currency, s.day, a.balance_limit
 ), run AS (
-  SELECT x.* FROM (
+  SELECT x.*, l.last_day, l.last_day_before, l.debits_minor - x.all_debits AS was_debits,
+         l.credits_minor - x.all_credits AS was_credits FROM (
     SELECT d.*, sum(d.debits) OVER w AS run_debits, sum(d.credits) OVER w AS run_credits,
-           min(d.day) OVER (PARTITION BY d.account_id, d.fund_id, d.currency) AS first_day
-      FROM delta d WINDOW w AS (PARTITION BY d.account_id, d.fund_id, d.currency ORDER BY d.day)) AS x
+           min(d.day) OVER k AS first_day, sum(d.debits) OVER k AS all_debits, sum(d.credits) OVER k AS all_credits
+      FROM delta d WINDOW w AS (PARTITION BY d.account_id, d.fund_id, d.currency ORDER BY d.day),
+                          k AS (PARTITION BY d.account_id, d.fund_id, d.currency)) AS x
     JOIN balances l ON l.account_id = x.account_id AND l.fund_id = x.fund_id AND l.currency = x.currency
    WHERE l.last_day IS DISTINCT FROM x.first_day
 ), k AS (
-  SELECT DISTINCT account_id, fund_id, currency, first_day, lim FROM run
+  SELECT DISTINCT account_id, fund_id, currency, first_day, lim, last_day, last_day_before, was_debits, was_credits,
+         min(organisation_id) OVER (PARTITION BY account_id, fund_id, currency) AS organisation_id FROM run
 ), seen AS MATERIALIZED (
-  SELECT x.account_id, x.fund_id, x.currency, x.day, x.debits_minor, x.credits_minor, k.lim
+  SELECT x.account_id, x.fund_id, x.currency, x.day, x.debits_minor, x.credits_minor, k.lim, k.last_day,
+         k.organisation_id, true AS stored
     FROM k CROSS JOIN LATERAL (
       SELECT * FROM daily_balances x
        WHERE x.account_id = k.account_id AND x.fund_id = k.fund_id AND x.currency = k.currency
          AND x.day >= coalesce((SELECT max(y.day) FROM daily_balances y WHERE y.account_id = k.account_id
                                   AND y.fund_id = k.fund_id AND y.currency = k.currency AND y.day < k.first_day),
                                k.first_day)) AS x
+  UNION ALL
+  SELECT k.account_id, k.fund_id, k.currency, k.last_day_before, k.was_debits, k.was_credits, k.lim, k.last_day,
+         k.organisation_id, false
+    FROM k WHERE k.last_day_before >= k.first_day
 ), after AS (
-  SELECT s.account_id, s.fund_id, s.currency, s.day, NULL::bigint AS organisation_id, s.lim,
-         s.debits_minor + r.run_debits AS debits, s.credits_minor + r.run_credits AS credits, false AS fresh,
+  SELECT s.account_id, s.fund_id, s.currency, s.day, s.organisation_id, s.lim, s.last_day,
+         s.debits_minor + r.run_debits AS debits, s.credits_minor + r.run_credits AS credits, s.stored,
          s.debits_minor AS was_debits, s.credits_minor AS was_credits
     FROM seen s
     JOIN LATERAL (SELECT r.run_debits, r.run_credits FROM run r
                    WHERE r.account_id = s.account_id AND r.fund_id = s.fund_id AND r.currency = s.currency
                      AND r.day <= s.day ORDER BY r.day DESC LIMIT 1) AS r ON true
   UNION ALL
-  SELECT r.account_id, r.fund_id, r.currency, r.day, r.organisation_id, r.lim,
-         coalesce(b.debits_minor, 0) + r.run_debits, coalesce(b.credits_minor, 0) + r.run_credits, true,
+  SELECT r.account_id, r.fund_id, r.currency, r.day, r.organisation_id, r.lim, r.last_day,
+         coalesce(b.debits_minor, 0) + r.run_debits, coalesce(b.credits_minor, 0) + r.run_credits, false,
          coalesce(b.debits_minor, 0), coalesce(b.credits_minor, 0)
     FROM run r
     LEFT JOIN LATERAL (SELECT s.debits_minor, s.credits_minor FROM seen s
@@ -443,13 +461,13 @@ WITH needed AS (
 ), u AS (
   UPDATE daily_balances x SET debits_minor = a.debits, credits_minor = a.credits
     FROM after a, ok
-   WHERE ok.ok AND NOT a.fresh AND x.account_id = a.account_id AND x.fund_id = a.fund_id
+   WHERE ok.ok AND a.stored AND x.account_id = a.account_id AND x.fund_id = a.fund_id
      AND x.currency = a.currency AND x.day = a.day
 ), i AS (
   INSERT INTO daily_balances (account_id, fund_id, currency, day, organisation_id, debits_minor, credits_minor,
                               balance_limit)
   SELECT a.account_id, a.fund_id, a.currency, a.day, a.organisation_id, a.debits, a.credits, a.lim
-    FROM after a, ok WHERE ok.ok AND a.fresh
+    FROM after a, ok WHERE ok.ok AND NOT a.stored AND a.day < a.last_day
 )
 SELECT account_id, fund_id, currency, day, debits_minor, credits_minor FROM seen
 UNION ALL
@@ -458,8 +476,8 @@ SELECT NULL, NULL, NULL, NULL, NULL, NULL FROM ok WHERE NOT ok.ok
 
 
 def _days_parameters(batch: Batch) -> dict:
-    # Each balance the batch's postings move, with their first day: when every limited one's is its last day, the
-    # write kept them all (``needed`` is false) and the statement reads back nothing. (Drafts, not the entries the
+    # Each balance the batch's postings move, with their first day: when every limited one's is its last day, no
+    # day row moves (``needed`` is false) and the statement reads back nothing. (Drafts, not the entries the
     # write inserted: a replay's earlier day can only make the statement read back when it need not.)
     firsts: dict[tuple[int, int, str], dt.date] = {}
     for row in batch.postings:
@@ -477,9 +495,10 @@ def _days_parameters(batch: Batch) -> dict:
 
 def _judge_days(batch: Batch, kept: list[tuple], the_rest: Callable[[], list[tuple]]) -> None:
     """Judges the days the batch moved. ``kept``: (account, fund, currency, debits, credits) of each balance whose
-    one day the write statement kept (its last, so the day's totals are the balance's: before the batch, the same
-    less the batch). ``the_rest``: the rows the day statement read for the other balances (fetched only when there
-    are any); when that statement's own judgement refused to write them (a row of NULLs) the code must refuse too."""
+    postings in the batch all fall on its last day (no day row moves for it: the day's totals are the balance's,
+    and before the batch the same less the batch). ``the_rest``: the rows the day statement read for the other
+    balances (fetched only when there are any); when that statement's own judgement refused to write them (a row of
+    NULLs) the code must refuse too."""
     changes = batch.day_changes()
     if not changes:
         return
@@ -660,9 +679,9 @@ WITH lookup AS MATERIALIZED ({_POSTGRES_LOOKUP_ONE}
   ON CONFLICT (account_id, fund_id, currency) DO UPDATE
     SET debits_minor = balances.debits_minor + excluded.debits_minor,
         credits_minor = balances.credits_minor + excluded.credits_minor,
-        last_day = greatest(balances.last_day, excluded.last_day)
+        {_LAST_DAYS}
   RETURNING *
-), {_KEPT_DAYS}
+), {_CLOSED_DAYS}
 )
 SELECT * FROM lookup
 UNION ALL
@@ -794,7 +813,7 @@ INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_min
 VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (account_id, fund_id, currency) DO UPDATE
   SET debits_minor = debits_minor + excluded.debits_minor, credits_minor = credits_minor + excluded.credits_minor,
-      last_day = max(coalesce(last_day, excluded.last_day), excluded.last_day)
+      last_day = max(coalesce(last_day, excluded.last_day), excluded.last_day), last_day_before = last_day
 """
 
 
@@ -819,7 +838,7 @@ def _sqlite_batch(cursor, batch: Batch) -> EntryIds:
         (entry_ids[(row.organisation_id, row.idempotency_key)], row.organisation_id, row.effective_date.isoformat(),
          row.fund_id, row.debit_account_id, row.credit_account_id, row.amount_minor, row.currency)
         for row in fresh_postings])
-    _sqlite_days(cursor, batch, fresh_postings, _days_known(lookup, last_days))
+    _sqlite_days(cursor, batch, fresh_postings, lookup, last_days)
     return entry_ids
 
 
@@ -831,51 +850,49 @@ SELECT day, debits_minor, credits_minor FROM daily_balances
  ORDER BY day"""
 
 
-def _days_known(lookup: Lookup, last_days: dict[tuple, dt.date | None]) -> Callable[[tuple, dt.date], list | None]:
-    """A balance's days from ``first`` on, when the lookup already tells them: a balance whose last day is not after
-    ``first`` has at most one row that matters, its last day's, holding the balance's own totals (and a balance not
-    yet there has none). None when the rows must be read."""
-    def known(key: tuple, first: dt.date) -> list | None:
-        if key not in last_days:
-            return []
-        last = last_days[key]
-        if last is None or last > first:
-            return None
-        totals = lookup.balances[BalanceKey(*key)]
-        return [DayTotals(last, totals.debits_minor, totals.credits_minor)]
-    return known
+def _sqlite_facts(cursor, lookup: Lookup, last_days: dict[tuple, dt.date | None], key: tuple,
+                  first: dt.date) -> list[DayTotals]:
+    """A balance's days from ``first`` on and the one before: its last day has no row, its totals are the balance's
+    (as read before the batch), and only when that day is after ``first`` are the stored rows read (a balance not
+    yet there has none)."""
+    if key not in last_days:
+        return []
+    totals = lookup.balances[BalanceKey(*key)]
+    last = DayTotals(last_days[key], totals.debits_minor, totals.credits_minor)
+    if last.day <= first:
+        return [last]
+    return [*(DayTotals(dt.date.fromisoformat(day), debits, credits) for day, debits, credits
+              in cursor.execute(_SQLITE_DAYS, (*key, first.isoformat()))), last]
 
 
-def _sqlite_days(cursor, batch: Batch, fresh_postings: list[PostingRow],
-                 known: Callable[[tuple, dt.date], list | None]) -> None:
+_SQLITE_UPSERT_DAY = (
+    "INSERT INTO daily_balances (account_id, fund_id, currency, day, organisation_id, debits_minor, credits_minor,"
+    " balance_limit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT balance_limit FROM accounts WHERE id = ?1))"
+    " ON CONFLICT (account_id, fund_id, currency, day) DO UPDATE"
+    " SET debits_minor = excluded.debits_minor, credits_minor = excluded.credits_minor")
+
+
+def _sqlite_days(cursor, batch: Batch, fresh_postings: list[PostingRow], lookup: Lookup,
+                 last_days: dict[tuple, dt.date | None]) -> None:
     """The days of each limited balance the batch moved: read (or known from the lookup), judged by the code, then
-    written (this transaction holds SQLite's only write lock, so what it read is what it writes over)."""
+    written (this transaction holds SQLite's only write lock, so what it read is what it writes over): each day
+    before the balance's new last day, and its old last day, closed, when the batch moved it on past that day."""
     changes = batch.day_changes()
     if not changes or not fresh_postings:
         return
-    facts: DailyFacts = {}
-    for key, by_day in changes.items():
-        first = min(by_day)
-        facts[key] = known(key, first)
-        if facts[key] is None:
-            facts[key] = [DayTotals(dt.date.fromisoformat(day), debits, credits) for day, debits, credits
-                          in cursor.execute(_SQLITE_DAYS, (*key, first.isoformat()))]
+    facts: DailyFacts = {key: _sqlite_facts(cursor, lookup, last_days, key, min(by_day))
+                         for key, by_day in changes.items()}
     batch.check_days(facts)
     organisations = {(row.debit_account_id, row.fund_id, row.currency): row.organisation_id for row in fresh_postings}
     organisations.update({(row.credit_account_id, row.fund_id, row.currency): row.organisation_id
                           for row in fresh_postings})
-    fresh, known = [], []
-    for day in days_after(changes, facts):
-        (fresh if day.new else known).append((day.key, day.after))
-    cursor.executemany(
-        "INSERT INTO daily_balances (account_id, fund_id, currency, day, organisation_id, debits_minor, credits_minor,"
-        " balance_limit) VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT balance_limit FROM accounts WHERE id = ?))",
-        [(*key, totals.day.isoformat(), organisations[key], totals.debits_minor, totals.credits_minor, key[0])
-         for key, totals in fresh])
-    cursor.executemany(
-        "UPDATE daily_balances SET debits_minor = ?, credits_minor = ? WHERE account_id = ? AND fund_id = ?"
-        " AND currency = ? AND day = ?",
-        [(totals.debits_minor, totals.credits_minor, *key, totals.day.isoformat()) for key, totals in known])
+    new_last = {key: max(max(by_day), last_days.get(key) or dt.date.min) for key, by_day in changes.items()}
+    written = [(day.key, day.after) for day in days_after(changes, facts) if day.after.day < new_last[day.key]]
+    written += [(key, days[-1]) for key, days in facts.items()  # (the last day, read, is the facts' last row)
+                if days and days[-1].day < min(changes[key])]
+    cursor.executemany(_SQLITE_UPSERT_DAY, [
+        (*key, totals.day.isoformat(), organisations[key], totals.debits_minor, totals.credits_minor)
+        for key, totals in written])
 
 
 def _deltas(postings: list[PostingRow]) -> list[BalanceDelta]:

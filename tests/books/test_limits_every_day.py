@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from ledger.books.balances import trial_balance
+from ledger.books.balances import days_of, trial_balance
 from ledger.books.charts import set_account_limit
 from ledger.books.entries import post_entries, post_entry
 from ledger.books.integrity import verify_days
@@ -35,9 +35,8 @@ def _transfer(books, amount: int, day: dt.date):
 
 def _bank_days(db, books, fund: int) -> list[tuple[dt.date, int]]:
     with db.read() as session:
-        rows = session.execute(select(DayBalance.day, DayBalance.debits_minor - DayBalance.credits_minor).where(
-            DayBalance.account_id == books.account(Role.BANK), DayBalance.fund_id == fund).order_by(DayBalance.day))
-        return [tuple(row) for row in rows]
+        days = days_of(session, books.account(Role.BANK), fund, "CNY")
+    return [(day.day, day.debits_minor - day.credits_minor) for day in days]
 
 
 def test_a_transfer_dated_before_the_money_arrived_is_refused_naming_the_day(db):
@@ -81,9 +80,15 @@ def test_within_a_batch_the_days_are_judged_together(db):
     assert _bank_days(db, books, books.restricted) == [(NOV_2, 0)]
 
 
+def _two_days(db, books) -> None:
+    """Gifts on 2 and 10 November: the 2nd's row is kept (the 10th's totals are the balance's)."""
+    db.write(lambda session: post_entries(session, [_gift(books, books.restricted, 1_000, NOV_2),
+                                                   _gift(books, books.restricted, 500, NOV_10)]))
+
+
 def test_the_database_refuses_a_day_beyond_its_account_s_limit(db):
     books = new_books(db)
-    db.write(lambda session: post_entry(session, _gift(books, books.restricted, 1_000, NOV_2)))
+    _two_days(db, books)
 
     with pytest.raises(IntegrityError, match="account_limit_exceeded"), db.engine.begin() as connection:
         connection.execute(update(DayBalance).where(DayBalance.fund_id == books.restricted)
@@ -101,7 +106,7 @@ def test_a_days_row_carries_its_accounts_limit_and_cannot_claim_another(db):
     """The guards judge a day on the limit its row carries: the database keeps it the account's (a foreign key), so
     a row cannot escape its guard by claiming no limit, and a change of the account's limit reaches every row."""
     books = new_books(db)
-    db.write(lambda session: post_entry(session, _gift(books, books.restricted, 1_000, NOV_2)))
+    _two_days(db, books)
 
     with pytest.raises(IntegrityError, match=r"(?i)foreign key"), db.engine.begin() as connection:
         connection.execute(update(DayBalance).where(DayBalance.fund_id == books.restricted)
@@ -185,3 +190,52 @@ def test_verify_recomputes_the_daily_totals_and_names_a_day_changed_behind_the_l
     with db.read() as session:
         [problem] = verify_days(session, books.organisation_id)
     assert problem.kind == "day_total_mismatch" and problem.ids["day"] == "2026-11-02"
+
+
+def test_each_day_before_the_last_is_kept_once_whichever_way_the_books_move(db):
+    """A balance's last day has no row (its totals are the balance's); each earlier day has one, written when a
+    later day closes it or a backdated entry lands on it: one entry a day, a batch that moves on over two days, a
+    batch on both sides of the last day, a backdated entry on a day between."""
+    books = new_books(db)
+    nov = [dt.date(2026, 11, day) for day in range(1, 13)]
+    db.write(lambda session: post_entry(session, _gift(books, books.restricted, 100, nov[4])))
+    db.write(lambda session: post_entry(session, _gift(books, books.restricted, 100, nov[4])))
+    assert _stored_days(db, books) == []
+    db.write(lambda session: post_entry(session, _gift(books, books.restricted, 200, nov[5])))
+    db.write(lambda session: post_entries(session, [_gift(books, books.restricted, 300, nov[7]),
+                                                   _gift(books, books.restricted, 400, nov[8])]))
+    db.write(lambda session: post_entries(session, [_gift(books, books.restricted, 10, nov[1]),
+                                                   _gift(books, books.restricted, 20, nov[10])]))
+    db.write(lambda session: post_entry(session, _transfer(books, 5, nov[6])))
+
+    assert _bank_days(db, books, books.restricted) == [
+        (nov[1], 10), (nov[4], 210), (nov[5], 410), (nov[6], 405), (nov[7], 705), (nov[8], 1_105),
+        (nov[10], 1_125)]
+    assert _stored_days(db, books) == [nov[1], nov[4], nov[5], nov[6], nov[7], nov[8]]
+    with db.read() as session:
+        assert verify_days(session, books.organisation_id) == []
+
+
+def _stored_days(db, books) -> list[dt.date]:
+    with db.read() as session:
+        return list(session.execute(select(DayBalance.day).where(
+            DayBalance.account_id == books.account(Role.BANK), DayBalance.fund_id == books.restricted)
+            .order_by(DayBalance.day)).scalars())
+
+
+def test_a_row_on_the_last_day_is_found_by_verify(db):
+    books = new_books(db)
+    _two_days(db, books)
+
+    def copy_of_the_last_day(connection):
+        connection.execute(text(
+            "INSERT INTO daily_balances (account_id, fund_id, currency, day, organisation_id, debits_minor,"
+            " credits_minor, balance_limit) VALUES (:account, :fund, 'CNY', :day, :org, 1500, 0,"
+            " 'credits_must_not_exceed_debits')"),
+            {"account": books.account(Role.BANK), "fund": books.restricted, "day": NOV_10,
+             "org": books.organisation_id})
+    _without_day_guards(db, copy_of_the_last_day)
+
+    with db.read() as session:
+        [problem] = verify_days(session, books.organisation_id)
+    assert problem.kind == "day_total_mismatch" and problem.ids["day"] == "2026-11-10"

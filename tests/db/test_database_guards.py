@@ -421,3 +421,30 @@ def test_revision_0006_gives_each_balance_the_date_of_its_latest_posting(empty_d
     with empty_database.read() as session:
         assert verify(session, books.organisation_id) == []
 
+
+
+def test_revision_0007_drops_each_last_days_row_and_its_downgrade_writes_it_back(empty_database):
+    """Books written at head (days of 3 and 5 November: the 3rd's row kept, the 5th's totals the balance's), taken
+    back to 0006, which keeps every day's row, the last one equal to its balance, and up again."""
+    migrate(empty_database.engine)
+    books = new_books(empty_database)
+    for day in (dt.date(2026, 11, 3), dt.date(2026, 11, 5)):
+        empty_database.write(lambda session, day=day: post_entry(session, recipes.offline_donation(
+            books.chart, books.restricted, Money(5_000, "CNY"), "bank", particulars(day, key()))))
+    days_sql = ("SELECT d.day, d.debits_minor, d.credits_minor, b.debits_minor, b.credits_minor FROM daily_balances d"
+                " JOIN balances b USING (account_id, fund_id, currency) WHERE d.fund_id = :fund ORDER BY d.day")
+    with empty_database.engine.connect() as connection:
+        at_head = connection.execute(text(days_sql), {"fund": books.restricted}).all()
+
+    downgrade(empty_database.engine, "0006")
+    with empty_database.engine.connect() as connection:
+        at_0006 = connection.execute(text(days_sql), {"fund": books.restricted}).all()
+    migrate(empty_database.engine)
+
+    with empty_database.engine.connect() as connection:
+        assert connection.execute(text(days_sql), {"fund": books.restricted}).all() == at_head
+    assert [str(row[0])[:10] for row in at_head] == ["2026-11-03"] and tuple(at_head[0][1:3]) == (5_000, 0)
+    assert [str(row[0])[:10] for row in at_0006] == ["2026-11-03", "2026-11-05"]
+    assert tuple(at_0006[1][1:3]) == tuple(at_0006[1][3:5]) == (10_000, 0)
+    with empty_database.read() as session:
+        assert verify(session, books.organisation_id) == []
