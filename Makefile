@@ -8,7 +8,7 @@ PORT ?= 8000
 WORKERS ?= 2
 THREADS ?= 8
 
-.PHONY: install run test lint bench bench-api mutation openapi clean
+.PHONY: install run test lint bench bench-api mutation openapi translations clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -qq -e '.[dev]'  # -qq: setuptools' notes on editable installs are not for newcomers
 	rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP)
+# The pages' translations, compiled from the catalogues in the repository (the .mo files are not committed).
+MO := $(patsubst %.po,%.mo,$(wildcard api/pages/translations/*/LC_MESSAGES/messages.po))
+
+%.mo: %.po $(STAMP)
+	$(BIN)/pybabel -q compile -i $< -o $@
+
+install: $(STAMP) $(MO)
+
+translations: install  # after changing a page's text: extract the messages and update each catalogue
+	$(BIN)/pybabel -q extract -F babel.cfg -o api/pages/translations/messages.pot .
+	$(BIN)/pybabel -q update -i api/pages/translations/messages.pot -d api/pages/translations --no-fuzzy-matching
 
 # Threaded workers (gthread): a client that sends its request slowly holds one of THREADS threads, not a whole
 # worker, and one that sends nothing is set aside after 5 s; in production a buffering proxy stands in front

@@ -17,7 +17,7 @@ from flask_swagger_ui import get_swaggerui_blueprint
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from api import cli
+from api import cli, pages
 from api.edge import errors, limits, refusals
 from api.edge.session import close_session
 from api.rest import gifts, grants, health, journal, organisations, people
@@ -109,6 +109,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     # machine with no route to a CDN.
     app.register_blueprint(get_swaggerui_blueprint("/api/docs", "/api/openapi.json",
                                                    config={"app_name": "FundLedger API"}))
+    pages.register(app)
     limits.register(app, people.sign_in_blp)
     refusals.register(app)
     errors.register(app)

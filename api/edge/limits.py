@@ -24,6 +24,9 @@ from ledger.core.errors import Unauthenticated
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
                "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+# The pages (api.pages): their own stylesheet and images, no script, forms posted only back here.
+PAGE_POLICY = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+               "frame-ancestors 'none'; base-uri 'none'")
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -89,8 +92,11 @@ def retry_after() -> int:
 def _security_headers(response: Response) -> Response:
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
-    is_docs = request.path.startswith("/api/docs")
-    response.headers.setdefault("Content-Security-Policy", DOCS_POLICY if is_docs else API_POLICY)
+    if request.path.startswith("/api/docs"):
+        policy = DOCS_POLICY
+    else:
+        policy = PAGE_POLICY if response.mimetype in ("text/html", "text/css") else API_POLICY
+    response.headers.setdefault("Content-Security-Policy", policy)
     if request.path.startswith("/api/v1"):
         response.headers.setdefault("Cache-Control", "no-store")  # answers may hold personal data
     return response

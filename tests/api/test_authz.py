@@ -75,7 +75,9 @@ ROUTE_NEEDS = {
     ("journal.Statement", "GET"): "fund_read",
 }
 # Routes outside the API proper: documentation and health, open to all and holding nothing private.
-UNGUARDED = {"home.Home", "health.Health", "health.Live", "api-docs.openapi_json", "swagger_ui.show", "static"}
+# (pages.static: the public pages' stylesheet and icon.)
+UNGUARDED = {"home.Home", "health.Health", "health.Live", "api-docs.openapi_json", "swagger_ui.show", "static",
+             "pages.static"}
 
 CALLERS = ("anonymous", "no_role", "platform_admin", "org_admin", "fund_manager", "auditor", "other_admin")
 SCOPES = ("own_fund", "other_fund", "other_org")
