@@ -109,8 +109,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     # machine with no route to a CDN.
     app.register_blueprint(get_swaggerui_blueprint("/api/docs", "/api/openapi.json",
                                                    config={"app_name": "FundLedger API"}))
-    pages.register(app)
     limits.register(app, people.sign_in_blp)
+    pages.register(app)  # (after the limits: its hook answers the root for a browser, which the limits count too)
     refusals.register(app)
     errors.register(app)
     cli.register(app)

@@ -8,7 +8,7 @@ functions as the API, and meet the same security headers, with a Content Securit
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
 
 from api.pages import layout, public
 
@@ -16,3 +16,13 @@ from api.pages import layout, public
 def register(app: Flask) -> None:
     layout.register(app)
     app.register_blueprint(public.blp)
+    app.before_request(_browsers_get_the_home_page)
+
+
+def _browsers_get_the_home_page():
+    """The root is the API's (``api.rest.health.Home``: JSON saying where to start); a browser, which prefers
+    text/html, gets the public home page there instead."""
+    if request.path == "/" and request.method == "GET" and \
+            request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+        return public.home_page()
+    return None

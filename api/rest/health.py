@@ -3,12 +3,10 @@ writes) and liveness (``/health/live``: the process answers, and nothing else is
 
 from __future__ import annotations
 
-from flask import request
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
 from api.edge.session import database, read_session
-from api.pages.public import home_page
 from api.rest.common import PROBLEMS, Blueprint, ProblemSchema
 from ledger.db.engine import can_write
 from ledger.demo import DEMO_PASSWORD, DEMO_PEOPLE, demo_loaded
@@ -33,8 +31,6 @@ class Home(MethodView):
     def get(self):
         """Where to start: the documentation, the API, the health check, and how to sign in to the demo. A browser
         (which prefers text/html) gets the public home page instead: the organisations and their open funds."""
-        if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
-            return home_page()
         return {
             "service": "FundLedger: a double-entry ledger for charities and community funds",
             "documentation": "/api/docs/", "openapi": "/api/openapi.json", "api": "/api/v1", "health": "/health",
