@@ -22,6 +22,7 @@ from api.edge import errors, limits, refusals
 from api.edge.session import close_session
 from api.rest import gifts, grants, health, journal, organisations, people
 from api.rest.common import MAX_ID, ProblemSchema
+from api.webhooks import stripe as stripe_webhook
 from ledger.books.sealer import SealerThread
 from ledger.db.engine import DEFAULT_DAYS_AHEAD, Database
 
@@ -79,6 +80,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         RATELIMIT_REFUSALS_AUDITED="60 per minute",  # per address: a flood of refusals must not fill the disk
         RATELIMIT_REFUSALS_AUDITED_ALL="600 per minute",  # from every address together
         REDIS_URL=os.environ.get("REDIS_URL"),
+        # Stripe's, from the environment (never the repository): the webhook endpoint's signing secret.
+        STRIPE_WEBHOOK_SECRET=os.environ.get("STRIPE_WEBHOOK_SECRET"),
         MAX_DAYS_AHEAD=DEFAULT_DAYS_AHEAD,  # how many days after today (UTC) an entry may be dated
         # How many proxies stand in front (nginx: 1). Their X-Forwarded-For and -Proto are believed, so the rate
         # limits and the audit log see the client's address; with none, the headers are ignored (anyone can send
@@ -102,7 +105,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     api = LedgerApi(app)
     for blueprint in (health.home_blp, health.blp, people.sign_in_blp, people.blp, organisations.blp, gifts.blp,
-                      grants.blp, journal.blp):
+                      grants.blp, journal.blp, stripe_webhook.blp):
         api.register_blueprint(blueprint)
     app.extensions["ledger_api"] = api
     # Swagger UI from the flask-swagger-ui package, served by the app itself: the documentation works on a

@@ -17,6 +17,8 @@ from ledger.db.engine import store_unavailable
 
 STATUS_BY_ERROR: tuple[tuple[type[ledger_errors.LedgerError], int], ...] = (
     (IdempotencyKeyMissing, 400),
+    (ledger_errors.SignatureInvalid, 400),
+    (ledger_errors.EventMalformed, 400),
     (ledger_errors.Unauthenticated, 401),
     (ledger_errors.Forbidden, 403),
     (ledger_errors.NotFound, 404),

@@ -13,6 +13,10 @@ from flask import Response, request, stream_with_context
 from flask_smorest.utils import resolve_schema_instance
 from marshmallow import Schema, ValidationError, fields, validate
 
+# The problem documents are the edge's (the webhooks document them too); the resources take them from here.
+from api.edge.documented import PROBLEMS as PROBLEMS
+from api.edge.documented import ProblemSchema as ProblemSchema
+from api.edge.documented import documents_problems as documents_problems
 from api.edge.session import database
 from ledger.core.money import MAX_AMOUNT_MINOR
 from ledger.db.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
@@ -88,41 +92,6 @@ def page_schema(item: type[Schema], name: str) -> type[Schema]:
         "next_after": fields.Integer(allow_none=True, required=True,
                                      metadata={"description": "Pass as `after` for the next page; null at the end"}),
     }, name=name)
-
-
-class ProblemSchema(Schema):
-    """RFC 9457 problem details, with a stable code and per-field messages."""
-
-    type = fields.String(required=True)
-    title = fields.String(required=True)
-    status = fields.Integer(required=True)
-    detail = fields.String(required=True)
-    code = fields.String(required=True)
-    errors = fields.Dict(keys=fields.String(), values=fields.Raw(), required=True)
-
-
-PROBLEMS = {
-    400: "Malformed request (bad JSON, a missing Idempotency-Key)",
-    401: "No valid bearer token",
-    403: "The caller's role does not allow this",
-    404: "No such object in this organisation",
-    409: "Conflicts with the object's state, or an Idempotency-Key reused for another request",
-    413: "Request body too large",
-    422: "Invalid input: the field and the rule are named",
-    429: "Too many requests: Retry-After says when to come back",
-    503: "The database cannot take requests now (down, read-only, out of disk): retry after Retry-After seconds, "
-         "with the same Idempotency-Key",
-}
-
-
-def documents_problems(blp, *statuses: int):
-    """Documents the 4xx answers a route can give, and the 503 any can, each as problem+json."""
-    def decorate(view):
-        for status in sorted({400, 401, 413, 429, 503, *statuses}):
-            view = blp.alt_response(status, schema=ProblemSchema, description=PROBLEMS[status],
-                                    content_type="application/problem+json")(view)
-        return view
-    return decorate
 
 
 def today() -> dt.date:

@@ -1,1 +1,1 @@
-"""Inbound webhooks (to come, issue 10): signed processor events, verified and stored, applied once."""
+"""Events that payment processors send: each verified, stored once and acknowledged (``stripe``)."""

@@ -174,3 +174,16 @@ class InvalidState(Conflict):
     """The object is not in a state that allows this step (paying a grant not yet approved, say)."""
 
     code = "invalid_state"
+
+
+class SignatureInvalid(LedgerError):
+    """A message that says it comes from a payment processor but whose signature does not prove it: missing,
+    not matching the body, or dated too long ago or in the future (a replay)."""
+
+    code = "signature_invalid"
+
+
+class EventMalformed(InvalidInput):
+    """A signed processor event the ledger cannot read: not JSON, or without the fields every event has."""
+
+    code = "event_malformed"

@@ -85,3 +85,12 @@ class EntryKind(StrEnum):
     RELEASE_FROM_RESTRICTION = "release_from_restriction"
     JOURNAL = "journal"
     REVERSAL = "reversal"
+
+
+class EventStatus(StrEnum):
+    """What became of an event a payment processor sent, once stored."""
+
+    RECEIVED = "received"  # stored and acknowledged; its effect not yet in the books
+    APPLIED = "applied"  # its effect is in the books
+    IGNORED = "ignored"  # a kind of event the ledger does not act on (acknowledged and logged)
+    FAILED = "failed"  # applying it failed: kept, to be applied again

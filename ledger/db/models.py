@@ -36,6 +36,7 @@ from ledger.core.chart import AccountType, BalanceLimit, Side
 from ledger.core.vocabulary import (
     DonationChannel,
     DonorKind,
+    EventStatus,
     FundKind,
     FundStatus,
     GrantCategory,
@@ -598,3 +599,26 @@ class GrantApproval(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     requested_by_user_id: Mapped[int] = mapped_column(Id)
     approved_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class ProcessorEvent(Base):
+    """An event a payment processor sent (a Stripe webhook event), stored once by its id, in the transaction that
+    acknowledges it: a second delivery finds it there and changes nothing. ``payload``: the body exactly as it was
+    signed; ``created_at``: when the processor says the event happened; ``status``: what became of it."""
+
+    __tablename__ = "processor_events"
+    __table_args__ = (
+        UniqueConstraint("channel", "event_id"),
+        one_of("status", EventStatus),
+        Index("ix_processor_events_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(100))
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))

@@ -73,6 +73,8 @@ ROUTE_NEEDS = {
     ("journal.TrialBalance", "GET"): "fund_read",
     ("journal.FundBalances", "GET"): "fund_read",
     ("journal.Statement", "GET"): "fund_read",
+    # Stripe's webhook: no token; the signature is its proof (tests/payments/test_stripe_webhook.py).
+    ("webhooks.StripeEvents", "POST"): "public",
 }
 # Routes outside the API proper: documentation and health, open to all and holding nothing private.
 # (pages.static: the public pages' stylesheet and icon.)
