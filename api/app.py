@@ -6,8 +6,10 @@ Configuration is layered as in Flask's tutorial: defaults here, then the environ
 
 from __future__ import annotations
 
+import contextlib
 import http
 import os
+import secrets
 from pathlib import Path
 
 from flask import Flask
@@ -77,6 +79,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         # costs every request a round trip to Redis.
         RATELIMIT_DEFAULT="3000 per minute",
         RATELIMIT_SIGN_IN="10 per minute",  # per address: passwords are not guessed quickly
+        RATELIMIT_GIVING="20 per minute",  # forms sent to the donation pages, per address: each records a gift
+        # The pages' session cookie holds only their forms' CSRF token. Secure (https only) in production, behind
+        # the proxy: FUNDLEDGER_SESSION_COOKIE_SECURE=true.
+        SESSION_COOKIE_SAMESITE="Lax",
         RATELIMIT_REFUSALS_AUDITED="60 per minute",  # per address: a flood of refusals must not fill the disk
         RATELIMIT_REFUSALS_AUDITED_ALL="600 per minute",  # from every address together
         REDIS_URL=os.environ.get("REDIS_URL"),
@@ -94,6 +100,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path) / "secret_key")
     if int(app.config["PROXIES"]):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["PROXIES"]), x_proto=int(app.config["PROXIES"]))
     app.json.ensure_ascii = False  # 捐赠收入 reads better than \u6350\u8d60\u6536\u5165
@@ -118,6 +126,20 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.register(app)
     cli.register(app)
     return app
+
+
+def _instance_secret(path: Path) -> str:
+    """The key that signs the pages' session cookie (their forms' CSRF tokens), when FUNDLEDGER_SECRET_KEY gives
+    none: made once per instance and kept in its folder, so every worker, and the next start, signs alike. Two
+    workers starting at once: the first link wins and both read it."""
+    if not path.exists():
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        draft.write_text(secrets.token_urlsafe(48))
+        draft.chmod(0o600)
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, path)
+        draft.unlink()
+    return path.read_text().strip()
 
 
 def _start_sealer(app: Flask, database: Database) -> None:

@@ -9,13 +9,18 @@ functions as the API, and meet the same security headers, with a Content Securit
 from __future__ import annotations
 
 from flask import Flask, request
+from flask_limiter.util import get_remote_address
 
-from api.pages import layout, public
+from api.pages import giving, layout, public
 
 
 def register(app: Flask) -> None:
     layout.register(app)
     app.register_blueprint(public.blp)
+    # Each form sent records a gift: a tighter limit than the API's, per address (the donor has no token).
+    app.extensions["ledger_limiter"].limit(app.config["RATELIMIT_GIVING"], key_func=get_remote_address,
+                                           methods=["POST"])(giving.blp)
+    app.register_blueprint(giving.blp)
     app.before_request(_browsers_get_the_home_page)
 
 

@@ -121,7 +121,9 @@ class DonationInSchema(Schema):
     donor_id = object_id(allow_none=True, strict=True, load_default=None)
     amount_minor = MinorUnits(required=True)
     currency = fields.String(required=True, validate=validate.Length(equal=3))
-    channel = fields.String(required=True, validate=validate.OneOf(list(DonationChannel)))
+    # (Online gifts come only from a donation page, paid through a processor: ``ledger.payments``.)
+    channel = fields.String(required=True, validate=validate.OneOf(
+        [channel for channel in DonationChannel if channel != DonationChannel.ONLINE]))
     received_on = fields.Date(required=True)
     reference = text(200, metadata={"description": "The bank's or cheque's reference"})
     description = text(500)

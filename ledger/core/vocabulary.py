@@ -44,12 +44,13 @@ class DonorKind(StrEnum):
 
 
 class DonationChannel(StrEnum):
-    """How a gift recorded by a fund manager arrived."""
+    """How a gift arrived: recorded by a fund manager (all but online), or given on a donation page (online)."""
 
     BANK = "bank"
     CHEQUE = "cheque"
     CASH = "cash"
     IN_KIND = "in_kind"  # goods or services, at a stated value
+    ONLINE = "online"  # through a payment processor, from a fund's donation page (``ledger.payments``)
 
 
 class GrantStatus(StrEnum):
@@ -94,3 +95,20 @@ class EventStatus(StrEnum):
     APPLIED = "applied"  # its effect is in the books
     IGNORED = "ignored"  # a kind of event the ledger does not act on (acknowledged and logged)
     FAILED = "failed"  # applying it failed: kept, to be applied again
+
+
+class GiftStatus(StrEnum):
+    """Where a gift started on a donation page stands."""
+
+    PENDING = "pending"  # the donor is paying, or has not yet
+    SUCCEEDED = "succeeded"  # paid: recorded as a donation
+    FAILED = "failed"  # the payment failed
+    EXPIRED = "expired"  # the donor left without paying
+    REVIEW = "review"  # what was paid differs from what was asked: a manager decides, nothing is posted
+
+
+class PaymentChannelName(StrEnum):
+    """Who takes a gift's payment."""
+
+    STRIPE = "stripe"
+    DEMO = "demo"  # the demo's stand-in, when no processor is configured: no money moves

@@ -39,10 +39,12 @@ from ledger.core.vocabulary import (
     EventStatus,
     FundKind,
     FundStatus,
+    GiftStatus,
     GrantCategory,
     GrantStatus,
     MemberRole,
     OrganisationKind,
+    PaymentChannelName,
     PeriodStatus,
 )
 from ledger.db.base import Base
@@ -98,6 +100,7 @@ class Fund(Base):
         UniqueConstraint("organisation_id", "id", "currency"),
         one_of("kind", FundKind),
         one_of("status", FundStatus),
+        CheckConstraint("giving_min_minor > 0 AND giving_max_minor >= giving_min_minor", name="giving_bounds"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -110,6 +113,9 @@ class Fund(Base):
     currency: Mapped[str] = mapped_column(String(3))
     purpose: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # The smallest and largest gift its donation page takes, in minor units of its currency.
+    giving_min_minor: Mapped[int] = mapped_column(BigInteger, server_default=text("100"))
+    giving_max_minor: Mapped[int] = mapped_column(BigInteger, server_default=text("10000000"))
 
 
 class Account(Base):
@@ -622,3 +628,47 @@ class ProcessorEvent(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     payload: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20))
+
+
+class OnlineGift(Base):
+    """A gift started on a fund's donation page: what the donor filled in, who takes the payment, and where it
+    stands (``GiftStatus``). It becomes a donation (``donation_id``) once paid, and only then; ``token`` names it in
+    its pages' URLs (random: gifts cannot be enumerated); ``fee_minor``: the processor's fee, once known."""
+
+    __tablename__ = "online_gifts"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        one_of("channel", PaymentChannelName),
+        one_of("status", GiftStatus),
+        CheckConstraint("(status = 'succeeded') = (donation_id IS NOT NULL)", name="donation_once_succeeded"),
+        ForeignKeyConstraint(["organisation_id", "fund_id", "currency"],
+                             ["funds.organisation_id", "funds.id", "funds.currency"],
+                             name="fk_online_gifts_fund_funds"),
+        ForeignKeyConstraint(["organisation_id", "donation_id"], ["donations.organisation_id", "donations.id"],
+                             name="fk_online_gifts_donation_donations"),
+        UniqueConstraint("token"),
+        UniqueConstraint("donation_id"),
+        Index("ix_online_gifts_organisation_id_status", "organisation_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Id)
+    fund_id: Mapped[int] = mapped_column(Id)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    donor_name: Mapped[str] = mapped_column(String(200))
+    donor_email: Mapped[str] = mapped_column(String(320))
+    donor_address: Mapped[str] = mapped_column(String(500))
+    donor_tax_id: Mapped[str] = mapped_column(String(40))
+    name_public: Mapped[bool] = mapped_column(Boolean)
+    dedication: Mapped[str] = mapped_column(String(500))
+    language: Mapped[str] = mapped_column(String(10))
+    channel: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    token: Mapped[str] = mapped_column(String(64))
+    payment_id: Mapped[str | None] = mapped_column(String(255))
+    fee_minor: Mapped[int | None] = mapped_column(BigInteger)
+    review_reason: Mapped[str] = mapped_column(String(500))
+    donation_id: Mapped[int | None] = mapped_column(Id)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

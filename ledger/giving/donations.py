@@ -1,4 +1,5 @@
-"""Gifts recorded by fund managers: bank transfer, cheque, cash, or in kind.
+"""Gifts recorded by fund managers (bank transfer, cheque, cash, or in kind) and gifts paid online (recorded by
+``ledger.payments.gifts`` once the processor says they are paid, with the processor's fee).
 
 Each is a row describing the gift plus the entry its recipe posts, in one transaction; the row names the
 entry, and a composite key ties the row's date to the entry's. A retry with the same idempotency key finds
@@ -20,7 +21,7 @@ from ledger.core.chart import Chart
 from ledger.core.drafts import EntryDraft
 from ledger.core.errors import CurrencyMismatch, InvalidInput, InvalidState
 from ledger.core.money import Money
-from ledger.core.recipes import Particulars, in_kind_donation, offline_donation
+from ledger.core.recipes import Particulars, in_kind_donation, offline_donation, online_donation
 from ledger.core.values import one_of
 from ledger.core.vocabulary import DonationChannel
 from ledger.db.listing import Page, get_owned, keyset_page
@@ -48,6 +49,7 @@ class GiftRecord:
     valuation_basis: str = ""
     consumed_at_once: bool = False
     account_id: int | None = None
+    fee_minor: int = 0  # online: the processor's fee, a fundraising cost out of the gross
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +91,11 @@ def record_donation(session: Session, organisation_id: int, gift: GiftRecord, *,
 
 
 def _check_channel(gift: GiftRecord) -> None:
-    """An in-kind gift says what was given and how it was valued, and goes to no account of money."""
-    if one_of(gift.channel, DonationChannel, "channel") != DonationChannel.IN_KIND:
+    """An in-kind gift says what was given and how it was valued, and goes to no account of money; only an online
+    gift carries a fee."""
+    if one_of(gift.channel, DonationChannel, "channel") != DonationChannel.ONLINE and gift.fee_minor:
+        raise InvalidInput("only a gift paid online carries a processor's fee", field="fee_minor")
+    if gift.channel != DonationChannel.IN_KIND:
         return
     for name in ("in_kind_description", "valuation_basis"):
         if not getattr(gift, name).strip():
@@ -103,6 +108,9 @@ def _check_channel(gift: GiftRecord) -> None:
 def _gift_entry(chart: Chart, gift: GiftRecord, amount: Money, particulars: Particulars) -> EntryDraft:
     if gift.channel == DonationChannel.IN_KIND:
         return in_kind_donation(chart, gift.fund_id, amount, particulars, gift.consumed_at_once)
+    if gift.channel == DonationChannel.ONLINE:
+        fee = Money(gift.fee_minor, amount.currency)
+        return online_donation(chart, gift.fund_id, amount, fee, particulars, gift.account_id)
     return offline_donation(chart, gift.fund_id, amount, gift.channel, particulars, gift.account_id)
 
 

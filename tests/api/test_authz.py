@@ -77,9 +77,10 @@ ROUTE_NEEDS = {
     ("webhooks.StripeEvents", "POST"): "public",
 }
 # Routes outside the API proper: documentation and health, open to all and holding nothing private.
-# (pages.static: the public pages' stylesheet and icon.)
+# The public pages (pages.static: their stylesheet and icon; giving: the donation pages) are not the API's:
+# anyone may open them, and they show nothing private (tests/pages).
 UNGUARDED = {"home.Home", "health.Health", "health.Live", "api-docs.openapi_json", "swagger_ui.show", "static",
-             "pages.static"}
+             "pages.static", "giving.give", "giving.checkout", "giving.status"}
 
 CALLERS = ("anonymous", "no_role", "platform_admin", "org_admin", "fund_manager", "auditor", "other_admin")
 SCOPES = ("own_fund", "other_fund", "other_org")

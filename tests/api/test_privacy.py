@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from ledger.payments.gifts import GiftForm, donation_page, start_gift
 from tests.api.support import PASSWORD
 
 SECRETS = {"email": "zhang.secret@example.cn", "phone": "13912345678", "address": "锦江区秘密路 88 号",
@@ -22,7 +23,12 @@ def donors_world(world):
     donation = world.call("org_admin", "POST", world.url("/donations"), key=uuid.uuid4().hex, json={
         "fund_id": world.fund, "donor_id": donor["id"], "amount_minor": 5_000, "currency": "CNY",
         "channel": "bank", "received_on": "2026-11-20", "description": f"gift of {NAME}"}).json
+    # A gift given on the donation page by the same person: its pages (checkout, status) are open to anyone with
+    # the token, and must not show who gave.
+    gift = world.db.write(lambda session: start_gift(session, donation_page(session, world.org, "MINE"), GiftForm(
+        10_000, NAME, SECRETS["email"], SECRETS.get("address", ""), name_public=False), "demo"))
     world.ids = {"organisation_id": world.org, "fund_id": world.fund, "donor_id": donor["id"],
+                 "fund_code": "MINE", "token": gift.token,
                  "donation_id": donation["id"], "entry_id": donation["entry_id"], "grant_id": 1, "account_id": 1,
                  "user_id": world.users["org_admin"], "year": 2026, "month": 11, "path": "index.html",
                  "filename": "x"}

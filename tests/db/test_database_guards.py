@@ -448,3 +448,24 @@ def test_revision_0007_drops_each_last_days_row_and_its_downgrade_writes_it_back
     assert tuple(at_0006[1][1:3]) == tuple(at_0006[1][3:5]) == (10_000, 0)
     with empty_database.read() as session:
         assert verify(session, books.organisation_id) == []
+
+
+def test_revision_0009_will_not_be_taken_back_while_online_donations_are_recorded(empty_database):
+    """Without revision 0009 a donation cannot be online: taking it back would have to forget the records that
+    explain entries in the books, so it refuses, and the schema stays as it was."""
+    from ledger.payments import demo_channel
+    from ledger.payments.gifts import GiftForm, donation_page, start_gift
+
+    migrate(empty_database.engine)
+    books = new_books(empty_database)
+    token = empty_database.write(lambda session: start_gift(
+        session, donation_page(session, books.organisation_id, "C1"), GiftForm(5_000, "李雷", "li@example.org"),
+        "demo").token)
+    empty_database.write(lambda session: demo_channel.pay(session, token, dt.date(2026, 11, 20)))
+
+    with pytest.raises(RuntimeError, match="online donations are recorded"):
+        downgrade(empty_database.engine, "0008")
+
+    with empty_database.engine.connect() as connection:
+        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0009"
+        assert connection.scalar(text("SELECT count(*) FROM online_gifts")) == 1

@@ -50,3 +50,51 @@ def test_nothing_on_a_phone_is_wider_than_the_screen(chromium, demo_site):
 
     assert overflow <= 0
     context.close()
+
+
+def _give(page, demo_site: str, amount: str) -> str:
+    """Gives ``amount`` (yuan) to the demo's first community fund, in English, and pays on the test checkout;
+    returns what the status page says the fund has received."""
+    page.goto(demo_site + "/?lang=en")
+    page.locator("a.give").nth(1).click()
+    page.get_by_label("Your amount").fill(amount)
+    page.get_by_label("Name", exact=True).fill("Li Lei")
+    page.get_by_label("Email (for your receipt)").fill("li.lei@example.org")
+    page.get_by_role("button", name="Continue to payment").click()
+    page.get_by_role("button", name=f"Pay CN¥{amount} (test)").click()
+    return page.locator("dd.received").inner_text()
+
+
+def test_a_donor_gives_on_a_phone_without_javascript_and_the_funds_gifts_move_by_the_amount(chromium, demo_site):
+    context = chromium.new_context(viewport=PHONE, locale="en", java_script_enabled=False)
+    page = context.new_page()
+    console = Console(page)
+
+    first = _give(page, demo_site, "50.00")
+    screenshot(page, "gift-thanks-en-phone")
+    second = _give(page, demo_site, "12.34")
+
+    assert page.locator("h1").inner_text() == "Thank you"
+    assert "Your gift of CN¥12.34" in page.locator("p.lead").inner_text()
+
+    def yuan(text: str) -> int:
+        return int(text.replace("CN¥", "").replace(",", "").replace(".", ""))
+
+    assert yuan(second) - yuan(first) == 1_234
+    assert console.problems == []
+    context.close()
+
+
+def test_the_donation_page_in_chinese_on_a_phone(chromium, demo_site):
+    context = chromium.new_context(viewport=PHONE, locale="zh-CN")
+    page = context.new_page()
+    console = Console(page)
+    page.goto(demo_site + "/")
+
+    page.locator("a.give").first.click()
+
+    assert page.locator("h1").inner_text().startswith("捐赠给")
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    screenshot(page, "give-zh-CN-phone")
+    assert console.problems == []
+    context.close()

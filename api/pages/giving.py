@@ -1,0 +1,146 @@
+"""The donation pages: a fund's page with its form (``/give/<organisation>/<fund code>``), the checkout, and the
+page a donor comes back to, which shows the gift's real status.
+
+The form is Flask-WTF's (its CSRF token signed with the app's secret key, kept in the session cookie); what the
+donor filled in is judged by ``ledger.payments.gifts``, whose refusals are shown next to the field they name. With
+no payment processor configured the checkout is the demo's (``ledger.payments.demo_channel``): a page of this site
+that says plainly that it is a test and that no money moves.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask import Blueprint, Response, redirect, request
+from flask_babel import format_currency
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, RadioField, StringField, TextAreaField
+
+from api.edge.session import database, read_session
+from api.pages.layout import page_language, page_url, render_page
+from ledger.books.organisations import get_fund
+from ledger.core.errors import LedgerError, NotFound
+from ledger.core.money import Money, currency_exponent
+from ledger.db.types import utc_now
+from ledger.payments import demo_channel
+from ledger.payments.gifts import GiftForm, donation_page, gift_by_token, gifts_received, start_gift
+
+blp = Blueprint("giving", __name__)
+# The ledger's names for the form's fields, where they differ (the donor's address is checked as ``email``).
+FIELD_OF = {"email": "donor_email", "amount": "amount"}
+
+
+class GiveForm(FlaskForm):
+    amount = RadioField(validate_choice=False)  # a preset's minor units, or "other"
+    other_amount = StringField()
+    donor_name = StringField()
+    donor_email = StringField()
+    donor_address = StringField()
+    donor_tax_id = StringField()
+    name_public = BooleanField()
+    dedication = TextAreaField()
+
+
+class CheckoutForm(FlaskForm):
+    """The demo checkout's two buttons (``pay``, ``leave``): a form for its CSRF token."""
+
+
+def money(amount_minor: int, currency: str) -> str:
+    """An amount as the page's language writes it (¥100.00; CN¥100.00 in English), from whole minor units."""
+    return format_currency(Decimal(amount_minor).scaleb(-currency_exponent(currency)), currency)
+
+
+@blp.route("/give/<int:organisation_id>/<fund_code>", methods=["GET", "POST"])
+def give(organisation_id: int, fund_code: str) -> Response:
+    try:
+        page = donation_page(read_session(), organisation_id, fund_code)
+    except NotFound:
+        return _not_found()
+    form = GiveForm()
+    form.amount.choices = [(str(preset), money(preset, page.fund.currency)) for preset in page.presets] + \
+        [("other", _("Another amount"))]
+    if request.method == "GET":
+        form.amount.data = str(page.presets[len(page.presets) // 2]) if page.presets else "other"
+        return render_page("give.html", page=page, form=form, errors={}, money=money)
+    if not form.validate_on_submit():  # (only the CSRF token is validated here: the rules are the ledger's)
+        return render_page("give.html", status=400, page=page, form=form, money=money,
+                           errors={"form": _("This form has expired. Please send it again.")})
+    try:
+        filled = _gift_form(form, page.fund.currency)
+        gift = database().write(lambda session: start_gift(
+            session, donation_page(session, organisation_id, fund_code), filled, demo_channel.CHANNEL))
+    except LedgerError as refusal:
+        errors = {FIELD_OF.get(refusal.field, refusal.field): _refusal_text(refusal, page)}
+        return render_page("give.html", status=422, page=page, form=form, errors=errors, money=money)
+    return redirect(page_url("giving.checkout", token=gift.token), code=303)
+
+
+def _gift_form(form: GiveForm, currency: str) -> GiftForm:
+    # A typed amount wins over the buttons: without JavaScript nothing selects "another amount" for the donor.
+    if (form.other_amount.data or "").strip() or form.amount.data == "other":
+        amount = Money.parse(form.other_amount.data or "", currency).amount_minor
+    elif (form.amount.data or "").isdigit():
+        amount = int(form.amount.data)
+    else:
+        amount = 0  # (nothing chosen: refused below as out of bounds)
+    return GiftForm(amount, form.donor_name.data or "", form.donor_email.data or "", form.donor_address.data or "",
+                    form.donor_tax_id.data or "", form.name_public.data is True, form.dedication.data or "",
+                    page_language())
+
+
+def _refusal_text(refusal: LedgerError, page) -> str:
+    """The refusal in the page's language, for the fields a donor fills in."""
+    fund = page.fund
+    if refusal.field == "amount" and "minimum_minor" not in refusal.details:
+        return _("Please write the amount as a number, like 100.00.")
+    texts = {
+        "amount": _("Please give from %(low)s to %(high)s.", low=money(fund.giving_min_minor, fund.currency),
+                    high=money(fund.giving_max_minor, fund.currency)),
+        "donor_name": _("Please give your name (up to 200 characters)."),
+        "donor_email": _("Please give an email address: the receipt goes there."),
+        "donor_address": _("The address is too long (up to 500 characters)."),
+        "donor_tax_id": _("The tax number is too long (up to 40 characters)."),
+        "dedication": _("The dedication is too long (up to 500 characters)."),
+    }
+    return texts.get(FIELD_OF.get(refusal.field, refusal.field), refusal.message)
+
+
+@blp.route("/give/checkout/<token>", methods=["GET", "POST"])
+def checkout(token: str) -> Response:
+    """The demo's checkout: the gift, a banner saying no money moves, pay or leave."""
+    try:
+        gift = gift_by_token(read_session(), token)
+    except NotFound:
+        return _not_found()
+    form = CheckoutForm()
+    if request.method == "POST" and form.validate_on_submit() and gift.status == "pending":
+        if "pay" in request.form:
+            database().write(lambda session: demo_channel.pay(session, token, utc_now().date()))
+        else:
+            database().write(lambda session: demo_channel.leave(session, token))
+        return redirect(page_url("giving.status", token=token), code=303)
+    if gift.status != "pending":
+        return redirect(page_url("giving.status", token=token), code=303)
+    return render_page("checkout.html", gift=gift, form=form, money=money,
+                       fee=demo_channel.demo_fee(gift.amount_minor), fund=_fund(gift))
+
+
+@blp.route("/give/gifts/<token>")
+def status(token: str) -> Response:
+    """Where the gift stands, read from the books each time (a donor may come back before the payment is known)."""
+    session = read_session()
+    try:
+        gift = gift_by_token(session, token)
+    except NotFound:
+        return _not_found()
+    fund = _fund(gift)
+    return render_page("gift.html", gift=gift, fund=fund, money=money, received=gifts_received(session, fund))
+
+
+def _fund(gift):
+    return get_fund(read_session(), gift.organisation_id, gift.fund_id)
+
+
+def _not_found() -> Response:
+    return render_page("not_found.html", status=404)

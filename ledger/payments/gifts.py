@@ -1,0 +1,195 @@
+"""Gifts given on a fund's donation page: started (pending) when the donor sends the form, recorded as a donation
+only when the channel that takes the payment says it is paid, and then with the processor's fee.
+
+The page shows what anyone may know of the fund (``donation_page``). ``start_gift`` judges what the donor filled
+in (an amount within the fund's bounds, a name, an email address) and records the gift as pending. ``gift_paid``
+turns it into a donation, exactly once however often a channel says so: the donor found (by email) or recorded,
+the gift posted by the online recipe (the gross to revenue through the channel's clearing account, the fee a
+fundraising cost), in one transaction with the gift's new status. A payment that differs from what was asked is
+set aside for review and posts nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.books.balances import balance
+from ledger.books.charts import load_chart
+from ledger.books.organisations import get_organisation
+from ledger.core.chart import Role
+from ledger.core.errors import AmountInvalid, InvalidInput, NotFound
+from ledger.core.money import Money, currency_exponent
+from ledger.core.values import one_of, required_text
+from ledger.core.vocabulary import DonationChannel, DonorKind, FundStatus, GiftStatus, PaymentChannelName
+from ledger.db.models import Donor, Fund, OnlineGift, Organisation
+from ledger.db.types import utc_now
+from ledger.giving.donations import GiftRecord, record_donation
+from ledger.giving.donors import Contact, create_donor
+
+PRESET_MAJOR_UNITS = (50, 100, 200, 500)  # the amounts a page offers first, where the fund's bounds allow them
+OPTIONAL_LIMITS = {"donor_address": 500, "donor_tax_id": 40, "dedication": 500}
+
+
+@dataclass(frozen=True, slots=True)
+class DonationPage:
+    """What a fund's donation page shows: its organisation, the fund, and the preset amounts (minor units)."""
+
+    organisation: Organisation
+    fund: Fund
+    presets: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GiftForm:
+    """What the donor filled in. ``amount_minor``: in minor units of the fund's currency."""
+
+    amount_minor: int
+    donor_name: str
+    donor_email: str
+    donor_address: str = ""
+    donor_tax_id: str = ""
+    name_public: bool = False
+    dedication: str = ""
+    language: str = "zh-CN"
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """What a channel says was paid for a gift: its own id for the payment, the amount and currency, the fee it
+    kept (from its own records, never computed here), and the day the money was received."""
+
+    payment_id: str
+    amount_minor: int
+    currency: str
+    fee_minor: int
+    paid_on: dt.date
+
+
+def donation_page(session: Session, organisation_id: int, fund_code: str) -> DonationPage:
+    """The page of a fund that takes gifts; NotFound for a fund that is not there, or closed."""
+    organisation = get_organisation(session, organisation_id)
+    fund = session.scalars(select(Fund).where(Fund.organisation_id == organisation_id, Fund.code == fund_code)).first()
+    if fund is None or fund.status != FundStatus.OPEN:
+        raise NotFound(f"fund {fund_code} takes no gifts here", field="fund")
+    scale = 10 ** currency_exponent(fund.currency)
+    presets = tuple(units * scale for units in PRESET_MAJOR_UNITS
+                    if fund.giving_min_minor <= units * scale <= fund.giving_max_minor)
+    return DonationPage(organisation, fund, presets)
+
+
+def start_gift(session: Session, page: DonationPage, form: GiftForm, channel: str) -> OnlineGift:
+    """Records the gift the form describes, pending its payment; a refusal names the field and writes nothing."""
+    fund = page.fund
+    _check_amount(form.amount_minor, fund)
+    name = required_text(form.donor_name, "donor_name", 200)
+    email = Contact(email=form.donor_email.strip() or None).checked()["email"]
+    if email is None:
+        raise InvalidInput("is required: the receipt goes there", field="donor_email")
+    for field, limit in OPTIONAL_LIMITS.items():
+        if len(getattr(form, field)) > limit:
+            raise InvalidInput(f"must be at most {limit} characters", field=field)
+    now = utc_now()
+    gift = OnlineGift(
+        organisation_id=fund.organisation_id, fund_id=fund.id, currency=fund.currency, amount_minor=form.amount_minor,
+        donor_name=name, donor_email=email, donor_address=form.donor_address.strip(),
+        donor_tax_id=form.donor_tax_id.strip(), name_public=form.name_public is True,
+        dedication=form.dedication.strip(), language=form.language,
+        channel=one_of(channel, PaymentChannelName, "channel"), status=GiftStatus.PENDING,
+        token=secrets.token_urlsafe(24), review_reason="", created_at=now, updated_at=now)
+    session.add(gift)
+    session.flush()
+    return gift
+
+
+def _check_amount(amount_minor: int, fund: Fund) -> None:
+    low, high = (Money(bound, fund.currency) for bound in (fund.giving_min_minor, fund.giving_max_minor))
+    if not isinstance(amount_minor, int) or isinstance(amount_minor, bool) or \
+            not low.amount_minor <= amount_minor <= high.amount_minor:
+        raise AmountInvalid(f"must be from {low} to {high}", field="amount", minimum_minor=low.amount_minor,
+                            maximum_minor=high.amount_minor)
+
+
+def gift_by_token(session: Session, token: str, *, for_update: bool = False) -> OnlineGift:
+    query = select(OnlineGift).where(OnlineGift.token == token)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    gift = session.scalars(query).first()
+    if gift is None:
+        raise NotFound("no such gift", field="gift")
+    return gift
+
+
+def gift_paid(session: Session, token: str, payment: Payment, recorded_by: str) -> OnlineGift:
+    """The gift, recorded as a donation with its fee if it was still pending (the gift's row is locked first, so
+    two reports of the same payment record it once); a gift already decided is answered as it is."""
+    gift = gift_by_token(session, token, for_update=True)
+    if gift.status != GiftStatus.PENDING:
+        return gift
+    problem = _payment_problem(gift, payment)
+    if problem:
+        return _settle(gift, GiftStatus.REVIEW, payment, review_reason=problem)
+    donation = record_donation(session, gift.organisation_id, GiftRecord(
+        fund_id=gift.fund_id, amount_minor=payment.amount_minor, currency=payment.currency,
+        channel=DonationChannel.ONLINE, received_on=payment.paid_on, donor_id=_donor_of(session, gift).id,
+        reference=payment.payment_id, description=_description(gift), fee_minor=payment.fee_minor),
+        idempotency_key=f"online-gift-{gift.id}", recorded_by=recorded_by)
+    _settle(gift, GiftStatus.SUCCEEDED, payment, donation_id=donation.id)
+    session.flush()
+    return gift
+
+
+def gift_ended(session: Session, token: str, status: str) -> OnlineGift:
+    """A pending gift whose payment failed, or that the donor left: nothing was paid, nothing is posted."""
+    if status not in (GiftStatus.FAILED, GiftStatus.EXPIRED):
+        raise InvalidInput("a gift ends failed or expired", field="status")
+    gift = gift_by_token(session, token, for_update=True)
+    if gift.status == GiftStatus.PENDING:
+        gift.status = status
+        gift.updated_at = utc_now()
+        session.flush()
+    return gift
+
+
+def _payment_problem(gift: OnlineGift, payment: Payment) -> str:
+    asked, paid = Money(gift.amount_minor, gift.currency), Money(payment.amount_minor, payment.currency.upper())
+    if paid != asked:
+        return f"paid {paid}, asked {asked}"
+    if not 0 <= payment.fee_minor <= payment.amount_minor:
+        return f"the processor reports a fee of {payment.fee_minor} minor units on {paid}"
+    return ""
+
+
+def _settle(gift: OnlineGift, status: str, payment: Payment, *, donation_id: int | None = None,
+            review_reason: str = "") -> OnlineGift:
+    gift.status, gift.payment_id, gift.fee_minor = status, payment.payment_id, payment.fee_minor
+    gift.donation_id, gift.review_reason, gift.updated_at = donation_id, review_reason[:500], utc_now()
+    return gift
+
+
+def _donor_of(session: Session, gift: OnlineGift) -> Donor:
+    """The organisation's donor with the gift's email address (its earliest), or a new one from the form."""
+    donor = session.scalars(select(Donor).where(Donor.organisation_id == gift.organisation_id,
+                                                Donor.email == gift.donor_email).order_by(Donor.id)).first()
+    if donor is not None:
+        return donor
+    return create_donor(session, gift.organisation_id, kind=DonorKind.INDIVIDUAL, name=gift.donor_name,
+                        created_by="donation page", public_name_consent=gift.name_public,
+                        contact=Contact(email=gift.donor_email, address=gift.donor_address or None,
+                                        tax_id=gift.donor_tax_id or None))
+
+
+def _description(gift: OnlineGift) -> str:
+    text = "online gift"
+    return f"{text}: {gift.dedication}"[:500] if gift.dedication else text
+
+
+def gifts_received(session: Session, fund: Fund) -> Money:
+    """What the fund has received in gifts, net of refunds: its donation revenue, read in O(1)."""
+    totals = balance(session, load_chart(session, fund.organisation_id).account(Role.DONATION_REVENUE), fund.id,
+                     fund.currency)
+    return Money(totals.credits_minor - totals.debits_minor, fund.currency)
