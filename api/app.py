@@ -88,6 +88,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         REDIS_URL=os.environ.get("REDIS_URL"),
         # Stripe's, from the environment (never the repository): the webhook endpoint's signing secret.
         STRIPE_WEBHOOK_SECRET=os.environ.get("STRIPE_WEBHOOK_SECRET"),
+        STRIPE_SECRET_KEY=os.environ.get("STRIPE_SECRET_KEY"),  # unset: the donation pages use the demo's checkout
+        STRIPE_API_BASE=os.environ.get("STRIPE_API_BASE"),  # a stand-in's address; unset: Stripe's own
         MAX_DAYS_AHEAD=DEFAULT_DAYS_AHEAD,  # how many days after today (UTC) an entry may be dated
         # How many proxies stand in front (nginx: 1). Their X-Forwarded-For and -Proto are believed, so the rate
         # limits and the audit log see the client's address; with none, the headers are ignored (anyone can send

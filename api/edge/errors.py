@@ -26,6 +26,7 @@ STATUS_BY_ERROR: tuple[tuple[type[ledger_errors.LedgerError], int], ...] = (
     (ledger_errors.EntryAlreadyReversed, 409),
     (ledger_errors.EntryKeptByRecord, 409),
     (ledger_errors.Conflict, 409),
+    (ledger_errors.ChannelUnavailable, 503),
     (ledger_errors.LedgerError, 422),
 )
 

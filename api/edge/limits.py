@@ -24,9 +24,10 @@ from ledger.core.errors import Unauthenticated
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
                "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
-# The pages (api.pages): their own stylesheet and images, no script, forms posted only back here.
-PAGE_POLICY = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-               "frame-ancestors 'none'; base-uri 'none'")
+# The pages (api.pages): their own stylesheet and images, no script, forms posted only back here, or (a donation
+# form's redirect, which form-action governs too) on to Stripe's hosted checkout.
+PAGE_POLICY = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
+               "form-action 'self' https://checkout.stripe.com; frame-ancestors 'none'; base-uri 'none'")
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",

@@ -17,13 +17,14 @@ from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, StringField, TextAreaField
 
+from api.edge.channels import stripe_account
 from api.edge.session import database, read_session
 from api.pages.layout import page_language, page_url, render_page
 from ledger.books.organisations import get_fund
-from ledger.core.errors import LedgerError, NotFound
+from ledger.core.errors import ChannelUnavailable, LedgerError, NotFound
 from ledger.core.money import Money, currency_exponent
 from ledger.db.types import utc_now
-from ledger.payments import demo_channel
+from ledger.payments import demo_channel, stripe_channel
 from ledger.payments.gifts import GiftForm, donation_page, gift_by_token, gifts_received, start_gift
 
 blp = Blueprint("giving", __name__)
@@ -62,18 +63,34 @@ def give(organisation_id: int, fund_code: str) -> Response:
         [("other", _("Another amount"))]
     if request.method == "GET":
         form.amount.data = str(page.presets[len(page.presets) // 2]) if page.presets else "other"
-        return render_page("give.html", page=page, form=form, errors={}, money=money)
+        return _form_page(page=page, form=form, errors={}, money=money)
     if not form.validate_on_submit():  # (only the CSRF token is validated here: the rules are the ledger's)
-        return render_page("give.html", status=400, page=page, form=form, money=money,
+        return _form_page(status=400, page=page, form=form, money=money,
                            errors={"form": _("This form has expired. Please send it again.")})
+    account = stripe_account()
     try:
         filled = _gift_form(form, page.fund.currency)
         gift = database().write(lambda session: start_gift(
-            session, donation_page(session, organisation_id, fund_code), filled, demo_channel.CHANNEL))
+            session, donation_page(session, organisation_id, fund_code), filled,
+            stripe_channel.CHANNEL if account else demo_channel.CHANNEL))
     except LedgerError as refusal:
         errors = {FIELD_OF.get(refusal.field, refusal.field): _refusal_text(refusal, page)}
-        return render_page("give.html", status=422, page=page, form=form, errors=errors, money=money)
-    return redirect(page_url("giving.checkout", token=gift.token), code=303)
+        return _form_page(status=422, page=page, form=form, errors=errors, money=money)
+    if account is None:
+        return redirect(page_url("giving.checkout", token=gift.token), code=303)
+    try:
+        checkout_url = stripe_channel.start_checkout(
+            account, gift, page.fund.name, success_url=page_url("giving.status", token=gift.token, _external=True),
+            cancel_url=page_url("giving.give", organisation_id=organisation_id, fund_code=fund_code, _external=True))
+    except ChannelUnavailable:
+        return _form_page(status=503, page=page, form=form, money=money, errors={
+            "form": _("The payment could not be started: nothing was charged. Please try again in a moment.")})
+    return redirect(checkout_url, code=303)
+
+
+def _form_page(status: int = 200, **context) -> Response:
+    """The fund's page with its form; the notice of test mode when no payment processor is configured."""
+    return render_page("give.html", status=status, test_mode=stripe_account() is None, **context)
 
 
 def _gift_form(form: GiveForm, currency: str) -> GiftForm:
@@ -112,6 +129,8 @@ def checkout(token: str) -> Response:
     try:
         gift = gift_by_token(read_session(), token)
     except NotFound:
+        return _not_found()
+    if gift.channel != demo_channel.CHANNEL:  # a gift paid through a real processor is never "paid" here
         return _not_found()
     form = CheckoutForm()
     if request.method == "POST" and form.validate_on_submit() and gift.status == "pending":

@@ -14,13 +14,15 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from api.edge.auth import requires
+from api.edge.channels import stripe_account
 from api.edge.documented import documents_problems
 from api.edge.session import database
 from ledger.access.policy import Need
 from ledger.core.errors import NotFound
+from ledger.core.vocabulary import EventStatus
 from ledger.db.types import utc_now
 from ledger.payments.events import store_event
-from ledger.payments.stripe_channel import HANDLED, SIGNATURE, verified_event
+from ledger.payments.stripe_channel import HANDLED, SIGNATURE, apply_stored, verified_event
 
 blp = Blueprint("webhooks", __name__, url_prefix="/webhooks", description="Events from payment processors")
 
@@ -48,4 +50,11 @@ class StripeEvents(MethodView):
             raise NotFound("no Stripe webhook secret is configured here (STRIPE_WEBHOOK_SECRET)")
         event = verified_event(request.get_data(), request.headers.get(SIGNATURE), secret, utc_now())
         stored, fresh = database().write(lambda session: store_event(session, event, HANDLED))
-        return {"received": True, "event_id": stored.event_id, "duplicate": not fresh, "status": stored.status}
+        status = stored.status
+        account = stripe_account()
+        if account is not None and status in (EventStatus.RECEIVED, EventStatus.FAILED):
+            # Inline, after the event is stored and acknowledged in its own commit: a failure here is kept on the
+            # event's row, for the next delivery of it or a replay.
+            status = apply_stored(database(), account, stored.id)
+        return {"received": True, "event_id": stored.event_id, "duplicate": not fresh, "status": status}
+

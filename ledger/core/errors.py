@@ -187,3 +187,9 @@ class EventMalformed(InvalidInput):
     """A signed processor event the ledger cannot read: not JSON, or without the fields every event has."""
 
     code = "event_malformed"
+
+
+class ChannelUnavailable(LedgerError):
+    """The payment channel could not be reached or refused the call: nothing was charged; try again later."""
+
+    code = "channel_unavailable"

@@ -68,6 +68,7 @@ class Payment:
     currency: str
     fee_minor: int
     paid_on: dt.date
+    problem: str = ""  # what the channel itself found wrong (the gift is then set aside for review)
 
 
 def donation_page(session: Session, organisation_id: int, fund_code: str) -> DonationPage:
@@ -156,6 +157,8 @@ def gift_ended(session: Session, token: str, status: str) -> OnlineGift:
 
 
 def _payment_problem(gift: OnlineGift, payment: Payment) -> str:
+    if payment.problem:
+        return payment.problem
     asked, paid = Money(gift.amount_minor, gift.currency), Money(payment.amount_minor, payment.currency.upper())
     if paid != asked:
         return f"paid {paid}, asked {asked}"

@@ -1,4 +1,11 @@
-"""The Stripe channel. Inbound: a webhook event, verified against its ``Stripe-Signature`` header.
+"""The Stripe channel. Outbound: a Checkout Session for a gift (``start_checkout``). Inbound: a webhook event,
+verified against its ``Stripe-Signature`` header (``verified_event``), then applied from its stored row
+(``apply_event``).
+
+Applying fetches the payment's current state from Stripe (its intent, with the charge and the balance transaction
+expanded) rather than trusting the event's copy, so events may arrive in any order and any number of times: a
+gift is recorded once its payment has succeeded, whichever event says so first, with the fee the balance
+transaction holds (never computed here).
 
 The signature is an HMAC of the timestamp and the raw body with the endpoint's secret (stripe-python's
 ``WebhookSignature`` checks it, and refuses a timestamp older than the tolerance: a replayed delivery). A timestamp
@@ -10,13 +17,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+from dataclasses import dataclass
 
 import stripe
+from sqlalchemy.orm import Session
 
-from ledger.core.errors import EventMalformed, SignatureInvalid
+from ledger.core.errors import ChannelUnavailable, EventMalformed, SignatureInvalid
+from ledger.core.vocabulary import EventStatus, GiftStatus
+from ledger.db.models import OnlineGift, ProcessorEvent
 from ledger.payments.events import ArrivedEvent
+from ledger.payments.gifts import Payment, gift_by_token, gift_ended, gift_paid
+
+log = logging.getLogger(__name__)
 
 CHANNEL = "stripe"
+GIFT_KEY = "fundledger_gift"  # the metadata key that names a gift (its token) on a session and its payment
 TOLERANCE_SECONDS = 300  # Stripe's own default, each way
 SIGNATURE = "Stripe-Signature"
 # What the ledger acts on (the rest is acknowledged and logged): Checkout's outcome, the payment's, refunds,
@@ -72,3 +88,100 @@ def _event(text: str) -> ArrivedEvent:
         raise EventMalformed("has no object", field="body.data.object")
     return ArrivedEvent(CHANNEL, event["id"], event["type"], event["livemode"],
                         dt.datetime.fromtimestamp(event["created"], dt.UTC), text)
+
+
+@dataclass(frozen=True, slots=True)
+class StripeAccount:
+    """The organisation's Stripe account: its secret key, and (for a stand-in in tests) the API's address."""
+
+    secret_key: str
+    api_base: str | None = None
+
+    def client(self) -> stripe.StripeClient:
+        addresses = {"base_addresses": {"api": self.api_base}} if self.api_base else {}
+        return stripe.StripeClient(self.secret_key, max_network_retries=2, **addresses)
+
+
+def start_checkout(account: StripeAccount, gift: OnlineGift, fund_name: str, success_url: str,
+                   cancel_url: str) -> str:
+    """A Stripe Checkout Session for the gift (``submit_type=donate``), naming the gift in its metadata and its
+    payment's; the address to send the donor to. The idempotency key is the gift's own, so a retry (a double
+    click, a timeout) gets the same session back rather than a second payment."""
+    try:
+        return _checkout_session(account, gift, fund_name, success_url, cancel_url).url
+    except stripe.StripeError as error:
+        log.warning("stripe refused or could not take the checkout of gift %s: %s", gift.id, error)
+        raise ChannelUnavailable("Stripe could not start the payment; nothing was charged") from None
+
+
+def _checkout_session(account: StripeAccount, gift: OnlineGift, fund_name: str, success_url: str,
+                      cancel_url: str):
+    return account.client().v1.checkout.sessions.create(params={
+        "mode": "payment", "submit_type": "donate", "customer_email": gift.donor_email,
+        "client_reference_id": gift.token,
+        "line_items": [{"quantity": 1, "price_data": {
+            "currency": gift.currency.lower(), "unit_amount": gift.amount_minor, "product_data": {"name": fund_name}}}],
+        "metadata": {GIFT_KEY: gift.token}, "payment_intent_data": {"metadata": {GIFT_KEY: gift.token}},
+        "success_url": success_url, "cancel_url": cancel_url,
+    }, options={"idempotency_key": f"fundledger-gift-{gift.token}"})
+
+
+def apply_event(session: Session, account: StripeAccount, stored: ProcessorEvent) -> str:
+    """Applies a stored event to the books, idempotently; its new status. Events about a payment go by the
+    payment's current state at Stripe; kinds whose handling is not built yet stay ``received``, for a replay."""
+    event = json.loads(stored.payload)
+    found = event["data"]["object"]
+    token = (found.get("metadata") or {}).get(GIFT_KEY)
+    kind = event["type"]
+    if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded",
+                "payment_intent.succeeded"):
+        if token is None:  # a payment not started from a donation page of this ledger
+            return EventStatus.IGNORED
+        intent_id = found["id"] if kind == "payment_intent.succeeded" else found.get("payment_intent")
+        if intent_id:
+            _paid_if_succeeded(session, account, token, intent_id)
+        return EventStatus.APPLIED
+    if kind in ("checkout.session.async_payment_failed", "checkout.session.expired"):
+        if token is not None:
+            gift_ended(session, token, GiftStatus.FAILED if kind.endswith("failed") else GiftStatus.EXPIRED)
+        return EventStatus.APPLIED if token is not None else EventStatus.IGNORED
+    return EventStatus.RECEIVED
+
+
+def _paid_if_succeeded(session: Session, account: StripeAccount, token: str, intent_id: str) -> None:
+    gift_by_token(session, token)  # (a token of no gift here: NotFound, and the event is kept as failed)
+    intent = account.client().v1.payment_intents.retrieve(
+        intent_id, params={"expand": ["latest_charge.balance_transaction"]})
+    if intent.status != "succeeded" or intent.latest_charge is None:
+        return  # not paid yet: a later event says when
+    transaction = intent.latest_charge.balance_transaction
+    paid_on = dt.datetime.fromtimestamp(intent.latest_charge.created, dt.UTC).date()
+    problem = "" if transaction.currency == intent.currency else (
+        f"settled in {transaction.currency.upper()}: its fee in {intent.currency.upper()} needs the balance "
+        "transaction's exchange rate, which the ledger does not apply yet")
+    gift_paid(session, token, Payment(intent.id, intent.amount_received, intent.currency.upper(),
+                                      transaction.fee if not problem else 0, paid_on, problem), recorded_by="stripe")
+
+
+def apply_stored(database, account: StripeAccount, event_row_id: int) -> str:
+    """Applies a stored event in a transaction of its own (its row locked: two deliveries apply it once), and
+    keeps its outcome on the row; a failure (Stripe unreachable, a gift unknown) is kept as ``failed``, to be
+    applied again by a later delivery or a replay."""
+    def apply(session: Session) -> str:
+        stored = session.get(ProcessorEvent, event_row_id, with_for_update=True, populate_existing=True)
+        if stored.status in (EventStatus.RECEIVED, EventStatus.FAILED):
+            stored.status = apply_event(session, account, stored)
+        return stored.status
+
+    try:
+        return database.write(apply)
+    except Exception:
+        log.exception("stripe event %s could not be applied; kept as failed", event_row_id)
+        database.write(lambda session: _mark_failed(session, event_row_id))
+        return EventStatus.FAILED
+
+
+def _mark_failed(session: Session, event_row_id: int) -> None:
+    stored = session.get(ProcessorEvent, event_row_id, with_for_update=True)
+    if stored.status == EventStatus.RECEIVED:
+        stored.status = EventStatus.FAILED

@@ -1,0 +1,135 @@
+"""A stand-in for the few Stripe API calls the Stripe channel makes, for tests that cannot reach Stripe.
+
+localstripe (a maintained, stateful fake on PyPI) has no Checkout Sessions and no fees, which are exactly what this
+channel needs, so this serves them itself: Checkout Sessions created and read, and payment intents read with
+their charge and balance transaction expanded, every object copied from Stripe's own samples
+(``stripe_objects.json``, from Stripe's OpenAPI fixtures) and given this test's values. It keeps every request
+(method, path, form, idempotency key) for tests to assert on, and lets a test play the donor: ``pay`` a session
+(the payment intent succeeds, with a charge and a balance transaction holding Stripe's fee) or ``expire`` it.
+stripe-python's own client talks to it over HTTP (``StripeClient(..., base_addresses=...)``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+SAMPLES = json.loads((Path(__file__).parent / "stripe_objects.json").read_text())
+
+
+def sample(kind: str, **values) -> dict:
+    """A copy of Stripe's sample object of this kind, with a fresh id and these values."""
+    prefix = {"checkout.session": "cs_test", "payment_intent": "pi", "charge": "ch", "balance_transaction": "txn",
+              "event": "evt"}[kind]
+    return {**copy.deepcopy(SAMPLES[kind]), "id": f"{prefix}_{uuid.uuid4().hex[:24]}", "created": int(time.time()),
+            **values}
+
+
+def _nested(form: list[tuple[str, str]]) -> dict:
+    """Stripe's form encoding (``a[b][0][c]=…``) back into nested dicts (a list's items keyed "0", "1", …)."""
+    tree: dict = {}
+    for key, value in form:
+        *path, last = key.replace("]", "").split("[")
+        node = tree
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return tree
+
+
+@dataclass
+class StripeStandIn:
+    sessions: dict[str, dict] = field(default_factory=dict)
+    intents: dict[str, dict] = field(default_factory=dict)
+    charges: dict[str, dict] = field(default_factory=dict)
+    balance_transactions: dict[str, dict] = field(default_factory=dict)
+    requests: list[dict] = field(default_factory=list)
+    by_idempotency_key: dict[str, dict] = field(default_factory=dict)
+    url: str = ""
+
+    def __call__(self, environ, start_response):
+        request = Request(environ)
+        form = _nested(parse_qsl(request.get_data(as_text=True))) if request.method == "POST" else {}
+        key = request.headers.get("Idempotency-Key")
+        self.requests.append({"method": request.method, "path": request.path, "form": form,
+                              "idempotency_key": key, "args": request.args.to_dict(flat=False)})
+        answer = self._answer(request, form, key)
+        status = 404 if answer is None else 200
+        body = answer if answer is not None else {"error": {"type": "invalid_request_error", "message": "no such"}}
+        return Response(json.dumps(body), status=status, mimetype="application/json")(environ, start_response)
+
+    def _answer(self, request: Request, form: dict, key: str | None) -> dict | None:
+        parts = request.path.strip("/").split("/")
+        if request.method == "POST" and parts == ["v1", "checkout", "sessions"]:
+            if key in self.by_idempotency_key:  # Stripe answers a retried key with the first answer
+                return self.by_idempotency_key[key]
+            self.by_idempotency_key[key] = self._create_session(form)
+            return self.by_idempotency_key[key]
+        if request.method == "GET" and parts[:3] == ["v1", "checkout", "sessions"] and len(parts) == 4:
+            return self.sessions.get(parts[3])
+        if request.method == "GET" and parts[:2] == ["v1", "payment_intents"] and len(parts) == 3:
+            expand = [value for key, value in request.args.items(multi=True) if key.startswith("expand")]
+            return self._expanded_intent(parts[2], expand)
+        return None
+
+    def _create_session(self, form: dict) -> dict:
+        item = form["line_items"]["0"]
+        amount, currency = int(item["price_data"]["unit_amount"]), item["price_data"]["currency"]
+        intent = sample("payment_intent", amount=amount, amount_received=0, currency=currency,
+                        status="requires_payment_method", latest_charge=None,
+                        metadata=form.get("payment_intent_data", {}).get("metadata", {}))
+        self.intents[intent["id"]] = intent
+        session = sample("checkout.session", mode=form["mode"], submit_type=form.get("submit_type"),
+                         amount_total=amount, currency=currency, metadata=form.get("metadata", {}),
+                         client_reference_id=form.get("client_reference_id"),
+                         customer_email=form.get("customer_email"), payment_intent=intent["id"],
+                         payment_status="unpaid", status="open", success_url=form["success_url"],
+                         cancel_url=form["cancel_url"])
+        session["url"] = f"{self.url}/pay/{session['id']}"
+        self.sessions[session["id"]] = session
+        return session
+
+    def _expanded_intent(self, intent_id: str, expand: list[str]) -> dict | None:
+        intent = copy.deepcopy(self.intents.get(intent_id))
+        if intent and intent.get("latest_charge") and "latest_charge.balance_transaction" in expand:
+            charge = copy.deepcopy(self.charges[intent["latest_charge"]])
+            charge["balance_transaction"] = self.balance_transactions[charge["balance_transaction"]]
+            intent["latest_charge"] = charge
+        return intent
+
+    def pay(self, session_id: str, fee: int, *, paid: int | None = None, settled_in: str | None = None) -> dict:
+        """The donor pays: the intent succeeds with a charge whose balance transaction holds Stripe's fee."""
+        session = self.sessions[session_id]
+        intent = self.intents[session["payment_intent"]]
+        amount = session["amount_total"] if paid is None else paid
+        transaction = sample("balance_transaction", amount=amount, fee=fee, net=amount - fee,
+                             currency=settled_in or session["currency"], type="charge")
+        charge = sample("charge", amount=amount, currency=session["currency"], payment_intent=intent["id"],
+                        balance_transaction=transaction["id"], paid=True, status="succeeded")
+        transaction["source"] = charge["id"]
+        self.balance_transactions[transaction["id"]] = transaction
+        self.charges[charge["id"]] = charge
+        intent.update(status="succeeded", amount_received=amount, latest_charge=charge["id"])
+        session.update(payment_status="paid", status="complete")
+        return session
+
+    def expire(self, session_id: str) -> dict:
+        self.sessions[session_id].update(status="expired")
+        return self.sessions[session_id]
+
+
+def serve(stand_in: StripeStandIn):
+    """Serves the stand-in on a free local port (a thread); returns the server, to ``shutdown()``."""
+    server = make_server("127.0.0.1", 0, stand_in, threaded=True)
+    stand_in.url = f"http://127.0.0.1:{server.server_port}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

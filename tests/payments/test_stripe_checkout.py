@@ -1,0 +1,212 @@
+"""The Stripe channel end to end, against a stand-in for Stripe's API (stripe_standin.py) reached by stripe-python's
+own client: the donation page starts a Checkout Session (amount, currency, metadata, a deterministic idempotency
+key), and signed events, in any order and any number of times, record the gift once, with the fee Stripe's
+balance transaction holds."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import stripe
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from ledger.db.models import Donation, Fund, OnlineGift
+from tests.api.support import make_app
+from tests.payments.stripe_standin import StripeStandIn, sample, serve
+
+SECRET = "whsec_test_checkout_" + "x" * 20
+CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+@pytest.fixture
+def stand_in():
+    fake = StripeStandIn()
+    server = serve(fake)
+    yield fake
+    server.shutdown()
+
+
+@pytest.fixture
+def shop(world, stand_in):
+    """The world's app with a Stripe account at the stand-in: (client, the fund page's URL)."""
+    app = make_app(world.db, STRIPE_SECRET_KEY="sk_test_standin", STRIPE_API_BASE=stand_in.url,
+                   STRIPE_WEBHOOK_SECRET=SECRET, RATELIMIT_GIVING="100000 per second")
+    with world.db.read() as session:
+        code = session.get(Fund, world.fund).code
+    yield app.test_client(), f"/give/{world.org}/{code}?lang=en"
+    app.extensions["ledger_db"].dispose()
+
+
+def give(client, url: str, amount: str = "100.00"):
+    token = CSRF.search(client.get(url).get_data(as_text=True))[1]
+    return client.post(url, data={"csrf_token": token, "amount": "other", "other_amount": amount,
+                                  "donor_name": "Li Lei", "donor_email": "li.lei@example.org"})
+
+
+def deliver(client, event_type: str, found: dict):
+    event = sample("event", type=event_type, livemode=False, data={"object": found})
+    body = json.dumps(event)
+    header = stripe.WebhookSignature.generate_signature_header(body, SECRET, timestamp=int(time.time()))
+    return client.post("/webhooks/stripe", data=body, headers={"Stripe-Signature": header,
+                                                                "Content-Type": "application/json"})
+
+
+def the_gift(db) -> OnlineGift:
+    with db.read() as session:
+        return session.scalars(select(OnlineGift).order_by(OnlineGift.id.desc())).first()
+
+
+def count(db, model) -> int:
+    with db.read() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def test_the_page_starts_a_checkout_session_for_the_gift_and_sends_the_donor_there(world, shop, stand_in):
+    client, url = shop
+
+    sent = give(client, url, "88.80")
+
+    [created] = [r for r in stand_in.requests if r["path"] == "/v1/checkout/sessions"]
+    gift = the_gift(world.db)
+    assert sent.status_code == 303 and sent.headers["Location"].startswith(f"{stand_in.url}/pay/cs_test_")
+    form = created["form"]
+    assert (form["mode"], form["submit_type"], form["customer_email"]) == ("payment", "donate", "li.lei@example.org")
+    price = form["line_items"]["0"]["price_data"]
+    assert (price["unit_amount"], price["currency"], price["product_data"]["name"]) == ("8880", "cny", "MINE")
+    assert form["metadata"] == {"fundledger_gift": gift.token} == form["payment_intent_data"]["metadata"]
+    assert created["idempotency_key"] == f"fundledger-gift-{gift.token}"
+    assert form["success_url"].endswith(f"/give/gifts/{gift.token}?lang=en")
+    assert (gift.channel, gift.status) == ("stripe", "pending")
+    # The demo's checkout does not take a gift that Stripe is to take.
+    assert client.get(f"/give/checkout/{gift.token}").status_code == 404
+
+
+ORDERS = list(itertools.permutations(["checkout.session.completed", "payment_intent.succeeded",
+                                      "checkout.session.completed"]))
+
+
+@pytest.mark.parametrize("order", sorted(set(ORDERS)))
+def test_events_in_any_order_and_number_record_the_gift_once_with_stripes_fee(world, shop, stand_in, order):
+    client, url = shop
+    give(client, url, "100.00")
+    gift = the_gift(world.db)
+    session_id = next(iter(stand_in.sessions))
+    donations = count(world.db, Donation)
+    stand_in.pay(session_id, fee=362)  # Stripe's fee, as its balance transaction holds it
+    objects = {"checkout.session.completed": stand_in.sessions[session_id],
+               "payment_intent.succeeded": stand_in.intents[stand_in.sessions[session_id]["payment_intent"]]}
+
+    answers = [deliver(client, kind, objects[kind]) for kind in order]
+
+    assert all(answer.status_code == 200 for answer in answers) and answers[0].json["status"] == "applied"
+    gift = the_gift(world.db)
+    assert (gift.status, gift.fee_minor) == ("succeeded", 362) and count(world.db, Donation) == donations + 1
+    status = client.get(f"/give/gifts/{gift.token}?lang=en").get_data(as_text=True)
+    assert "Your gift of CN¥100.00 to MINE is recorded in its books." in status and "CN¥3.62" in status
+
+
+def test_a_completed_event_before_the_payment_succeeded_records_nothing_until_it_does(world, shop, stand_in):
+    client, url = shop
+    give(client, url)
+    session_id = next(iter(stand_in.sessions))
+    early = dict(stand_in.sessions[session_id], payment_status="paid")  # an event whose copy runs ahead of Stripe
+
+    deliver(client, "checkout.session.completed", early)
+    pending = the_gift(world.db).status
+    stand_in.pay(session_id, fee=362)
+    deliver(client, "payment_intent.succeeded", stand_in.intents[early["payment_intent"]])
+
+    assert pending == "pending" and the_gift(world.db).status == "succeeded"
+
+
+def test_a_payment_settled_in_another_currency_is_set_aside_for_review(world, shop, stand_in):
+    client, url = shop
+    give(client, url)
+    session_id = next(iter(stand_in.sessions))
+    donations = count(world.db, Donation)
+    stand_in.pay(session_id, fee=50, settled_in="usd")
+
+    deliver(client, "checkout.session.completed", stand_in.sessions[session_id])
+
+    gift = the_gift(world.db)
+    assert gift.status == "review" and "settled in USD" in gift.review_reason
+    assert count(world.db, Donation) == donations
+
+
+def test_an_expired_session_ends_the_gift_and_nothing_is_recorded(world, shop, stand_in):
+    client, url = shop
+    give(client, url)
+    session_id = next(iter(stand_in.sessions))
+    donations = count(world.db, Donation)
+
+    deliver(client, "checkout.session.expired", stand_in.expire(session_id))
+
+    assert the_gift(world.db).status == "expired" and count(world.db, Donation) == donations
+
+
+def test_when_stripe_cannot_be_reached_the_donor_is_told_and_nothing_is_charged(world):
+    app = make_app(world.db, STRIPE_SECRET_KEY="sk_test_unreachable", STRIPE_API_BASE="http://127.0.0.1:9")
+    client = app.test_client()
+    with world.db.read() as session:
+        url = f"/give/{world.org}/{session.get(Fund, world.fund).code}?lang=en"
+
+    answer = give(client, url)
+
+    assert answer.status_code == 503 and "nothing was charged" in answer.get_data(as_text=True)
+    app.extensions["ledger_db"].dispose()
+
+
+GIFTS = st.lists(st.tuples(st.integers(100, 500_000), st.integers(0, 100)), min_size=1, max_size=3)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(gifts=GIFTS, data=st.data())
+def test_any_order_of_each_gifts_events_delivered_once_to_three_times_some_at_once_ends_in_the_same_books(
+        world, shop, stand_in, gifts, data):
+    """Each gift's events (the session completed, the payment succeeded), each sent one to three times, all of them
+    shuffled together and part of them sent at once: the same books as one delivery of each in order."""
+    client, url = shop
+    clearing_before, donations_before = _clearing(world), count(world.db, Donation)
+    deliveries, expected = [], []
+    for amount, fee_percent in gifts:
+        known = set(stand_in.sessions)
+        give(client, url, f"{amount // 100}.{amount % 100:02d}")
+        [session_id] = set(stand_in.sessions) - known
+        fee = amount * fee_percent // 1_000
+        stand_in.pay(session_id, fee=fee)
+        session = stand_in.sessions[session_id]
+        for kind, found in (("checkout.session.completed", session),
+                            ("payment_intent.succeeded", stand_in.intents[session["payment_intent"]])):
+            deliveries += [(kind, found)] * data.draw(st.integers(1, 3))
+        expected.append((session["metadata"]["fundledger_gift"], amount, fee))
+    order = data.draw(st.permutations(deliveries))
+    together = data.draw(st.integers(0, len(order)))
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda delivery: deliver(client, *delivery), order[:together]))
+    answers += [deliver(client, *delivery) for delivery in order[together:]]
+
+    assert all(answer.status_code == 200 for answer in answers)
+    with world.db.read() as session:
+        for token, amount, fee in expected:
+            gift = session.scalars(select(OnlineGift).where(OnlineGift.token == token)).one()
+            assert (gift.status, gift.amount_minor, gift.fee_minor) == ("succeeded", amount, fee)
+    assert count(world.db, Donation) == donations_before + len(expected)
+    assert _clearing(world) - clearing_before == sum(amount - fee for _, amount, fee in expected)
+
+
+def _clearing(world) -> int:
+    from ledger.books.balances import balance
+    from ledger.books.charts import load_chart
+    from ledger.core.chart import Role
+
+    with world.db.read() as session:
+        totals = balance(session, load_chart(session, world.org).account(Role.PROCESSOR_CLEARING), world.fund, "CNY")
+    return totals.debits_minor - totals.credits_minor
