@@ -42,7 +42,9 @@ def refund_donation(session: Session, organisation_id: int, donation_id: int, *,
     remaining = donation.amount_minor - donation.refunded_minor
     if amount.amount_minor > remaining:
         raise InvalidInput(f"at most {remaining} minor units of this gift remain to refund", field="amount_minor")
-    draft = refund(load_chart(session, organisation_id, chart_version), donation.fund_id, amount, donation.channel,
+    # (A gift given online goes back through the processor, out of its clearing account.)
+    source = "processor" if donation.channel == DonationChannel.ONLINE else donation.channel
+    draft = refund(load_chart(session, organisation_id, chart_version), donation.fund_id, amount, source,
                    Particulars(refunded_on, idempotency_key, recorded_by,
                                reason or f"refund of donation {donation.id}"),
                    account_id=_account_received_in(session, donation))

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from ledger.core.errors import ChannelUnavailable, EventMalformed, SignatureInvalid
 from ledger.core.vocabulary import EventStatus, GiftStatus
 from ledger.db.models import OnlineGift, ProcessorEvent
+from ledger.giving.refunds import refund_donation
 from ledger.payments.events import ArrivedEvent
 from ledger.payments.gifts import Payment, gift_by_token, gift_ended, gift_paid
 
@@ -127,40 +128,65 @@ def _checkout_session(account: StripeAccount, gift: OnlineGift, fund_name: str, 
 
 
 def apply_event(session: Session, account: StripeAccount, stored: ProcessorEvent) -> str:
-    """Applies a stored event to the books, idempotently; its new status. Events about a payment go by the
-    payment's current state at Stripe; kinds whose handling is not built yet stay ``received``, for a replay."""
+    """Applies a stored event to the books, idempotently; its new status. Every event about a payment (Checkout's,
+    the intent's, a refund) leads to the same step, which reads the payment's current state at Stripe and brings
+    the books to it (``_settle_payment``): so events may come in any order. Kinds whose handling is not built yet
+    stay ``received``, for a replay."""
     event = json.loads(stored.payload)
-    found = event["data"]["object"]
-    token = (found.get("metadata") or {}).get(GIFT_KEY)
-    kind = event["type"]
-    if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded",
-                "payment_intent.succeeded"):
-        if token is None:  # a payment not started from a donation page of this ledger
-            return EventStatus.IGNORED
-        intent_id = found["id"] if kind == "payment_intent.succeeded" else found.get("payment_intent")
-        if intent_id:
-            _paid_if_succeeded(session, account, token, intent_id)
-        return EventStatus.APPLIED
+    found, kind = event["data"]["object"], event["type"]
+    if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
+        return _settle_payment(session, account, found.get("payment_intent"))
+    if kind == "payment_intent.succeeded":
+        return _settle_payment(session, account, found["id"])
+    if kind == "charge.refunded":
+        return _settle_payment(session, account, found.get("payment_intent"))
     if kind in ("checkout.session.async_payment_failed", "checkout.session.expired"):
-        if token is not None:
-            gift_ended(session, token, GiftStatus.FAILED if kind.endswith("failed") else GiftStatus.EXPIRED)
-        return EventStatus.APPLIED if token is not None else EventStatus.IGNORED
+        token = (found.get("metadata") or {}).get(GIFT_KEY)
+        if token is None:
+            return EventStatus.IGNORED
+        gift_ended(session, token, GiftStatus.FAILED if kind.endswith("failed") else GiftStatus.EXPIRED)
+        return EventStatus.APPLIED
     return EventStatus.RECEIVED
 
 
-def _paid_if_succeeded(session: Session, account: StripeAccount, token: str, intent_id: str) -> None:
-    gift_by_token(session, token)  # (a token of no gift here: NotFound, and the event is kept as failed)
+def _settle_payment(session: Session, account: StripeAccount, intent_id: str | None) -> str:
+    """Brings the books to the payment's state at Stripe: the gift recorded once the payment has succeeded, with
+    the fee its balance transaction holds; then each refund Stripe has made of it, once."""
+    if not intent_id:
+        return EventStatus.IGNORED  # (a session not yet paid has no payment)
     intent = account.client().v1.payment_intents.retrieve(
         intent_id, params={"expand": ["latest_charge.balance_transaction"]})
+    token = intent.metadata.to_dict().get(GIFT_KEY) if intent.metadata else None
+    if token is None:  # a payment not started from a donation page of this ledger
+        return EventStatus.IGNORED
+    gift_by_token(session, token)  # (a token of no gift here: NotFound, and the event is kept as failed)
     if intent.status != "succeeded" or intent.latest_charge is None:
-        return  # not paid yet: a later event says when
-    transaction = intent.latest_charge.balance_transaction
-    paid_on = dt.datetime.fromtimestamp(intent.latest_charge.created, dt.UTC).date()
+        return EventStatus.APPLIED  # not paid yet: a later event says when
+    charge = intent.latest_charge
+    gift = gift_paid(session, token, _payment(intent, charge), recorded_by="stripe")
+    if gift.status == GiftStatus.SUCCEEDED and charge.amount_refunded:
+        _record_refunds(session, account, gift, charge.id)
+    return EventStatus.APPLIED
+
+
+def _payment(intent, charge) -> Payment:
+    transaction = charge.balance_transaction
+    paid_on = dt.datetime.fromtimestamp(charge.created, dt.UTC).date()
     problem = "" if transaction.currency == intent.currency else (
         f"settled in {transaction.currency.upper()}: its fee in {intent.currency.upper()} needs the balance "
         "transaction's exchange rate, which the ledger does not apply yet")
-    gift_paid(session, token, Payment(intent.id, intent.amount_received, intent.currency.upper(),
-                                      transaction.fee if not problem else 0, paid_on, problem), recorded_by="stripe")
+    return Payment(intent.id, intent.amount_received, intent.currency.upper(), 0 if problem else transaction.fee,
+                   paid_on, problem)
+
+
+def _record_refunds(session: Session, account: StripeAccount, gift: OnlineGift, charge_id: str) -> None:
+    """Each succeeded refund of the charge, recorded once (its Stripe id is the refund's idempotency key)."""
+    for found in account.client().v1.refunds.list(params={"charge": charge_id, "limit": 100}).auto_paging_iter():
+        if found.status == "succeeded":
+            refund_donation(session, gift.organisation_id, gift.donation_id, amount_minor=found.amount,
+                            refunded_on=dt.datetime.fromtimestamp(found.created, dt.UTC).date(),
+                            reason=f"Stripe refund {found.id}", idempotency_key=f"stripe-refund-{found.id}",
+                            recorded_by="stripe")
 
 
 def apply_stored(database, account: StripeAccount, event_row_id: int) -> str:

@@ -29,7 +29,7 @@ SAMPLES = json.loads((Path(__file__).parent / "stripe_objects.json").read_text()
 def sample(kind: str, **values) -> dict:
     """A copy of Stripe's sample object of this kind, with a fresh id and these values."""
     prefix = {"checkout.session": "cs_test", "payment_intent": "pi", "charge": "ch", "balance_transaction": "txn",
-              "event": "evt"}[kind]
+              "event": "evt", "refund": "re"}[kind]
     return {**copy.deepcopy(SAMPLES[kind]), "id": f"{prefix}_{uuid.uuid4().hex[:24]}", "created": int(time.time()),
             **values}
 
@@ -52,6 +52,7 @@ class StripeStandIn:
     intents: dict[str, dict] = field(default_factory=dict)
     charges: dict[str, dict] = field(default_factory=dict)
     balance_transactions: dict[str, dict] = field(default_factory=dict)
+    refunds: dict[str, dict] = field(default_factory=dict)
     requests: list[dict] = field(default_factory=list)
     by_idempotency_key: dict[str, dict] = field(default_factory=dict)
     url: str = ""
@@ -76,6 +77,10 @@ class StripeStandIn:
             return self.by_idempotency_key[key]
         if request.method == "GET" and parts[:3] == ["v1", "checkout", "sessions"] and len(parts) == 4:
             return self.sessions.get(parts[3])
+        if request.method == "GET" and parts == ["v1", "refunds"]:
+            charge = request.args.get("charge")
+            return {"object": "list", "url": "/v1/refunds", "has_more": False,
+                    "data": [refund for refund in self.refunds.values() if refund["charge"] == charge]}
         if request.method == "GET" and parts[:2] == ["v1", "payment_intents"] and len(parts) == 3:
             expand = [value for key, value in request.args.items(multi=True) if key.startswith("expand")]
             return self._expanded_intent(parts[2], expand)
@@ -114,13 +119,26 @@ class StripeStandIn:
         transaction = sample("balance_transaction", amount=amount, fee=fee, net=amount - fee,
                              currency=settled_in or session["currency"], type="charge")
         charge = sample("charge", amount=amount, currency=session["currency"], payment_intent=intent["id"],
-                        balance_transaction=transaction["id"], paid=True, status="succeeded")
+                        balance_transaction=transaction["id"], paid=True, status="succeeded", amount_refunded=0,
+                        refunded=False)
         transaction["source"] = charge["id"]
         self.balance_transactions[transaction["id"]] = transaction
         self.charges[charge["id"]] = charge
         intent.update(status="succeeded", amount_received=amount, latest_charge=charge["id"])
         session.update(payment_status="paid", status="complete")
         return session
+
+    def refund(self, session_id: str, amount: int) -> dict:
+        """The organisation refunds part or all of a paid session's charge (at Stripe): the charge, as the
+        ``charge.refunded`` event carries it."""
+        intent = self.intents[self.sessions[session_id]["payment_intent"]]
+        charge = self.charges[intent["latest_charge"]]
+        refund = sample("refund", amount=amount, charge=charge["id"], payment_intent=intent["id"],
+                        currency=charge["currency"], status="succeeded")
+        self.refunds[refund["id"]] = refund
+        charge.update(amount_refunded=charge["amount_refunded"] + amount,
+                      refunded=charge["amount_refunded"] + amount == charge["amount"])
+        return charge
 
     def expire(self, session_id: str) -> dict:
         self.sessions[session_id].update(status="expired")
