@@ -1,18 +1,23 @@
 """`flask ledger …` (migrate, load the demo, seal, verify), `flask users …` (create an administrator, disable a
-user) and `flask tokens …` (issue, revoke). Every write made here is in the audit log, as the operator's."""
+user), `flask tokens …` (issue, revoke) and `flask stripe replay` (events the webhook missed). Every write made
+here is in the audit log, as the operator's."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from api.edge import audit
+from api.edge.channels import stripe_account
 from ledger.access.tokens import issue_token, revoke_token
 from ledger.access.users import create_user, disable_user, find_user_by_email
 from ledger.books.integrity import seal_pending, verify
 from ledger.db.schema import migrate
 from ledger.demo import DEMO_PASSWORD, DEMO_PEOPLE, load_demo_if_empty
+from ledger.payments.stripe_channel import events_since, replay
 
 
 def _database():
@@ -147,6 +152,27 @@ def revoke_token_command(prefix: str) -> None:
     click.echo(f"token {prefix} revoked")
 
 
+stripe_group = AppGroup("stripe", help="The Stripe channel.")
+
+
+@stripe_group.command("replay", help="Fetch Stripe's events since a date and apply those the webhook missed.")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), required=True,
+              help="The first day (UTC) whose events to fetch; Stripe keeps 30 days of them.")
+def replay_command(since) -> None:
+    account = stripe_account()
+    if account is None:
+        raise click.UsageError("no Stripe account is configured: set STRIPE_SECRET_KEY")
+    events = events_since(account, since.replace(tzinfo=dt.UTC))
+    click.echo(f"{len(events)} event(s) at Stripe since {since:%Y-%m-%d}")
+    with click.progressbar(events, label="applying", show_pos=True) as bar:
+        counts = replay(_database(), account, bar)
+    _database().write(lambda session: _audit(session, "stripe.replay", {"since": f"{since:%Y-%m-%d}", **counts}))
+    click.echo(", ".join(f"{name} {counts[name]}" for name in ("stored", "known", "applied", "ignored", "received",
+                                                                 "failed")))
+    if counts["failed"]:
+        raise SystemExit(f"{counts['failed']} event(s) could not be applied: see the log; they are kept as failed")
+
+
 def register(app: Flask) -> None:
-    for group in (ledger_group, users_group, tokens_group):
+    for group in (ledger_group, users_group, tokens_group, stripe_group):
         app.cli.add_command(group)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import stripe
@@ -27,7 +29,7 @@ from ledger.core.errors import ChannelUnavailable, EventMalformed, SignatureInva
 from ledger.core.vocabulary import EventStatus, GiftStatus
 from ledger.db.models import OnlineGift, ProcessorEvent
 from ledger.giving.refunds import refund_donation
-from ledger.payments.events import ArrivedEvent
+from ledger.payments.events import ArrivedEvent, store_event
 from ledger.payments.gifts import Payment, gift_by_token, gift_ended, gift_paid
 
 log = logging.getLogger(__name__)
@@ -187,6 +189,31 @@ def _record_refunds(session: Session, account: StripeAccount, gift: OnlineGift, 
                             refunded_on=dt.datetime.fromtimestamp(found.created, dt.UTC).date(),
                             reason=f"Stripe refund {found.id}", idempotency_key=f"stripe-refund-{found.id}",
                             recorded_by="stripe")
+
+
+def events_since(account: StripeAccount, since: dt.datetime) -> list[ArrivedEvent]:
+    """Stripe's events of the kinds the ledger acts on, created since ``since`` (Stripe keeps 30 days of them), as
+    its API lists them (newest first: the order does not matter, see ``apply_event``)."""
+    listing = account.client().v1.events.list(params={
+        "created": {"gte": int(since.timestamp())}, "types": sorted(HANDLED), "limit": 100})
+    return [ArrivedEvent(CHANNEL, event.id, event.type, bool(event.livemode),
+                         # (stripe-python reads Stripe's decimal strings as Decimal: written back as the same text)
+                         dt.datetime.fromtimestamp(event.created, dt.UTC), json.dumps(event.to_dict(), default=str))
+            for event in listing.auto_paging_iter()]
+
+
+def replay(database, account: StripeAccount, events: Iterable[ArrivedEvent]) -> Counter:
+    """Feeds events fetched from Stripe through the same steps as a delivery: stored once (an event the webhook
+    already stored is known), then applied if it has not been. Counts what happened."""
+    counts: Counter = Counter()
+    for event in events:
+        stored, fresh = database.write(lambda session, event=event: store_event(session, event, HANDLED))
+        counts["stored" if fresh else "known"] += 1
+        status = stored.status
+        if status in (EventStatus.RECEIVED, EventStatus.FAILED):
+            status = apply_stored(database, account, stored.id)
+        counts[status] += 1
+    return counts
 
 
 def apply_stored(database, account: StripeAccount, event_row_id: int) -> str:

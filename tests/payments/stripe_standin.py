@@ -53,6 +53,7 @@ class StripeStandIn:
     charges: dict[str, dict] = field(default_factory=dict)
     balance_transactions: dict[str, dict] = field(default_factory=dict)
     refunds: dict[str, dict] = field(default_factory=dict)
+    events: list[dict] = field(default_factory=list)
     requests: list[dict] = field(default_factory=list)
     by_idempotency_key: dict[str, dict] = field(default_factory=dict)
     url: str = ""
@@ -77,6 +78,11 @@ class StripeStandIn:
             return self.by_idempotency_key[key]
         if request.method == "GET" and parts[:3] == ["v1", "checkout", "sessions"] and len(parts) == 4:
             return self.sessions.get(parts[3])
+        if request.method == "GET" and parts == ["v1", "events"]:
+            since = int(request.args.get("created[gte]", 0))
+            types = {value for key, value in request.args.items(multi=True) if key.startswith("types")}
+            found = [event for event in reversed(self.events) if event["created"] >= since and event["type"] in types]
+            return {"object": "list", "url": "/v1/events", "has_more": False, "data": found}
         if request.method == "GET" and parts == ["v1", "refunds"]:
             charge = request.args.get("charge")
             return {"object": "list", "url": "/v1/refunds", "has_more": False,
@@ -139,6 +145,14 @@ class StripeStandIn:
         charge.update(amount_refunded=charge["amount_refunded"] + amount,
                       refunded=charge["amount_refunded"] + amount == charge["amount"])
         return charge
+
+    def event(self, event_type: str, found: dict, created: int | None = None) -> dict:
+        """An event Stripe records (and would send to the webhook): kept for ``GET /v1/events``."""
+        event = sample("event", type=event_type, livemode=False, data={"object": copy.deepcopy(found)})
+        if created is not None:
+            event["created"] = created
+        self.events.append(event)
+        return event
 
     def expire(self, session_id: str) -> dict:
         self.sessions[session_id].update(status="expired")
