@@ -1,4 +1,5 @@
-"""Donors, the gifts fund managers record (bank transfer, cheque, cash, in kind), and refunds.
+"""Donors, the gifts fund managers record (bank transfer, cheque, cash, in kind), refunds, and the gifts given on
+the donation pages (online gifts), with the review of those whose payment differs.
 
 Donors' contact details and tax ids are personal data: every route here needs a role in the organisation.
 """
@@ -29,8 +30,9 @@ from api.rest.common import (
     wants_csv,
 )
 from ledger.access.policy import Need
-from ledger.core.vocabulary import DonationChannel, DonorKind
+from ledger.core.vocabulary import DonationChannel, DonorKind, GiftStatus
 from ledger.giving import donations, donors, refunds
+from ledger.payments import gifts
 
 blp = Blueprint("gifts", __name__, url_prefix="/api/v1/organisations/<int:organisation_id>",
                 description="Donors, donations recorded by fund managers, refunds")
@@ -274,3 +276,73 @@ class RefundCancellation(MethodView):
         return refunds.cancel_refund(unit.session, organisation_id, donation_id, refund_id,
                                      cancelled_on=data.get("cancelled_on") or today(), reason=data["reason"],
                                      idempotency_key=unit.entry_key, recorded_by=unit.recorded_by)
+
+
+class OnlineGiftSchema(Schema):
+    id = fields.Integer(required=True)
+    fund_id = fields.Integer(required=True)
+    amount_minor = fields.Integer(required=True, metadata={"description": "what the donor chose"})
+    currency = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": ", ".join(GiftStatus)})
+    channel = fields.String(required=True, metadata={"description": "stripe, or demo (the test mode)"})
+    payment_id = fields.String(allow_none=True, required=True, metadata={
+        "description": "the channel's id of the payment (Stripe: the payment intent, pi_…)"})
+    paid_minor = fields.Integer(allow_none=True, required=True,
+                                metadata={"description": "what the channel reported paid"})
+    paid_currency = fields.String(allow_none=True, required=True)
+    fee_minor = fields.Integer(allow_none=True, required=True)
+    donation_id = fields.Integer(allow_none=True, required=True, metadata={"description": "once recorded"})
+    review_reason = fields.String(required=True)
+    donor_name = fields.String(required=True)
+    donor_email = fields.String(required=True)
+    name_public = fields.Boolean(required=True)
+    dedication = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+
+
+class OnlineGiftQuerySchema(PageQuerySchema):
+    fund_id = object_id()
+    status = fields.String(validate=validate.OneOf(list(GiftStatus)))
+
+
+class ResolutionSchema(Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(["accept", "reject"]), metadata={
+        "description": "accept: record a donation of what was paid; reject: the gift fails, nothing is posted"})
+    note = text(300, required=True)
+
+
+OnlineGiftPageSchema = page_schema(OnlineGiftSchema, "OnlineGiftPage")
+
+
+@blp.route("/online-gifts")
+class OnlineGifts(MethodView):
+    @requires(Need.FUND_READ)
+    @blp.arguments(OnlineGiftQuerySchema(), location="query")
+    @blp.response(200, OnlineGiftPageSchema)
+    @documents_problems(blp, 403, 404, 422)
+    def get(self, query, organisation_id: int):
+        """Gifts given on the donation pages, whatever became of them, with the channel's payment ids: pending,
+        succeeded (with the donation they became), failed, expired, or set aside for ``review`` (what was paid
+        differs from what was asked)."""
+        which = gifts.GiftFilter(fund_ids=listed_funds(organisation_id, query.get("fund_id")),
+                                 status=query.get("status"))
+        return gifts.list_gifts(read_session(), organisation_id, which, after=query.get("after"),
+                                limit=query["limit"])
+
+
+@blp.route("/online-gifts/<int:gift_id>/resolution")
+class OnlineGiftResolution(MethodView):
+    @requires(Need.FUND_WRITE)
+    @blp.arguments(ResolutionSchema())
+    @blp.response(200, OnlineGiftSchema)
+    @documents_problems(blp, 403, 404, 409, 422)
+    @perform("online_gift.resolve")
+    def post(self, data, organisation_id: int, gift_id: int, unit: UnitOfWork):
+        """Decides a gift set aside for review: accepted, it is recorded as a donation of what was paid (in the fund's
+        currency, with the channel's fee); rejected, it fails and nothing is posted (refund at the channel what
+        arrived). 409 for a gift not under review."""
+        gift = gifts.get_gift(unit.session, organisation_id, gift_id)
+        authorize_funds(organisation_id, [gift.fund_id], write=True)
+        return gifts.resolve_review(unit.session, organisation_id, gift_id, accept=data["decision"] == "accept",
+                                    note=data["note"], resolved_by=unit.recorded_by)

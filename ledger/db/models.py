@@ -668,6 +668,10 @@ class OnlineGift(Base):
     token: Mapped[str] = mapped_column(String(64))
     payment_id: Mapped[str | None] = mapped_column(String(255))
     fee_minor: Mapped[int | None] = mapped_column(BigInteger)
+    # What the channel reported paid (it may differ from what was asked: then the gift is set aside for review).
+    paid_minor: Mapped[int | None] = mapped_column(BigInteger)
+    paid_currency: Mapped[str | None] = mapped_column(String(3))
+    paid_on: Mapped[dt.date | None] = mapped_column(Date)
     review_reason: Mapped[str] = mapped_column(String(500))
     donation_id: Mapped[int | None] = mapped_column(Id)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

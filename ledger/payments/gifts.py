@@ -22,10 +22,11 @@ from ledger.books.balances import balance
 from ledger.books.charts import load_chart
 from ledger.books.organisations import get_organisation
 from ledger.core.chart import Role
-from ledger.core.errors import AmountInvalid, InvalidInput, NotFound
+from ledger.core.errors import AmountInvalid, InvalidInput, InvalidState, NotFound
 from ledger.core.money import Money, currency_exponent
 from ledger.core.values import one_of, required_text
 from ledger.core.vocabulary import DonationChannel, DonorKind, FundStatus, GiftStatus, PaymentChannelName
+from ledger.db.listing import Page, get_owned, keyset_page
 from ledger.db.models import Donor, Fund, OnlineGift, Organisation
 from ledger.db.types import utc_now
 from ledger.giving.donations import GiftRecord, record_donation
@@ -170,6 +171,8 @@ def _payment_problem(gift: OnlineGift, payment: Payment) -> str:
 def _settle(gift: OnlineGift, status: str, payment: Payment, *, donation_id: int | None = None,
             review_reason: str = "") -> OnlineGift:
     gift.status, gift.payment_id, gift.fee_minor = status, payment.payment_id, payment.fee_minor
+    gift.paid_minor, gift.paid_currency, gift.paid_on = (payment.amount_minor, payment.currency.upper(),
+                                                         payment.paid_on)
     gift.donation_id, gift.review_reason, gift.updated_at = donation_id, review_reason[:500], utc_now()
     return gift
 
@@ -196,3 +199,52 @@ def gifts_received(session: Session, fund: Fund) -> Money:
     totals = balance(session, load_chart(session, fund.organisation_id).account(Role.DONATION_REVENUE), fund.id,
                      fund.currency)
     return Money(totals.credits_minor - totals.debits_minor, fund.currency)
+
+
+@dataclass(frozen=True, slots=True)
+class GiftFilter:
+    """Which online gifts a list shows: ``fund_ids`` None for every fund; ``status`` None for any."""
+
+    fund_ids: frozenset[int] | None = None
+    status: str | None = None
+
+
+def list_gifts(session: Session, organisation_id: int, which: GiftFilter, *, after: int | None,
+               limit: int) -> Page:
+    query = select(OnlineGift).where(OnlineGift.organisation_id == organisation_id)
+    if which.fund_ids is not None:
+        query = query.where(OnlineGift.fund_id.in_(which.fund_ids))
+    if which.status is not None:
+        query = query.where(OnlineGift.status == one_of(which.status, GiftStatus, "status"))
+    return keyset_page(session, query, OnlineGift.id, after, limit)
+
+
+def get_gift(session: Session, organisation_id: int, gift_id: int) -> OnlineGift:
+    return get_owned(session, OnlineGift, organisation_id, gift_id, "gift")
+
+
+def resolve_review(session: Session, organisation_id: int, gift_id: int, *, accept: bool, note: str,
+                   resolved_by: str) -> OnlineGift:
+    """A manager's decision on a gift set aside for review. Accepted: recorded as a donation of what was paid
+    (which must be in the fund's currency, with a fee within it); rejected: failed, nothing posted (money that
+    arrived is to be refunded through the channel). The note and who decided are kept with the reason."""
+    gift = get_gift(session, organisation_id, gift_id)
+    gift = gift_by_token(session, gift.token, for_update=True)
+    if gift.status != GiftStatus.REVIEW:
+        raise InvalidState(f"the gift is {gift.status}, not set aside for review", field="gift_id")
+    note = required_text(note, "note", 300)
+    decided = f"{gift.review_reason}; {'accepted' if accept else 'rejected'} by {resolved_by}: {note}"[:500]
+    if not accept:
+        gift.status, gift.review_reason, gift.updated_at = GiftStatus.FAILED, decided, utc_now()
+        session.flush()
+        return gift
+    if gift.paid_currency != gift.currency or not gift.paid_minor or not 0 <= (gift.fee_minor or 0) <= \
+            gift.paid_minor:
+        raise InvalidState(f"what was paid ({gift.paid_minor} {gift.paid_currency}, fee {gift.fee_minor}) cannot "
+                           f"be recorded in the fund's {gift.currency}", field="gift_id")
+    gift.status, gift.amount_minor = GiftStatus.PENDING, gift.paid_minor  # the gift is what was paid
+    paid = gift_paid(session, gift.token, Payment(gift.payment_id or f"review-{gift.id}", gift.paid_minor,
+                                                  gift.currency, gift.fee_minor or 0, gift.paid_on), resolved_by)
+    paid.review_reason = decided
+    session.flush()
+    return paid

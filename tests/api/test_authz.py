@@ -16,11 +16,12 @@ from ledger.access.tokens import issue_token
 from ledger.books.charts import load_chart
 from ledger.books.entries import get_entry
 from ledger.core.chart import Role
-from ledger.db.models import User
+from ledger.db.models import Fund, User
 from ledger.giving.donations import GiftRecord, record_donation
 from ledger.giving.donors import create_donor
 from ledger.giving.refunds import refund_donation
 from ledger.grants.lifecycle import GrantRequest, request_grant
+from ledger.payments.gifts import GiftForm, Payment, donation_page, gift_paid, start_gift
 from tests.api.support import PASSWORD
 from tests.builders import fresh_uscc
 
@@ -73,6 +74,8 @@ ROUTE_NEEDS = {
     ("journal.TrialBalance", "GET"): "fund_read",
     ("journal.FundBalances", "GET"): "fund_read",
     ("journal.Statement", "GET"): "fund_read",
+    ("gifts.OnlineGifts", "GET"): "fund_read",
+    ("gifts.OnlineGiftResolution", "POST"): "fund_write",
     # Stripe's webhook: no token; the signature is its proof (tests/payments/test_stripe_webhook.py).
     ("webhooks.StripeEvents", "POST"): "public",
 }
@@ -86,8 +89,8 @@ CALLERS = ("anonymous", "no_role", "platform_admin", "org_admin", "fund_manager"
 SCOPES = ("own_fund", "other_fund", "other_org")
 ROLE_IN_ORG = {"org_admin": "org_admin", "fund_manager": "fund_manager", "auditor": "auditor"}
 # Fund-scoped list routes: the scope's fund goes in the query.
-FUND_QUERY = {"gifts.Donations", "grants.Grants", "journal.Entries", "journal.Transfers", "journal.TrialBalance",
-              "journal.Statement"}
+FUND_QUERY = {"gifts.Donations", "gifts.OnlineGifts", "grants.Grants", "journal.Entries", "journal.Transfers",
+              "journal.TrialBalance", "journal.Statement"}
 
 
 def expected(need: str, caller: str, scope: str) -> bool:
@@ -134,8 +137,12 @@ def _objects(world) -> dict[str, dict]:
             grant = request_grant(session, org, GrantRequest(fund, 100, "CNY", "payee", "purpose",
                                                              "charitable_activities"),
                                   requested_by_user_id=world.users["second_admin"])
+            fund_code = session.get(Fund, fund).code
+            gift = start_gift(session, donation_page(session, org, fund_code),
+                              GiftForm(5_000, "赵六", "zhao@example.org"), "demo")
+            gift_paid(session, gift.token, Payment("pi_x", 4_000, "CNY", 0, dt.date(2026, 11, 2)), "setup")
             scopes[scope] = {"organisation_id": org, "fund_id": fund, "donation_id": donation.id,
-                             "refund_id": refund.id, "grant_id": grant.id,
+                             "refund_id": refund.id, "grant_id": grant.id, "gift_id": gift.id,
                              "entry_id": get_entry(session, org, donation.entry_id).id,
                              "donor_id": donor.id, "account_id": load_chart(session, org).account(Role.BANK),
                              "revenue_account_id": load_chart(session, org).by_code["4901"],
@@ -173,6 +180,7 @@ def _bodies(world, values: dict, spare_email: str) -> dict:
         ("grants.GrantCancellation", "POST"): {"reason": "the project was called off"},
         ("gifts.RefundCancellation", "POST"): {"reason": "recorded by mistake"},
         ("grants.GrantRejection", "POST"): {},
+        ("gifts.OnlineGiftResolution", "POST"): {"decision": "reject", "note": "not a gift of ours"},
         ("journal.EntryReversal", "POST"): {},
         ("journal.Entries", "POST"): {"effective_date": day, "description": "interest", "lines": [
             {"account_id": values["account_id"], "fund_id": fund, "side": "debit", "amount_minor": 1,
