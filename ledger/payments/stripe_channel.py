@@ -23,11 +23,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import stripe
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.books.charts import load_chart
+from ledger.books.entries import post_entry, reverse_entry
 from ledger.core.errors import ChannelUnavailable, EventMalformed, SignatureInvalid
+from ledger.core.money import Money
+from ledger.core.recipes import Particulars, payout
 from ledger.core.vocabulary import EventStatus, GiftStatus
-from ledger.db.models import OnlineGift, ProcessorEvent
+from ledger.db.models import Entry, OnlineGift, ProcessorEvent
 from ledger.giving.refunds import refund_donation
 from ledger.payments.events import ArrivedEvent, store_event
 from ledger.payments.gifts import Payment, gift_by_token, gift_ended, gift_paid
@@ -142,6 +147,8 @@ def apply_event(session: Session, account: StripeAccount, stored: ProcessorEvent
         return _settle_payment(session, account, found["id"])
     if kind == "charge.refunded":
         return _settle_payment(session, account, found.get("payment_intent"))
+    if kind in ("payout.paid", "payout.failed"):
+        return _settle_payout(session, account, found, failed=kind == "payout.failed")
     if kind in ("checkout.session.async_payment_failed", "checkout.session.expired"):
         token = (found.get("metadata") or {}).get(GIFT_KEY)
         if token is None:
@@ -189,6 +196,62 @@ def _record_refunds(session: Session, account: StripeAccount, gift: OnlineGift, 
                             refunded_on=dt.datetime.fromtimestamp(found.created, dt.UTC).date(),
                             reason=f"Stripe refund {found.id}", idempotency_key=f"stripe-refund-{found.id}",
                             recorded_by="stripe")
+
+
+def _settle_payout(session: Session, account: StripeAccount, found: dict, *, failed: bool) -> str:
+    """A payout paid: each fund's share of it (the net of its gifts' charges and refunds among the payout's balance
+    transactions, each gift recorded first if its own events have not come yet) moves from the processor clearing
+    account to the bank, one entry per fund, once. A payout that failed after it was paid: those entries reversed."""
+    payout_id = found["id"]
+    arrived = dt.datetime.fromtimestamp(found["arrival_date"], dt.UTC).date()
+    shares, unexplained = _payout_shares(session, account, payout_id)
+    if unexplained:
+        log.warning("stripe payout %s: %s minor units of its balance transactions belong to no gift of this ledger",
+                    payout_id, unexplained)
+    for (organisation_id, fund_id, currency), net in sorted(shares.items()):
+        key = f"stripe-payout-{payout_id}-{fund_id}"
+        if failed:
+            _reverse_if_posted(session, organisation_id, key)
+        elif net > 0:
+            post_entry(session, payout(load_chart(session, organisation_id), fund_id, Money(net, currency),
+                                       Particulars(arrived, key, "stripe", f"Stripe payout {payout_id}")))
+    return EventStatus.APPLIED
+
+
+def _payout_shares(session: Session, account: StripeAccount, payout_id: str) -> tuple[dict, int]:
+    shares: dict[tuple, int] = {}
+    unexplained = 0
+    listing = account.client().v1.balance_transactions.list(
+        params={"payout": payout_id, "limit": 100, "expand": ["data.source"]})
+    for transaction in listing.auto_paging_iter():
+        if transaction.type == "payout":
+            continue
+        source = transaction.source
+        intent_id = getattr(source, "payment_intent", None) if source is not None else None
+        if intent_id and not isinstance(intent_id, str):
+            intent_id = intent_id.id
+        gift = _recorded_gift(session, account, intent_id) if intent_id else None
+        if gift is None or transaction.currency.upper() != gift.currency:
+            unexplained += transaction.net
+            continue
+        key = (gift.organisation_id, gift.fund_id, gift.currency)
+        shares[key] = shares.get(key, 0) + transaction.net
+    return shares, unexplained
+
+
+def _recorded_gift(session: Session, account: StripeAccount, intent_id: str) -> OnlineGift | None:
+    """The gift a payment paid, recorded first if its own events have not come yet (any order)."""
+    _settle_payment(session, account, intent_id)
+    return session.scalars(select(OnlineGift).where(OnlineGift.payment_id == intent_id,
+                                                    OnlineGift.donation_id.is_not(None))).first()
+
+
+def _reverse_if_posted(session: Session, organisation_id: int, key: str) -> None:
+    entry_id = session.scalar(select(Entry.id).where(Entry.organisation_id == organisation_id,
+                                                     Entry.idempotency_key == key))
+    if entry_id is not None:
+        reverse_entry(session, organisation_id, entry_id, idempotency_key=f"{key}-failed", recorded_by="stripe",
+                      description="Stripe payout failed: the money is back at Stripe")
 
 
 def events_since(account: StripeAccount, since: dt.datetime) -> list[ArrivedEvent]:

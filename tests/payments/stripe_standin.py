@@ -29,7 +29,7 @@ SAMPLES = json.loads((Path(__file__).parent / "stripe_objects.json").read_text()
 def sample(kind: str, **values) -> dict:
     """A copy of Stripe's sample object of this kind, with a fresh id and these values."""
     prefix = {"checkout.session": "cs_test", "payment_intent": "pi", "charge": "ch", "balance_transaction": "txn",
-              "event": "evt", "refund": "re"}[kind]
+              "event": "evt", "refund": "re", "payout": "po"}[kind]
     return {**copy.deepcopy(SAMPLES[kind]), "id": f"{prefix}_{uuid.uuid4().hex[:24]}", "created": int(time.time()),
             **values}
 
@@ -83,6 +83,11 @@ class StripeStandIn:
             types = {value for key, value in request.args.items(multi=True) if key.startswith("types")}
             found = [event for event in reversed(self.events) if event["created"] >= since and event["type"] in types]
             return {"object": "list", "url": "/v1/events", "has_more": False, "data": found}
+        if request.method == "GET" and parts == ["v1", "balance_transactions"]:
+            payout = request.args.get("payout")
+            found = [self._with_source(txn) for txn in self.balance_transactions.values()
+                     if txn.get("payout") == payout]
+            return {"object": "list", "url": "/v1/balance_transactions", "has_more": False, "data": found}
         if request.method == "GET" and parts == ["v1", "refunds"]:
             charge = request.args.get("charge")
             return {"object": "list", "url": "/v1/refunds", "has_more": False,
@@ -133,6 +138,36 @@ class StripeStandIn:
         intent.update(status="succeeded", amount_received=amount, latest_charge=charge["id"])
         session.update(payment_status="paid", status="complete")
         return session
+
+    def _with_source(self, transaction: dict) -> dict:
+        """A balance transaction with its source expanded (``expand[]=data.source``)."""
+        source = self.charges.get(transaction["source"]) or self.refunds.get(transaction["source"] or "")
+        return {**transaction, "source": copy.deepcopy(source) if source else transaction["source"]}
+
+    def payout(self, session_ids: list[str], extra: int = 0) -> dict:
+        """Stripe pays the balance out: the sessions' charges (and their refunds) and ``extra`` minor units of
+        something that is no gift of the ledger's, each balance transaction marked with the payout."""
+        payout = sample("payout", currency=self.sessions[session_ids[0]]["currency"], status="paid",
+                        arrival_date=int(time.time()))
+        total = 0
+        for session_id in session_ids:
+            intent = self.intents[self.sessions[session_id]["payment_intent"]]
+            charge_txn = self.balance_transactions[self.charges[intent["latest_charge"]]["balance_transaction"]]
+            charge_txn["payout"] = payout["id"]
+            total += charge_txn["net"]
+            for refund in self.refunds.values():
+                if refund["payment_intent"] == intent["id"]:
+                    txn = sample("balance_transaction", amount=-refund["amount"], fee=0, net=-refund["amount"],
+                                 currency=refund["currency"], type="refund", source=refund["id"], payout=payout["id"])
+                    self.balance_transactions[txn["id"]] = txn
+                    total += txn["net"]
+        if extra:
+            txn = sample("balance_transaction", amount=extra, fee=0, net=extra, currency=payout["currency"],
+                         type="adjustment", source=None, payout=payout["id"])
+            self.balance_transactions[txn["id"]] = txn
+            total += extra
+        payout["amount"] = total
+        return payout
 
     def refund(self, session_id: str, amount: int) -> dict:
         """The organisation refunds part or all of a paid session's charge (at Stripe): the charge, as the

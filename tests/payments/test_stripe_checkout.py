@@ -250,3 +250,39 @@ def test_a_refund_beyond_what_the_funds_clearing_holds_is_kept_as_failed_and_pos
     with world.db.read() as session:
         donation = session.get(Donation, the_gift(world.db).donation_id)
     assert answer.status_code == 200 and answer.json["status"] == "failed" and donation.refunded_minor == 0
+
+
+def test_a_payout_moves_each_funds_share_from_clearing_to_the_bank_once_and_a_failed_one_moves_it_back(
+        world, shop, stand_in):
+    client, url = shop
+    give(client, url, "100.00")
+    give(client, url, "50.00")
+    first, second = list(stand_in.sessions)[-2:]
+    stand_in.pay(first, fee=362)
+    stand_in.pay(second, fee=205)
+    deliver(client, "checkout.session.completed", stand_in.sessions[first])  # the second's events never come
+    stand_in.refund(first, 1_000)
+    clearing, bank = _clearing(world), _bank(world)
+
+    paid = stand_in.payout([first, second], extra=77)  # 77: no gift of this ledger's (listed, not posted)
+    deliver(client, "payout.paid", paid)
+    deliver(client, "payout.paid", paid)
+
+    share = (10_000 - 362) + (5_000 - 205) - 1_000
+    assert _bank(world) - bank == share
+    assert _clearing(world) - clearing == -share + (5_000 - 205) - 1_000  # (the second gift recorded on the way)
+    assert the_gift(world.db).status == "succeeded"
+
+    deliver(client, "payout.failed", dict(paid, status="failed"))
+
+    assert _bank(world) == bank
+
+
+def _bank(world) -> int:
+    from ledger.books.balances import balance
+    from ledger.books.charts import load_chart
+    from ledger.core.chart import Role
+
+    with world.db.read() as session:
+        totals = balance(session, load_chart(session, world.org).account(Role.BANK), world.fund, "CNY")
+    return totals.debits_minor - totals.credits_minor
