@@ -25,9 +25,11 @@ API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-
 DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
                "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 # The pages (api.pages): their own stylesheet and images, no script, forms posted only back here, or (a donation
-# form's redirect, which form-action governs too) on to Stripe's hosted checkout.
-PAGE_POLICY = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
-               "form-action 'self' https://checkout.stripe.com; frame-ancestors 'none'; base-uri 'none'")
+# form's redirect, which form-action governs too) on to the payment processor's hosted checkout
+# (STRIPE_CHECKOUT_ORIGIN: Stripe's, or a stand-in's in tests).
+PAGE_POLICY_TEMPLATE = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
+                        "form-action 'self' {checkout}; frame-ancestors 'none'; base-uri 'none'")
+PAGE_POLICY = PAGE_POLICY_TEMPLATE.format(checkout="https://checkout.stripe.com")
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -96,7 +98,10 @@ def _security_headers(response: Response) -> Response:
     if request.path.startswith("/api/docs"):
         policy = DOCS_POLICY
     else:
-        policy = PAGE_POLICY if response.mimetype in ("text/html", "text/css") else API_POLICY
+        checkout = current_app.config["STRIPE_CHECKOUT_ORIGIN"]
+        page = PAGE_POLICY_TEMPLATE.format(checkout=checkout) if checkout != "https://checkout.stripe.com" \
+            else PAGE_POLICY
+        policy = page if response.mimetype in ("text/html", "text/css") else API_POLICY
     response.headers.setdefault("Content-Security-Policy", policy)
     if request.path.startswith("/api/v1"):
         response.headers.setdefault("Cache-Control", "no-store")  # answers may hold personal data

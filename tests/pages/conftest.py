@@ -32,3 +32,23 @@ def demo_site(tmp_path_factory) -> Iterator[str]:
     server, port = served_like_make_run(folder / "home", f"sqlite:///{folder / 'demo.sqlite3'}")
     yield f"http://127.0.0.1:{port}"
     stop(server)
+
+
+@pytest.fixture(scope="session")
+def stripe_site(tmp_path_factory) -> Iterator[tuple[str, object]]:
+    """The app as `make run` serves it, with a Stripe account whose API and hosted checkout are the stand-in's
+    (tests/payments/stripe_standin.py), which sends its signed events to the app's webhook: (base URL, stand-in)."""
+    from tests.payments.stripe_standin import StripeStandIn, serve
+
+    stand_in = StripeStandIn(webhook_secret="whsec_browser_" + "b" * 24)
+    stand_in_server = serve(stand_in)
+    folder = tmp_path_factory.mktemp("stripe-site")
+    (folder / "home").mkdir()
+    server, port = served_like_make_run(
+        folder / "home", f"sqlite:///{folder / 'site.sqlite3'}", STRIPE_SECRET_KEY="sk_test_browser",
+        STRIPE_API_BASE=stand_in.url, STRIPE_WEBHOOK_SECRET=stand_in.webhook_secret,
+        STRIPE_CHECKOUT_ORIGIN=stand_in.url)
+    stand_in.webhook_url = f"http://127.0.0.1:{port}/webhooks/stripe"
+    yield f"http://127.0.0.1:{port}", stand_in
+    stop(server)
+    stand_in_server.shutdown()

@@ -98,3 +98,32 @@ def test_the_donation_page_in_chinese_on_a_phone(chromium, demo_site):
     screenshot(page, "give-zh-CN-phone")
     assert console.problems == []
     context.close()
+
+
+def test_a_gift_paid_at_stripes_checkout_is_recorded_by_its_signed_event_before_the_donor_is_back(chromium,
+                                                                                                stripe_site):
+    """The whole road with Stripe: the fund's page, Stripe's hosted checkout (the stand-in's: it sends the signed
+    checkout.session.completed event to the webhook, as Stripe does, then the donor back), and the gift's page,
+    which shows what the event recorded, with Stripe's fee (3.4 % at the stand-in)."""
+    site, stand_in = stripe_site
+    context = chromium.new_context(viewport=PHONE, locale="en", java_script_enabled=False)
+    page = context.new_page()
+    console = Console(page)
+    page.goto(site + "/?lang=en")
+    page.locator("a.give").nth(1).click()
+    assert page.locator("p.notice").count() == 0  # (no test-mode notice: a processor is configured)
+
+    page.get_by_label("Your amount").fill("66.00")
+    page.get_by_label("Name", exact=True).fill("Li Lei")
+    page.get_by_label("Email (for your receipt)").fill("li.lei@example.org")
+    page.get_by_role("button", name="Continue to payment").click()
+    at_checkout = page.url
+    page.get_by_role("button", name="Pay").click()
+
+    assert at_checkout.startswith(stand_in.url + "/pay/cs_test_")
+    assert page.url.startswith(site + "/give/gifts/")
+    assert page.locator("h1").inner_text() == "Thank you"
+    assert "CN¥2.24" in page.locator("dl.facts").inner_text()  # 3.4 % of 66.00, from the balance transaction
+    screenshot(page, "gift-paid-at-stripe-en-phone")
+    assert console.problems == []
+    context.close()

@@ -15,11 +15,13 @@ import copy
 import json
 import threading
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+import stripe
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -57,6 +59,10 @@ class StripeStandIn:
     requests: list[dict] = field(default_factory=list)
     by_idempotency_key: dict[str, dict] = field(default_factory=dict)
     url: str = ""
+    # Where to send signed events (Stripe sends them to the endpoint registered with it): the hosted page's.
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    fee_basis_points: int = 340
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -65,12 +71,18 @@ class StripeStandIn:
         self.requests.append({"method": request.method, "path": request.path, "form": form,
                               "idempotency_key": key, "args": request.args.to_dict(flat=False)})
         answer = self._answer(request, form, key)
+        if isinstance(answer, Response):
+            return answer(environ, start_response)
         status = 404 if answer is None else 200
         body = answer if answer is not None else {"error": {"type": "invalid_request_error", "message": "no such"}}
         return Response(json.dumps(body), status=status, mimetype="application/json")(environ, start_response)
 
-    def _answer(self, request: Request, form: dict, key: str | None) -> dict | None:
+    def _answer(self, request: Request, form: dict, key: str | None) -> dict | Response | None:
         parts = request.path.strip("/").split("/")
+        if parts == ["favicon.ico"]:
+            return Response(status=204)
+        if parts[0] == "pay" and len(parts) == 2 and parts[1] in self.sessions:
+            return self._hosted_page(request, parts[1])
         if request.method == "POST" and parts == ["v1", "checkout", "sessions"]:
             if key in self.by_idempotency_key:  # Stripe answers a retried key with the first answer
                 return self.by_idempotency_key[key]
@@ -96,6 +108,29 @@ class StripeStandIn:
             expand = [value for key, value in request.args.items(multi=True) if key.startswith("expand")]
             return self._expanded_intent(parts[2], expand)
         return None
+
+    def _hosted_page(self, request: Request, session_id: str) -> Response:
+        """Stripe's hosted checkout, as far as a test needs it: a page with a pay button; paying marks the
+        session paid (with a fee of ``fee_basis_points``), sends the signed ``checkout.session.completed`` event to
+        the webhook, as Stripe does, and sends the donor back to the success URL."""
+        session = self.sessions[session_id]
+        if request.method == "GET":
+            page = (f"<!doctype html><title>Stand-in checkout</title><h1>Stand-in for Stripe Checkout</h1>"
+                    f"<p>{session['amount_total']} {session['currency']}</p><form method=post>"
+                    f"<button type=submit>Pay</button></form>")
+            return Response(page, mimetype="text/html")
+        fee = (session["amount_total"] * self.fee_basis_points + 5_000) // 10_000
+        self.send(self.event("checkout.session.completed", self.pay(session_id, fee=fee)))
+        return Response(status=303, headers={"Location": session["success_url"]})
+
+    def send(self, event: dict) -> int:
+        """Delivers a recorded event to the webhook, signed as Stripe signs it; the answer's status."""
+        body = json.dumps(event)
+        header = stripe.WebhookSignature.generate_signature_header(body, self.webhook_secret)
+        request = urllib.request.Request(self.webhook_url, data=body.encode(), method="POST", headers={
+            "Stripe-Signature": header, "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status
 
     def _create_session(self, form: dict) -> dict:
         item = form["line_items"]["0"]

@@ -20,12 +20,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def served_like_make_run(home: Path, database_url: str) -> tuple[subprocess.Popen, int]:
-    """Runs what `make run` runs (set-up, then gunicorn) with its own HOME and database, on a free port."""
+def served_like_make_run(home: Path, database_url: str, **environment_too: str) -> tuple[subprocess.Popen, int]:
+    """Runs what `make run` runs (set-up, then gunicorn) with its own HOME and database, on a free port (and these
+    variables in its environment, if any)."""
     port = free_port()
     commands = subprocess.run(["make", "-s", "-n", "run", f"PORT={port}"], cwd=ROOT, capture_output=True,
                               text=True, check=True).stdout
-    environment = {**os.environ, "HOME": str(home), "DATABASE_URL": database_url}
+    environment = {**os.environ, "HOME": str(home), "DATABASE_URL": database_url, **environment_too}
     environment.pop("XDG_RUNTIME_DIR", None)  # gunicorn's other default place for its control socket
     server = subprocess.Popen(["sh", "-c", commands], cwd=ROOT, env=environment, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
