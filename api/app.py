@@ -90,6 +90,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         STRIPE_WEBHOOK_SECRET=os.environ.get("STRIPE_WEBHOOK_SECRET"),
         STRIPE_SECRET_KEY=os.environ.get("STRIPE_SECRET_KEY"),  # unset: the donation pages use the demo's checkout
         STRIPE_API_BASE=os.environ.get("STRIPE_API_BASE"),  # a stand-in's address; unset: Stripe's own
+        # With no Stripe key, which organisations' gifts the demo's checkout takes (no money moves): "demo" (the
+        # demo foundation's only), "on" (every organisation's: trying FundLedger out), or "off".
+        DEMO_CHECKOUT="demo",
         # Where the donor pays (the pages' form-action allows it): Stripe's hosted checkout, or a stand-in's.
         STRIPE_CHECKOUT_ORIGIN=os.environ.get("STRIPE_CHECKOUT_ORIGIN", "https://checkout.stripe.com"),
         MAX_DAYS_AHEAD=DEFAULT_DAYS_AHEAD,  # how many days after today (UTC) an entry may be dated

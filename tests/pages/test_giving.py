@@ -134,3 +134,22 @@ def test_forms_sent_to_the_donation_pages_are_limited_per_address(world):
 
     assert answers == [400, 400, 429] and client.get(url).status_code == 200  # reading the page is not limited
     app.extensions["ledger_db"].dispose()
+
+
+def test_with_no_processor_only_the_demo_foundation_takes_gifts_in_test_mode(world):
+    """A real organisation whose Stripe key is missing must never record gifts that nobody paid: by default the
+    demo's checkout takes the demo foundation's gifts only (DEMO_CHECKOUT=demo)."""
+    from tests.api.support import make_app
+
+    app = make_app(world.db, DEMO_CHECKOUT="demo")
+    client = app.test_client()
+    with world.db.read() as session:
+        url = f"/give/{world.org}/{session.get(Fund, world.fund).code}?lang=en"
+    before = count(world.db, OnlineGift)
+
+    shown = client.get(url).get_data(as_text=True)
+    sent = client.post(url, data={"amount": "10000", "donor_name": "Li Lei", "donor_email": "li@example.org"})
+
+    assert "Online giving is not set up for this organisation yet." in shown and "<form" not in shown
+    assert sent.status_code == 404 and count(world.db, OnlineGift) == before
+    app.extensions["ledger_db"].dispose()
