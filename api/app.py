@@ -128,6 +128,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(get_swaggerui_blueprint("/api/docs", "/api/openapi.json",
                                                    config={"app_name": "FundLedger API"}))
     limits.register(app, people.sign_in_blp)
+    # Stripe sends its events from a few addresses, a burst of gifts at once: a per-address limit would refuse them
+    # (Stripe would send them again, late). Each delivery is authenticated by its signature, cheap to refuse.
+    app.extensions["ledger_limiter"].exempt(stripe_webhook.blp)
     pages.register(app)  # (after the limits: its hook answers the root for a browser, which the limits count too)
     refusals.register(app)
     errors.register(app)

@@ -144,3 +144,18 @@ def test_without_a_webhook_secret_the_endpoint_is_not_there(db):
         assert session.scalar(select(func.count()).select_from(ProcessorEvent).where(
             ProcessorEvent.event_id == json.loads(body)["id"])) == 0
     app.extensions["ledger_db"].dispose()
+
+
+def test_a_burst_of_events_from_one_address_is_never_throttled(db):
+    """Stripe sends from a few addresses: the API's per-address limit does not apply to its webhook."""
+    app = make_app(db, STRIPE_WEBHOOK_SECRET=SECRET, RATELIMIT_DEFAULT="3 per minute")
+    client = app.test_client()
+
+    answers = []
+    for _ in range(6):
+        body = json.dumps(stripe_event())
+        answers.append(client.post("/webhooks/stripe", data=body, headers=signed(body)).status_code)
+
+    assert answers == [200] * 6
+    assert client.get("/api/v1/me").status_code in (401, 429)  # (the API itself stays limited)
+    app.extensions["ledger_db"].dispose()
