@@ -8,7 +8,7 @@ PORT ?= 8000
 WORKERS ?= 2
 THREADS ?= 8
 
-.PHONY: install run test lint bench bench-api mutation openapi translations clean
+.PHONY: install run test lint bench bench-api bench-webhook mutation openapi translations clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,9 @@ openapi: install  # rewrite the committed OpenAPI document after changing the AP
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/ledger_bench.py
+
+bench-webhook: install  # verified Stripe events through gunicorn on PostgreSQL, beside POST /donations
+	$(BIN)/python bench/webhook_bench.py $(BENCH_WEBHOOK_ARGS)
 
 bench-api: install  # POST /donations through gunicorn on PostgreSQL and Redis; e.g. BENCH_API_ARGS=--quick
 	$(BIN)/python bench/api_bench.py $(BENCH_API_ARGS)

@@ -16,6 +16,7 @@ would otherwise stay good for longer. Only a verified body is parsed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 from collections import Counter
@@ -106,8 +107,15 @@ class StripeAccount:
     api_base: str | None = None
 
     def client(self) -> stripe.StripeClient:
-        addresses = {"base_addresses": {"api": self.api_base}} if self.api_base else {}
-        return stripe.StripeClient(self.secret_key, max_network_retries=2, **addresses)
+        return _client(self.secret_key, self.api_base)
+
+
+@functools.lru_cache(maxsize=16)
+def _client(secret_key: str, api_base: str | None) -> stripe.StripeClient:
+    """One client per account and process: it keeps its HTTP connections open (a new client per event cost a
+    connection per call). stripe-python keeps its HTTP session per thread."""
+    addresses = {"base_addresses": {"api": api_base}} if api_base else {}
+    return stripe.StripeClient(secret_key, max_network_retries=2, **addresses)
 
 
 def start_checkout(account: StripeAccount, gift: OnlineGift, fund_name: str, success_url: str,
@@ -141,10 +149,12 @@ def apply_event(session: Session, account: StripeAccount, stored: ProcessorEvent
     stay ``received``, for a replay."""
     event = json.loads(stored.payload)
     found, kind = event["data"]["object"], event["type"]
-    if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
-        return _settle_payment(session, account, found.get("payment_intent"))
-    if kind == "payment_intent.succeeded":
-        return _settle_payment(session, account, found["id"])
+    if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded",
+                "payment_intent.succeeded"):
+        if _recorded_already(session, found):  # (its refunds come with charge.refunded: nothing to ask Stripe)
+            return EventStatus.APPLIED
+        intent_id = found["id"] if kind == "payment_intent.succeeded" else found.get("payment_intent")
+        return _settle_payment(session, account, intent_id)
     if kind == "charge.refunded":
         return _settle_payment(session, account, found.get("payment_intent"))
     if kind in ("payout.paid", "payout.failed"):
@@ -156,6 +166,13 @@ def apply_event(session: Session, account: StripeAccount, stored: ProcessorEvent
         gift_ended(session, token, GiftStatus.FAILED if kind.endswith("failed") else GiftStatus.EXPIRED)
         return EventStatus.APPLIED
     return EventStatus.RECEIVED
+
+
+def _recorded_already(session: Session, found: dict) -> bool:
+    """Whether the gift the event's (signed) metadata names is already recorded: a payment's second event."""
+    token = (found.get("metadata") or {}).get(GIFT_KEY)
+    gift = session.scalars(select(OnlineGift).where(OnlineGift.token == token)).first() if token else None
+    return gift is not None and gift.status == GiftStatus.SUCCEEDED
 
 
 def _settle_payment(session: Session, account: StripeAccount, intent_id: str | None) -> str:
