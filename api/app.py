@@ -90,6 +90,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         STRIPE_WEBHOOK_SECRET=os.environ.get("STRIPE_WEBHOOK_SECRET"),
         STRIPE_SECRET_KEY=os.environ.get("STRIPE_SECRET_KEY"),  # unset: the donation pages use the demo's checkout
         STRIPE_API_BASE=os.environ.get("STRIPE_API_BASE"),  # a stand-in's address; unset: Stripe's own
+        STRIPE_APPLY="after",  # apply a stored event after acknowledging it ("after"), or before ("inline")
         # With no Stripe key, which organisations' gifts the demo's checkout takes (no money moves): "demo" (the
         # demo foundation's only), "on" (every organisation's: trying FundLedger out), or "off".
         DEMO_CHECKOUT="demo",

@@ -234,21 +234,27 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         server, port = serve_app(url, stand_in.url, Path(folder) / "gunicorn.log")
         try:
+            start = time.perf_counter()
             hooks = drive(port, webhook_requests(events), args.concurrency, 200)
             books = books_exact(db, organisation_id, fund_id, count)
+            while not books["exact"] and time.perf_counter() - start < hooks["seconds"] + 120:
+                time.sleep(0.2)  # events are applied once acknowledged: wait for the last ones
+                books = books_exact(db, organisation_id, fund_id, count)
+            applied_seconds = time.perf_counter() - start
             api = drive(port, api_requests(organisation_id, fund_id, api_token, count), args.concurrency, 201)
         finally:
             server.terminate()
             server.wait(timeout=30)
             stand_in_server.shutdown()
     print(f"\n{count:,} donations, concurrency {args.concurrency}, gunicorn 2 workers × 8 threads, PostgreSQL\n")
-    print("| what | requests | donations/s | requests/s | p50 ms | p99 ms | errors | books |")
+    print("| what | requests | donations/s acknowledged | donations/s in the books | p50 ms | p99 ms | errors "
+          "| books |")
     print("|---|---|---|---|---|---|---|---|")
     print(f"| webhook: 2 signed events a donation, shuffled | {hooks['requests']:,} | "
-          f"{count / hooks['seconds']:,.0f} | {hooks['requests'] / hooks['seconds']:,.0f} | {hooks['p50']:.1f} | "
+          f"{count / hooks['seconds']:,.0f} | {count / applied_seconds:,.0f} | {hooks['p50']:.1f} | "
           f"{hooks['p99']:.1f} | {hooks['errors']} | {'exact' if books['exact'] else 'NOT EXACT ' + str(books)} |")
     print(f"| API: POST …/donations (bank gifts) | {api['requests']:,} | {count / api['seconds']:,.0f} | "
-          f"{api['requests'] / api['seconds']:,.0f} | {api['p50']:.1f} | {api['p99']:.1f} | {api['errors']} | — |")
+          f"{count / api['seconds']:,.0f} | {api['p50']:.1f} | {api['p99']:.1f} | {api['errors']} | — |")
     if hooks["first_errors"] or api["first_errors"]:
         print("first errors:", hooks["first_errors"], api["first_errors"])
     return 0

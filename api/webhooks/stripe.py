@@ -8,7 +8,7 @@ and a second delivery of a stored event is acknowledged without a change. A refu
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import after_this_request, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
@@ -53,8 +53,19 @@ class StripeEvents(MethodView):
         status = stored.status
         account = stripe_account()
         if account is not None and status in (EventStatus.RECEIVED, EventStatus.FAILED):
-            # Inline, after the event is stored and acknowledged in its own commit: a failure here is kept on the
-            # event's row, for the next delivery of it or a replay.
-            status = apply_stored(database(), account, stored.id)
+            # The event is stored (its own commit): a failure to apply it is kept on its row, for its next delivery
+            # or a replay. "after": applied once the answer is sent, so the acknowledgement never waits for Stripe;
+            # "inline": before answering, the answer then saying what became of it.
+            if current_app.config["STRIPE_APPLY"] == "inline":
+                status = apply_stored(database(), account, stored.id)
+            else:
+                _apply_after_the_answer(database(), account, stored.id)
         return {"received": True, "event_id": stored.event_id, "duplicate": not fresh, "status": status}
 
+
+def _apply_after_the_answer(ledger_database, account, event_row_id: int) -> None:
+    @after_this_request
+    def later(response):
+        # Run by the server once it has sent the answer (the WSGI response's close), on this worker's thread.
+        response.call_on_close(lambda: apply_stored(ledger_database, account, event_row_id))
+        return response

@@ -286,3 +286,24 @@ def _bank(world) -> int:
     with world.db.read() as session:
         totals = balance(session, load_chart(session, world.org).account(Role.BANK), world.fund, "CNY")
     return totals.debits_minor - totals.credits_minor
+
+
+def test_by_default_an_event_is_applied_after_the_acknowledgement_is_sent(world, stand_in):
+    """STRIPE_APPLY=after (the default): the 200 goes out once the event is stored, so it never waits for Stripe;
+    the event is applied when the server has sent it (the response's close)."""
+    app = make_app(world.db, STRIPE_SECRET_KEY="sk_test_standin", STRIPE_API_BASE=stand_in.url,
+                   STRIPE_WEBHOOK_SECRET=SECRET, STRIPE_APPLY="after")
+    client = app.test_client()
+    with world.db.read() as session:
+        url = f"/give/{world.org}/{session.get(Fund, world.fund).code}?lang=en"
+    give(client, url)
+    session_id = next(iter(stand_in.sessions))
+    stand_in.pay(session_id, fee=362)
+
+    answer = deliver(client, "checkout.session.completed", stand_in.sessions[session_id])
+    before_close = the_gift(world.db).status
+    answer.close()
+
+    assert answer.status_code == 200 and answer.json["status"] == "received" and before_close == "pending"
+    assert the_gift(world.db).status == "succeeded"
+    app.extensions["ledger_db"].dispose()
