@@ -90,12 +90,25 @@ def create_app(test_config: dict | None = None) -> Flask:
         STRIPE_WEBHOOK_SECRET=os.environ.get("STRIPE_WEBHOOK_SECRET"),
         STRIPE_SECRET_KEY=os.environ.get("STRIPE_SECRET_KEY"),  # unset: the donation pages use the demo's checkout
         STRIPE_API_BASE=os.environ.get("STRIPE_API_BASE"),  # a stand-in's address; unset: Stripe's own
-        STRIPE_APPLY="after",  # apply a stored event after acknowledging it ("after"), or before ("inline")
+        # When a stored event is applied: "queue" (by `flask worker`, through Redis: the default when REDIS_URL is
+        # set), "after" (once the acknowledgement is sent: the default without Redis) or "inline" (before it).
+        STRIPE_APPLY=None,
         # With no Stripe key, which organisations' gifts the demo's checkout takes (no money moves): "demo" (the
         # demo foundation's only), "on" (every organisation's: trying FundLedger out), or "off".
         DEMO_CHECKOUT="demo",
         # Where the donor pays (the pages' form-action allows it): Stripe's hosted checkout, or a stand-in's.
         STRIPE_CHECKOUT_ORIGIN=os.environ.get("STRIPE_CHECKOUT_ORIGIN", "https://checkout.stripe.com"),
+        # The site's address as donors reach it, for the links in their emails (a proxy's https address).
+        PUBLIC_URL="http://127.0.0.1:8000",
+        # The donors' confirmation emails go through this SMTP server; with no SMTP_HOST none is sent (each stays
+        # owed, and goes once one is set: `flask mail send-pending`).
+        SMTP_HOST=None,
+        SMTP_PORT=25,
+        SMTP_USERNAME=None,
+        SMTP_PASSWORD=None,
+        SMTP_STARTTLS=False,
+        SMTP_TIMEOUT=10,
+        MAIL_FROM="giving@fundledger.localhost",
         MAX_DAYS_AHEAD=DEFAULT_DAYS_AHEAD,  # how many days after today (UTC) an entry may be dated
         # How many proxies stand in front (nginx: 1). Their X-Forwarded-For and -Proto are believed, so the rate
         # limits and the audit log see the client's address; with none, the headers are ignored (anyone can send

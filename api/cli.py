@@ -1,5 +1,6 @@
 """`flask ledger …` (migrate, load the demo, seal, verify), `flask users …` (create an administrator, disable a
-user), `flask tokens …` (issue, revoke) and `flask stripe replay` (events the webhook missed). Every write made
+user), `flask tokens …` (issue, revoke), `flask stripe replay` (events the webhook missed), `flask worker` (Stripe's
+events from the Redis queue) and `flask mail send-pending` (confirmation emails still owed). Every write made
 here is in the audit log, as the operator's."""
 
 from __future__ import annotations
@@ -8,10 +9,12 @@ import datetime as dt
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from api.edge import audit
 from api.edge.channels import stripe_account
+from api.edge.jobs import work
+from api.edge.mail import send_owed_confirmations
 from ledger.access.tokens import issue_token, revoke_token
 from ledger.access.users import create_user, disable_user, find_user_by_email
 from ledger.books.integrity import seal_pending, verify
@@ -173,6 +176,27 @@ def replay_command(since) -> None:
         raise SystemExit(f"{counts['failed']} event(s) could not be applied: see the log; they are kept as failed")
 
 
+mail_group = AppGroup("mail", help="The donors' emails.")
+
+
+@mail_group.command("send-pending", help="Send every confirmation email still owed (one that failed is retried).")
+def send_pending_command() -> None:
+    if not current_app.config.get("SMTP_HOST"):
+        raise click.UsageError("no mail server is configured: set FUNDLEDGER_SMTP_HOST")
+    click.echo(f"{send_owed_confirmations(current_app._get_current_object())} email(s) sent")
+
+
+@click.command("worker", help="Apply Stripe's events from the Redis queue (REDIS_URL), until stopped.")
+@click.option("--burst", is_flag=True, help="Stop once the queue is empty.")
+@with_appcontext
+def worker_command(burst: bool) -> None:
+    try:
+        work(current_app._get_current_object(), burst=burst)
+    except RuntimeError as error:
+        raise click.UsageError(str(error)) from None
+
+
 def register(app: Flask) -> None:
-    for group in (ledger_group, users_group, tokens_group, stripe_group):
+    for group in (ledger_group, users_group, tokens_group, stripe_group, mail_group):
         app.cli.add_command(group)
+    app.cli.add_command(worker_command)

@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/webhook_bench.py             # 1,500 donations' events, then as many API gifts
     .venv/bin/python bench/webhook_bench.py --quick     # 150 of each, to check the script itself
+    .venv/bin/python bench/webhook_bench.py --modes queue --workers 3   # one way of applying only
 
 Set-up: a fresh database ``fl_webhook_bench``; one foundation with one hot fund; N gifts started on its donation
 page (pending); for each, a Checkout Session paid at the Stripe stand-in (``tests/payments/stripe_standin.py``,
@@ -11,8 +12,12 @@ served by this process) with Stripe's fee on its balance transaction. gunicorn s
 
 The webhook run: each donation's two events (checkout.session.completed, payment_intent.succeeded), signed with
 stripe-python's helper, all shuffled, posted by CONCURRENCY client threads on keep-alive connections. Each delivery
-is verified, stored once and applied inline: the server asks the stand-in for the payment's state and records the
-gift with its fee (the second event of a donation finds it recorded). Donations/s = N over the run's wall time.
+is verified and stored once, then applied as each mode says (``--modes``, each on a fresh database, side by side in
+one run): ``after`` (FUNDLEDGER_STRIPE_APPLY=after: on the web worker once the 200 is sent), ``queue`` (REDIS_URL
+set: the web worker only puts a job on Redis; WORKERS `flask worker` processes apply them). Applying asks the
+stand-in for the payment's state and records the gift with its fee (the second event of a donation finds it
+recorded). Donations/s acknowledged = N over the deliveries' wall time; in the books = N over the time until the
+books hold every gift.
 The API run: the same number of recorded bank gifts, `POST /api/v1/organisations/<org>/donations`, by a fund
 manager's token, same concurrency. Afterwards the books must be exact: N online donations with their fees, the
 clearing account holding the nets, `verify` clean.
@@ -41,6 +46,7 @@ import uuid
 from pathlib import Path
 
 import psycopg
+import redis
 import stripe
 from sqlalchemy import func, make_url, select
 
@@ -110,23 +116,33 @@ def paid_sessions(stand_in: StripeStandIn, tokens: list[str]) -> list[dict]:
     return events
 
 
-def serve_app(url: str, stand_in_url: str, log: Path) -> tuple[subprocess.Popen, int]:
+def serve_app(url: str, stand_in_url: str, log: Path, mode: str, redis_url: str,
+              workers: int) -> tuple[list[subprocess.Popen], int]:
+    """gunicorn as `make run` starts it, and in ``queue`` mode ``workers`` `flask worker` processes."""
     port = free_port()
     environment = {**os.environ, "DATABASE_URL": url, "STRIPE_SECRET_KEY": "sk_test_bench",
                    "STRIPE_API_BASE": stand_in_url, "STRIPE_WEBHOOK_SECRET": SECRET,
-                   "FUNDLEDGER_RATELIMIT_DEFAULT": "1000000 per minute"}
-    server = subprocess.Popen(
+                   "FUNDLEDGER_RATELIMIT_DEFAULT": "1000000 per minute", "FUNDLEDGER_STRIPE_APPLY": mode}
+    if mode == "queue":
+        environment["REDIS_URL"] = redis_url
+        redis.Redis.from_url(redis_url).flushdb()
+    processes = [subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "--workers", "2", "--worker-class", "gthread", "--threads", "8",
          "--bind", f"127.0.0.1:{port}", "--no-control-socket", "wsgi:app"],
-        cwd=ROOT, env=environment, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        cwd=ROOT, env=environment, stdout=log.open("w"), stderr=subprocess.STDOUT)]
+    if mode == "queue":
+        processes += [subprocess.Popen([str(ROOT / ".venv/bin/flask"), "--app", "wsgi", "worker"], cwd=ROOT,
+                                       env=environment, stdout=log.open("a"), stderr=subprocess.STDOUT)
+                      for _ in range(workers)]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=2):
-                return server, port
+                return processes, port
         except OSError:
             time.sleep(0.3)
-    server.kill()
+    for process in processes:
+        process.kill()
     raise SystemExit(f"gunicorn did not start: see {log}")
 
 
@@ -220,11 +236,32 @@ def main() -> int:
     parser.add_argument("--donations", type=int, default=1_500)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--pg", default=os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/"))
+    parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
+    parser.add_argument("--modes", default="after,queue", help="how events are applied: after, queue (both: in turn)")
+    parser.add_argument("--workers", type=int, default=2, help="`flask worker` processes in queue mode")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     count = 150 if args.quick else args.donations
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # (the stand-in's request log: not measured)
-    url = fresh_postgres(args.pg, "fl_webhook_bench")
+    rows = [run_mode(args, mode, count) for mode in args.modes.split(",")]
+    print(f"\n{count:,} donations, concurrency {args.concurrency}, gunicorn 2 workers × 8 threads, PostgreSQL; "
+          f"queue: {args.workers} `flask worker` processes\n")
+    print("| applied | what | requests | donations/s acknowledged | donations/s in the books | p50 ms | p99 ms "
+          "| errors | books |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for mode, hooks, books, applied_seconds, api in rows:
+        print(f"| {mode} | webhook: 2 signed events a donation, shuffled | {hooks['requests']:,} | "
+              f"{count / hooks['seconds']:,.0f} | {count / applied_seconds:,.0f} | {hooks['p50']:.1f} | "
+              f"{hooks['p99']:.1f} | {hooks['errors']} | {'exact' if books['exact'] else 'NOT EXACT ' + str(books)} |")
+        print(f"| {mode} | API: POST …/donations (bank gifts) | {api['requests']:,} | {count / api['seconds']:,.0f} | "
+              f"{count / api['seconds']:,.0f} | {api['p50']:.1f} | {api['p99']:.1f} | {api['errors']} | — |")
+        if hooks["first_errors"] or api["first_errors"]:
+            print("first errors:", hooks["first_errors"], api["first_errors"])
+    return 0
+
+
+def run_mode(args, mode: str, count: int) -> tuple:
+    url = fresh_postgres(args.pg, f"fl_webhook_bench_{mode}")
     db = Database(url)
     migrate(db.engine)
     organisation_id, fund_id, tokens, api_token = build(db, count)
@@ -232,7 +269,7 @@ def main() -> int:
     stand_in_server = serve(stand_in)
     events = paid_sessions(stand_in, tokens)
     with tempfile.TemporaryDirectory() as folder:
-        server, port = serve_app(url, stand_in.url, Path(folder) / "gunicorn.log")
+        processes, port = serve_app(url, stand_in.url, Path(folder) / "gunicorn.log", mode, args.redis, args.workers)
         try:
             start = time.perf_counter()
             hooks = drive(port, webhook_requests(events), args.concurrency, 200)
@@ -243,21 +280,12 @@ def main() -> int:
             applied_seconds = time.perf_counter() - start
             api = drive(port, api_requests(organisation_id, fund_id, api_token, count), args.concurrency, 201)
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            for process in processes:
+                process.terminate()
+                process.wait(timeout=30)
             stand_in_server.shutdown()
-    print(f"\n{count:,} donations, concurrency {args.concurrency}, gunicorn 2 workers × 8 threads, PostgreSQL\n")
-    print("| what | requests | donations/s acknowledged | donations/s in the books | p50 ms | p99 ms | errors "
-          "| books |")
-    print("|---|---|---|---|---|---|---|---|")
-    print(f"| webhook: 2 signed events a donation, shuffled | {hooks['requests']:,} | "
-          f"{count / hooks['seconds']:,.0f} | {count / applied_seconds:,.0f} | {hooks['p50']:.1f} | "
-          f"{hooks['p99']:.1f} | {hooks['errors']} | {'exact' if books['exact'] else 'NOT EXACT ' + str(books)} |")
-    print(f"| API: POST …/donations (bank gifts) | {api['requests']:,} | {count / api['seconds']:,.0f} | "
-          f"{count / api['seconds']:,.0f} | {api['p50']:.1f} | {api['p99']:.1f} | {api['errors']} | — |")
-    if hooks["first_errors"] or api["first_errors"]:
-        print("first errors:", hooks["first_errors"], api["first_errors"])
-    return 0
+    db.dispose()
+    return mode, hooks, books, applied_seconds, api
 
 
 if __name__ == "__main__":

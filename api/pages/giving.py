@@ -9,24 +9,30 @@ that says plainly that it is a test and that no money moves.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from flask import Blueprint, Response, current_app, redirect, request
-from flask_babel import format_currency
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, StringField, TextAreaField
 
 from api.edge.channels import stripe_account
+from api.edge.jobs import after_the_answer
+from api.edge.mail import send_owed_confirmations, token_of_cancel_code
 from api.edge.session import database, read_session
-from api.pages.layout import page_language, page_url, render_page
+from api.pages.layout import money, page_language, page_url, render_page
 from ledger.books.organisations import get_fund
-from ledger.core.errors import ChannelUnavailable, LedgerError, NotFound
-from ledger.core.money import Money, currency_exponent
+from ledger.core.errors import ChannelUnavailable, InvalidState, LedgerError, NotFound
+from ledger.core.money import Money
 from ledger.db.types import utc_now
 from ledger.demo import DEMO_NAME
 from ledger.payments import demo_channel, stripe_channel
-from ledger.payments.gifts import GiftForm, donation_page, gift_by_token, gifts_received, start_gift
+from ledger.payments.gifts import (
+    GiftForm,
+    donation_page,
+    gift_by_token,
+    gifts_received,
+    monthly_cancelled,
+    start_gift,
+)
 
 blp = Blueprint("giving", __name__)
 # The ledger's names for the form's fields, where they differ (the donor's address is checked as ``email``).
@@ -42,15 +48,15 @@ class GiveForm(FlaskForm):
     donor_tax_id = StringField()
     name_public = BooleanField()
     dedication = TextAreaField()
+    monthly = BooleanField()
 
 
 class CheckoutForm(FlaskForm):
     """The demo checkout's two buttons (``pay``, ``leave``): a form for its CSRF token."""
 
 
-def money(amount_minor: int, currency: str) -> str:
-    """An amount as the page's language writes it (¥100.00; CN¥100.00 in English), from whole minor units."""
-    return format_currency(Decimal(amount_minor).scaleb(-currency_exponent(currency)), currency)
+class CancelForm(FlaskForm):
+    """The button that cancels a monthly gift: a form for its CSRF token."""
 
 
 @blp.route("/give/<int:organisation_id>/<fund_code>", methods=["GET", "POST"])
@@ -115,7 +121,7 @@ def _gift_form(form: GiveForm, currency: str) -> GiftForm:
         amount = 0  # (nothing chosen: refused below as out of bounds)
     return GiftForm(amount, form.donor_name.data or "", form.donor_email.data or "", form.donor_address.data or "",
                     form.donor_tax_id.data or "", form.name_public.data is True, form.dedication.data or "",
-                    page_language())
+                    page_language(), monthly=form.monthly.data is True)
 
 
 def _refusal_text(refusal: LedgerError, page) -> str:
@@ -131,6 +137,7 @@ def _refusal_text(refusal: LedgerError, page) -> str:
         "donor_address": _("The address is too long (up to 500 characters)."),
         "donor_tax_id": _("The tax number is too long (up to 40 characters)."),
         "dedication": _("The dedication is too long (up to 500 characters)."),
+        "monthly": _("Monthly gifts are taken through Stripe, which is not set up here: please give once."),
     }
     return texts.get(FIELD_OF.get(refusal.field, refusal.field), refusal.message)
 
@@ -148,6 +155,8 @@ def checkout(token: str) -> Response:
     if request.method == "POST" and form.validate_on_submit() and gift.status == "pending":
         if "pay" in request.form:
             database().write(lambda session: demo_channel.pay(session, token, utc_now().date()))
+            app = current_app._get_current_object()
+            after_the_answer(lambda: send_owed_confirmations(app))
         else:
             database().write(lambda session: demo_channel.leave(session, token))
         return redirect(page_url("giving.status", token=token), code=303)
@@ -175,3 +184,32 @@ def _fund(gift):
 
 def _not_found() -> Response:
     return render_page("not_found.html", status=404)
+
+
+@blp.route("/give/monthly/<code>", methods=["GET", "POST"])
+def monthly(code: str) -> Response:
+    """A monthly gift, reached by the signed link in the donor's email: what it is, and a button that cancels it
+    (Stripe charges no later month; what was given stays recorded)."""
+    app = current_app._get_current_object()
+    token = token_of_cancel_code(app, code)
+    try:
+        plan = gift_by_token(read_session(), token or "")
+    except NotFound:
+        return _not_found()
+    if not plan.monthly or plan.plan_id is not None:
+        return _not_found()
+    form, error = CancelForm(), None
+    if request.method == "POST" and form.validate_on_submit() and plan.cancelled_at is None:
+        try:
+            stripe_channel.cancel_monthly(stripe_account() or _no_account(), plan)
+            database().write(lambda session: monthly_cancelled(session, plan.token))
+            return redirect(page_url("giving.monthly", code=code), code=303)
+        except (ChannelUnavailable, InvalidState):
+            error = _("Your monthly gift could not be cancelled just now: nothing changed. Please try again later.")
+    plan = gift_by_token(read_session(), plan.token)
+    return render_page("monthly.html", status=503 if error else 200, plan=plan, fund=_fund(plan), form=form,
+                       error=error, money=money)
+
+
+def _no_account():
+    raise ChannelUnavailable("no Stripe account is configured here")

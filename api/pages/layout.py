@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, Response, current_app, g, render_template, request, url_for
+from flask import Flask, Response, current_app, g, has_request_context, render_template, request, url_for
 from flask_babel import Babel
 
-# The URL's spelling of each language (BCP 47, as in <html lang>), and Babel's locale for it.
-LANGUAGES = {"zh-CN": "zh_Hans_CN", "en": "en"}
+from api.edge.language import LANGUAGES, money  # noqa: F401 (money: the pages' own, from here)
+
 SWITCH_LABEL = {"zh-CN": "中文", "en": "English"}  # each language named in itself
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
@@ -50,6 +50,8 @@ def page_url(endpoint: str, **values) -> str:
 
 
 def _page_context() -> dict:
+    if not has_request_context():  # (an email, written after the answer or by a worker: no page, no switch)
+        return {}
     language = page_language()
     other = "en" if language == "zh-CN" else "zh-CN"
     arguments = {**request.args.to_dict(), "lang": other}
@@ -64,3 +66,4 @@ def render_page(template: str, status: int = 200, **context) -> Response:
                                           mimetype="text/html")
     response.vary.add("Accept-Language")
     return response
+

@@ -8,7 +8,7 @@ and a second delivery of a stored event is acknowledged without a change. A refu
 
 from __future__ import annotations
 
-from flask import after_this_request, current_app, request
+from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
@@ -16,13 +16,14 @@ from marshmallow import Schema, fields
 from api.edge.auth import requires
 from api.edge.channels import stripe_account
 from api.edge.documented import documents_problems
+from api.edge.jobs import handle_stored_event
 from api.edge.session import database
 from ledger.access.policy import Need
 from ledger.core.errors import NotFound
 from ledger.core.vocabulary import EventStatus
 from ledger.db.types import utc_now
 from ledger.payments.events import store_event
-from ledger.payments.stripe_channel import HANDLED, SIGNATURE, apply_stored, verified_event
+from ledger.payments.stripe_channel import HANDLED, SIGNATURE, verified_event
 
 blp = Blueprint("webhooks", __name__, url_prefix="/webhooks", description="Events from payment processors")
 
@@ -51,21 +52,8 @@ class StripeEvents(MethodView):
         event = verified_event(request.get_data(), request.headers.get(SIGNATURE), secret, utc_now())
         stored, fresh = database().write(lambda session: store_event(session, event, HANDLED))
         status = stored.status
-        account = stripe_account()
-        if account is not None and status in (EventStatus.RECEIVED, EventStatus.FAILED):
+        if status in (EventStatus.RECEIVED, EventStatus.FAILED) and stripe_account() is not None:
             # The event is stored (its own commit): a failure to apply it is kept on its row, for its next delivery
-            # or a replay. "after": applied once the answer is sent, so the acknowledgement never waits for Stripe;
-            # "inline": before answering, the answer then saying what became of it.
-            if current_app.config["STRIPE_APPLY"] == "inline":
-                status = apply_stored(database(), account, stored.id)
-            else:
-                _apply_after_the_answer(database(), account, stored.id)
+            # or a replay. Applied by a worker, after the answer, or before it (``api.edge.jobs``).
+            status = handle_stored_event(stored.id, status)
         return {"received": True, "event_id": stored.event_id, "duplicate": not fresh, "status": status}
-
-
-def _apply_after_the_answer(ledger_database, account, event_row_id: int) -> None:
-    @after_this_request
-    def later(response):
-        # Run by the server once it has sent the answer (the WSGI response's close), on this worker's thread.
-        response.call_on_close(lambda: apply_stored(ledger_database, account, event_row_id))
-        return response

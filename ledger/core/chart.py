@@ -96,8 +96,10 @@ CHINA_NONPROFIT: tuple[AccountTemplate, ...] = (
     AccountTemplate("1001", "现金", "Cash on hand", ASSET, DEBIT, NO_OVERDRAFT, Role.CASH),
     AccountTemplate("1002", "银行存款", "Bank deposits", ASSET, DEBIT, NO_OVERDRAFT, Role.BANK),
     AccountTemplate("1009", "其他货币资金", "Other monetary funds", ASSET, DEBIT),
+    # No overdraft limit: a refund or a dispute after the payout takes money back from the processor's balance
+    # (or its next payouts), so a fund's share of it may be below zero, owed to the processor.
     AccountTemplate("1009.01", "其他货币资金—支付机构待结算", "Payment processor clearing", ASSET, DEBIT,
-                    NO_OVERDRAFT, Role.PROCESSOR_CLEARING),
+                    role=Role.PROCESSOR_CLEARING),
     AccountTemplate("1101", "短期投资", "Short-term investments", ASSET, DEBIT),
     AccountTemplate("1111", "应收票据", "Notes receivable", ASSET, DEBIT),
     AccountTemplate("1121", "应收账款", "Accounts receivable", ASSET, DEBIT),

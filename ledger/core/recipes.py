@@ -109,6 +109,14 @@ def processor_fee(chart: Chart, fund_id: int, fee: Money, particulars: Particula
                   _move(fund_id, chart.account(Role.PROCESSING_FEES), clearing, fee))
 
 
+def processor_fee_returned(chart: Chart, fund_id: int, fee: Money, particulars: Particulars,
+                           clearing_account_id: int | None = None) -> EntryDraft:
+    """A fee the processor gives back (a dispute won, in some countries): Dr processor clearing / Cr fees."""
+    clearing = chart.account(Role.PROCESSOR_CLEARING, clearing_account_id, "clearing_account_id")
+    return _entry(chart, EntryKind.PROCESSOR_FEE, particulars,
+                  _move(fund_id, clearing, chart.account(Role.PROCESSING_FEES), fee))
+
+
 def payout(chart: Chart, fund_id: int, amount: Money, particulars: Particulars,
            clearing_account_id: int | None = None, bank_account_id: int | None = None) -> EntryDraft:
     """The processor pays its balance out to the bank."""

@@ -649,6 +649,11 @@ class OnlineGift(Base):
         UniqueConstraint("token"),
         UniqueConstraint("donation_id"),
         Index("ix_online_gifts_organisation_id_status", "organisation_id", "status"),
+        ForeignKeyConstraint(["plan_id"], ["online_gifts.id"], name="fk_online_gifts_plan_id_online_gifts"),
+        UniqueConstraint("invoice_id"),
+        CheckConstraint("plan_id IS NULL OR invoice_id IS NOT NULL", name="instalment_of_a_plan"),
+        Index("ix_online_gifts_subscription_id", "subscription_id"),
+        Index("ix_online_gifts_payment_id", "payment_id"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -676,3 +681,12 @@ class OnlineGift(Base):
     donation_id: Mapped[int | None] = mapped_column(Id)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # A monthly gift: the first month's gift is the plan (its subscription at the processor, and when it was
+    # cancelled); each later month's is a gift of its own naming the plan and the invoice it paid (once).
+    monthly: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    subscription_id: Mapped[str | None] = mapped_column(String(255))
+    plan_id: Mapped[int | None] = mapped_column(Id)
+    invoice_id: Mapped[str | None] = mapped_column(String(255))
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # When the donor's confirmation email went (None: still to send, retried until it goes).
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

@@ -26,6 +26,7 @@ from ledger.core.errors import AmountInvalid, InvalidInput, InvalidState, NotFou
 from ledger.core.money import Money, currency_exponent
 from ledger.core.values import one_of, required_text
 from ledger.core.vocabulary import DonationChannel, DonorKind, FundStatus, GiftStatus, PaymentChannelName
+from ledger.db.engine import insert_unless_taken
 from ledger.db.listing import Page, get_owned, keyset_page
 from ledger.db.models import Donor, Fund, OnlineGift, Organisation
 from ledger.db.types import utc_now
@@ -33,6 +34,7 @@ from ledger.giving.donations import GiftRecord, record_donation
 from ledger.giving.donors import Contact, create_donor
 
 PRESET_MAJOR_UNITS = (50, 100, 200, 500)  # the amounts a page offers first, where the fund's bounds allow them
+MONTHLY_CHANNELS = frozenset({PaymentChannelName.STRIPE})  # the channels that take a gift every month
 OPTIONAL_LIMITS = {"donor_address": 500, "donor_tax_id": 40, "dedication": 500}
 
 
@@ -57,6 +59,7 @@ class GiftForm:
     name_public: bool = False
     dedication: str = ""
     language: str = "zh-CN"
+    monthly: bool = False  # every month until the donor cancels (a subscription at the processor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +105,10 @@ def start_gift(session: Session, page: DonationPage, form: GiftForm, channel: st
         donor_tax_id=form.donor_tax_id.strip(), name_public=form.name_public is True,
         dedication=form.dedication.strip(), language=form.language,
         channel=one_of(channel, PaymentChannelName, "channel"), status=GiftStatus.PENDING,
-        token=secrets.token_urlsafe(24), review_reason="", created_at=now, updated_at=now)
+        token=secrets.token_urlsafe(24), review_reason="", created_at=now, updated_at=now,
+        monthly=form.monthly is True)
+    if gift.monthly and gift.channel not in MONTHLY_CHANNELS:
+        raise InvalidInput(f"the {gift.channel} channel takes one-off gifts only", field="monthly")
     session.add(gift)
     session.flush()
     return gift
@@ -143,6 +149,31 @@ def gift_paid(session: Session, token: str, payment: Payment, recorded_by: str) 
     _settle(gift, GiftStatus.SUCCEEDED, payment, donation_id=donation.id)
     session.flush()
     return gift
+
+
+def instalment(session: Session, plan: OnlineGift, invoice_id: str) -> OnlineGift:
+    """The gift that a later month's invoice of a monthly plan pays: created pending (from the plan's form) the
+    first time the invoice is named, and the same gift every time after, however many report it at once."""
+    now = utc_now()
+    copied = {column: getattr(plan, column) for column in (
+        "organisation_id", "fund_id", "currency", "amount_minor", "donor_name", "donor_email", "donor_address",
+        "donor_tax_id", "name_public", "dedication", "language", "channel", "subscription_id")}
+    insert_unless_taken(session, OnlineGift, {
+        **copied, "status": GiftStatus.PENDING, "token": secrets.token_urlsafe(24), "review_reason": "",
+        "created_at": now, "updated_at": now, "monthly": True, "plan_id": plan.id, "invoice_id": invoice_id},
+        ("invoice_id",))
+    return session.scalars(select(OnlineGift).where(OnlineGift.invoice_id == invoice_id)).one()
+
+
+def monthly_cancelled(session: Session, token: str) -> OnlineGift:
+    """The monthly plan, marked cancelled (once: the first report's time is kept); its payments stay recorded."""
+    plan = gift_by_token(session, token, for_update=True)
+    if not plan.monthly or plan.plan_id is not None:
+        raise InvalidState("this gift is not a monthly plan", field="gift")
+    if plan.cancelled_at is None:
+        plan.cancelled_at = plan.updated_at = utc_now()
+        session.flush()
+    return plan
 
 
 def gift_ended(session: Session, token: str, status: str) -> OnlineGift:

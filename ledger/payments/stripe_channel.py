@@ -29,14 +29,14 @@ from sqlalchemy.orm import Session
 
 from ledger.books.charts import load_chart
 from ledger.books.entries import post_entry, reverse_entry
-from ledger.core.errors import ChannelUnavailable, EventMalformed, SignatureInvalid
+from ledger.core.errors import ChannelUnavailable, EventMalformed, InvalidState, SignatureInvalid
 from ledger.core.money import Money
-from ledger.core.recipes import Particulars, payout
+from ledger.core.recipes import Particulars, payout, processor_fee, processor_fee_returned
 from ledger.core.vocabulary import EventStatus, GiftStatus
-from ledger.db.models import Entry, OnlineGift, ProcessorEvent
-from ledger.giving.refunds import refund_donation
+from ledger.db.models import Entry, OnlineGift, ProcessorEvent, Refund
+from ledger.giving.refunds import cancel_refund, refund_donation
 from ledger.payments.events import ArrivedEvent, store_event
-from ledger.payments.gifts import Payment, gift_by_token, gift_ended, gift_paid
+from ledger.payments.gifts import Payment, gift_by_token, gift_ended, gift_paid, instalment, monthly_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,8 @@ HANDLED = frozenset({
     "checkout.session.completed", "checkout.session.async_payment_succeeded",
     "checkout.session.async_payment_failed", "checkout.session.expired",
     "payment_intent.succeeded", "payment_intent.payment_failed",
-    "charge.refunded", "charge.dispute.created", "charge.dispute.closed",
+    "charge.refunded", "charge.dispute.created", "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated", "charge.dispute.closed",
     "invoice.paid", "customer.subscription.deleted",
     "payout.paid", "payout.failed",
 })
@@ -132,23 +133,28 @@ def start_checkout(account: StripeAccount, gift: OnlineGift, fund_name: str, suc
 
 def _checkout_session(account: StripeAccount, gift: OnlineGift, fund_name: str, success_url: str,
                       cancel_url: str):
+    price = {"currency": gift.currency.lower(), "unit_amount": gift.amount_minor, "product_data": {"name": fund_name}}
+    named = {"metadata": {GIFT_KEY: gift.token}}
+    if gift.monthly:  # a subscription: its invoices carry the plan's name (each month's payment a gift of its own)
+        shape = {"mode": "subscription", "subscription_data": named,
+                 "line_items": [{"quantity": 1, "price_data": {**price, "recurring": {"interval": "month"}}}]}
+    else:
+        shape = {"mode": "payment", "submit_type": "donate", "payment_intent_data": named,
+                 "line_items": [{"quantity": 1, "price_data": price}]}
     return account.client().v1.checkout.sessions.create(params={
-        "mode": "payment", "submit_type": "donate", "customer_email": gift.donor_email,
-        "client_reference_id": gift.token,
-        "line_items": [{"quantity": 1, "price_data": {
-            "currency": gift.currency.lower(), "unit_amount": gift.amount_minor, "product_data": {"name": fund_name}}}],
-        "metadata": {GIFT_KEY: gift.token}, "payment_intent_data": {"metadata": {GIFT_KEY: gift.token}},
+        **shape, "customer_email": gift.donor_email, "client_reference_id": gift.token, **named,
         "success_url": success_url, "cancel_url": cancel_url,
     }, options={"idempotency_key": f"fundledger-gift-{gift.token}"})
 
 
 def apply_event(session: Session, account: StripeAccount, stored: ProcessorEvent) -> str:
     """Applies a stored event to the books, idempotently; its new status. Every event about a payment (Checkout's,
-    the intent's, a refund) leads to the same step, which reads the payment's current state at Stripe and brings
-    the books to it (``_settle_payment``): so events may come in any order. Kinds whose handling is not built yet
-    stay ``received``, for a replay."""
+    the intent's, an invoice's, a refund, a dispute) leads to a step that reads the payment's current state at
+    Stripe and brings the books to it: so events may come in any order."""
     event = json.loads(stored.payload)
     found, kind = event["data"]["object"], event["type"]
+    if kind == "checkout.session.completed" and found.get("mode") == "subscription":
+        return _settle_invoice(session, account, found.get("invoice"))
     if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded",
                 "payment_intent.succeeded"):
         if _recorded_already(session, found):  # (its refunds come with charge.refunded: nothing to ask Stripe)
@@ -157,6 +163,12 @@ def apply_event(session: Session, account: StripeAccount, stored: ProcessorEvent
         return _settle_payment(session, account, intent_id)
     if kind == "charge.refunded":
         return _settle_payment(session, account, found.get("payment_intent"))
+    if kind.startswith("charge.dispute."):
+        return _settle_dispute(session, account, found["id"])
+    if kind == "invoice.paid":
+        return _settle_invoice(session, account, found["id"])
+    if kind == "customer.subscription.deleted":
+        return _plan_ended(session, found)
     if kind in ("payout.paid", "payout.failed"):
         return _settle_payout(session, account, found, failed=kind == "payout.failed")
     if kind in ("checkout.session.async_payment_failed", "checkout.session.expired"):
@@ -175,15 +187,17 @@ def _recorded_already(session: Session, found: dict) -> bool:
     return gift is not None and gift.status == GiftStatus.SUCCEEDED
 
 
-def _settle_payment(session: Session, account: StripeAccount, intent_id: str | None) -> str:
-    """Brings the books to the payment's state at Stripe: the gift recorded once the payment has succeeded, with
-    the fee its balance transaction holds; then each refund Stripe has made of it, once."""
+def _settle_payment(session: Session, account: StripeAccount, intent_id: str | None,
+                    token: str | None = None) -> str:
+    """Brings the books to the payment's state at Stripe: the gift (``token``, else the one the payment names or
+    paid) recorded once the payment has succeeded, with the fee its balance transaction holds; then each refund
+    Stripe has made of it, once."""
     if not intent_id:
         return EventStatus.IGNORED  # (a session not yet paid has no payment)
     intent = account.client().v1.payment_intents.retrieve(
         intent_id, params={"expand": ["latest_charge.balance_transaction"]})
-    token = intent.metadata.to_dict().get(GIFT_KEY) if intent.metadata else None
-    if token is None:  # a payment not started from a donation page of this ledger
+    token = token or _gift_token_of(session, intent)
+    if token is None:  # a payment not started from a donation page of this ledger (or a month not yet invoiced)
         return EventStatus.IGNORED
     gift_by_token(session, token)  # (a token of no gift here: NotFound, and the event is kept as failed)
     if intent.status != "succeeded" or intent.latest_charge is None:
@@ -193,6 +207,77 @@ def _settle_payment(session: Session, account: StripeAccount, intent_id: str | N
     if gift.status == GiftStatus.SUCCEEDED and charge.amount_refunded:
         _record_refunds(session, account, gift, charge.id)
     return EventStatus.APPLIED
+
+
+def _gift_token_of(session: Session, intent) -> str | None:
+    """The gift a payment is for: named in its metadata (a one-off gift), or the gift it already paid (a monthly
+    gift's payment carries no metadata of ours: its invoice names the plan)."""
+    token = intent.metadata.to_dict().get(GIFT_KEY) if intent.metadata else None
+    return token or session.scalar(select(OnlineGift.token).where(OnlineGift.payment_id == intent.id))
+
+
+def _settle_invoice(session: Session, account: StripeAccount, invoice_id: str | None) -> str:
+    """A monthly gift's invoice, as Stripe holds it now: once paid, the month's gift is recorded from its payment
+    (the first month's is the plan itself; each later one a gift of its own, once per invoice)."""
+    if not invoice_id:
+        return EventStatus.IGNORED
+    invoice = account.client().v1.invoices.retrieve(invoice_id, params={"expand": ["payments"]})
+    subscription = _subscription_details(invoice)
+    token = (subscription.get("metadata") or {}).get(GIFT_KEY)
+    if token is None:
+        return EventStatus.IGNORED  # an invoice of something else sold through this account
+    plan = gift_by_token(session, token, for_update=True)
+    if plan.subscription_id is None:
+        plan.subscription_id = subscription.get("subscription")
+    intent_id = _paid_intent(invoice)
+    if invoice.status != "paid" or intent_id is None:
+        return EventStatus.APPLIED  # not paid yet: invoice.paid says when
+    if invoice.billing_reason == "subscription_create" or plan.invoice_id == invoice.id:
+        plan.invoice_id = plan.invoice_id or invoice.id
+        month = plan
+    else:
+        month = instalment(session, plan, invoice.id)
+    return _settle_payment(session, account, intent_id, month.token)
+
+
+def _subscription_details(invoice) -> dict:
+    parent = invoice.parent.to_dict() if getattr(invoice, "parent", None) else {}
+    return parent.get("subscription_details") or {}
+
+
+def _paid_intent(invoice) -> str | None:
+    """The payment intent that paid the invoice (the current API reaches it through the invoice's payments)."""
+    payments = getattr(invoice, "payments", None)
+    for found in (payments.data if payments else []):
+        if found.status == "paid" and found.payment.type == "payment_intent":
+            intent = found.payment.payment_intent
+            return intent if isinstance(intent, str) else intent.id
+    return None
+
+
+def _plan_ended(session: Session, subscription: dict) -> str:
+    """A monthly gift's subscription ended (cancelled by the donor, by the organisation at Stripe, or after failed
+    payments): the plan is marked cancelled; what it paid stays recorded."""
+    token = (subscription.get("metadata") or {}).get(GIFT_KEY) or session.scalar(
+        select(OnlineGift.token).where(OnlineGift.subscription_id == subscription["id"], OnlineGift.plan_id.is_(None)))
+    if token is None:
+        return EventStatus.IGNORED
+    monthly_cancelled(session, token)
+    return EventStatus.APPLIED
+
+
+def cancel_monthly(account: StripeAccount, plan: OnlineGift) -> None:
+    """Asks Stripe to end the plan's subscription now (no later month is charged). Cancelling a subscription that
+    has ended already is answered as done."""
+    if plan.subscription_id is None:
+        raise InvalidState("the first month's payment is not recorded yet: try again in a minute", field="gift")
+    try:
+        account.client().v1.subscriptions.cancel(plan.subscription_id)
+    except stripe.InvalidRequestError as error:
+        if "canceled" not in str(error):
+            raise ChannelUnavailable("Stripe could not cancel the monthly gift; nothing changed") from None
+    except stripe.StripeError:
+        raise ChannelUnavailable("Stripe could not cancel the monthly gift; nothing changed") from None
 
 
 def _payment(intent, charge) -> Payment:
@@ -213,6 +298,67 @@ def _record_refunds(session: Session, account: StripeAccount, gift: OnlineGift, 
                             refunded_on=dt.datetime.fromtimestamp(found.created, dt.UTC).date(),
                             reason=f"Stripe refund {found.id}", idempotency_key=f"stripe-refund-{found.id}",
                             recorded_by="stripe")
+
+
+def _settle_dispute(session: Session, account: StripeAccount, dispute_id: str) -> str:
+    """A dispute as Stripe holds it now, through its balance transactions (what was withdrawn, then reinstated,
+    each with its fee): the disputed money is refunded from the gift when withdrawn (a refund record, so the gift's
+    refunded total and its receipt show it), that refund cancelled when the dispute is won and the money comes back;
+    the dispute fee a processing cost, and returned if Stripe returns it. A dispute lost leaves the refund."""
+    dispute = account.client().v1.disputes.retrieve(dispute_id)
+    intent_id = _intent_of(account, dispute)
+    gift = _recorded_gift(session, account, intent_id) if intent_id else None
+    if gift is None:  # a payment of something else, or a gift set aside for review: nothing of it is posted
+        return EventStatus.IGNORED
+    for transaction in sorted(dispute.balance_transactions or [], key=lambda found: found.created):
+        _dispute_movement(session, gift, dispute.id, transaction)
+    return EventStatus.APPLIED
+
+
+def _intent_of(account: StripeAccount, found) -> str | None:
+    """The payment intent a dispute (or a balance transaction's source) concerns, through its charge if need be."""
+    intent = getattr(found, "payment_intent", None)
+    charge = getattr(found, "charge", None)
+    if intent is None and getattr(found, "object", None) == "dispute" and charge:
+        intent = account.client().v1.charges.retrieve(charge if isinstance(charge, str) else charge.id).payment_intent
+    return intent if intent is None or isinstance(intent, str) else intent.id
+
+
+def _dispute_movement(session: Session, gift: OnlineGift, dispute_id: str, transaction) -> None:
+    if transaction.currency.upper() != gift.currency:
+        raise InvalidState(f"dispute {dispute_id} was settled in {transaction.currency.upper()}, the gift in "
+                           f"{gift.currency}: a manager records it by hand", field="dispute")
+    day = dt.datetime.fromtimestamp(transaction.created, dt.UTC).date()
+    withdrawn = f"stripe-dispute-{dispute_id}"
+    if transaction.amount < 0 and _refund_keyed(session, gift, withdrawn) is None:
+        refund_donation(session, gift.organisation_id, gift.donation_id, amount_minor=-transaction.amount,
+                        refunded_on=day, reason=f"Stripe dispute {dispute_id}: the donor's bank took the gift back",
+                        idempotency_key=withdrawn, recorded_by="stripe")
+    elif transaction.amount > 0:
+        _reinstated(session, gift, withdrawn, day, dispute_id)
+    if transaction.fee:
+        recipe = processor_fee if transaction.fee > 0 else processor_fee_returned
+        verb = "charged" if transaction.fee > 0 else "returned"
+        post_entry(session, recipe(load_chart(session, gift.organisation_id), gift.fund_id,
+                                   Money(abs(transaction.fee), gift.currency),
+                                   Particulars(day, f"stripe-dispute-fee-{transaction.id}", "stripe",
+                                               f"Stripe dispute fee {verb}, dispute {dispute_id}")))
+
+
+def _refund_keyed(session: Session, gift: OnlineGift, key: str) -> Refund | None:
+    return session.scalars(select(Refund).join(Entry, Entry.id == Refund.entry_id).where(
+        Entry.organisation_id == gift.organisation_id, Entry.idempotency_key == key)).first()
+
+
+def _reinstated(session: Session, gift: OnlineGift, withdrawn_key: str, day: dt.date, dispute_id: str) -> None:
+    """The dispute is won: the refund its withdrawal recorded is cancelled (once), the gift whole again."""
+    refund = _refund_keyed(session, gift, withdrawn_key)
+    if refund is None:
+        raise InvalidState(f"dispute {dispute_id} reinstates money whose withdrawal is not recorded", field="dispute")
+    if refund.cancelled_entry_id is None:
+        cancel_refund(session, gift.organisation_id, gift.donation_id, refund.id, cancelled_on=day,
+                      reason=f"Stripe dispute {dispute_id} won: the money was reinstated",
+                      idempotency_key=f"{withdrawn_key}-won", recorded_by="stripe")
 
 
 def _settle_payout(session: Session, account: StripeAccount, found: dict, *, failed: bool) -> str:
@@ -244,9 +390,7 @@ def _payout_shares(session: Session, account: StripeAccount, payout_id: str) -> 
         if transaction.type == "payout":
             continue
         source = transaction.source
-        intent_id = getattr(source, "payment_intent", None) if source is not None else None
-        if intent_id and not isinstance(intent_id, str):
-            intent_id = intent_id.id
+        intent_id = _intent_of(account, source) if source is not None and not isinstance(source, str) else None
         gift = _recorded_gift(session, account, intent_id) if intent_id else None
         if gift is None or transaction.currency.upper() != gift.currency:
             unexplained += transaction.net

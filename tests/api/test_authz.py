@@ -81,9 +81,10 @@ ROUTE_NEEDS = {
 }
 # Routes outside the API proper: documentation and health, open to all and holding nothing private.
 # The public pages (pages.static: their stylesheet and icon; giving: the donation pages) are not the API's:
-# anyone may open them, and they show nothing private (tests/pages).
+# anyone may open them, and they show nothing private (tests/pages); a monthly gift's page is reached only by the
+# signed link in its donor's email (tests/payments/test_stripe_monthly.py).
 UNGUARDED = {"home.Home", "health.Health", "health.Live", "api-docs.openapi_json", "swagger_ui.show", "static",
-             "pages.static", "giving.give", "giving.checkout", "giving.status"}
+             "pages.static", "giving.give", "giving.checkout", "giving.status", "giving.monthly"}
 
 CALLERS = ("anonymous", "no_role", "platform_admin", "org_admin", "fund_manager", "auditor", "other_admin")
 SCOPES = ("own_fund", "other_fund", "other_org")

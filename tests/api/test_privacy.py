@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from api.edge.mail import cancel_code
 from ledger.payments.gifts import GiftForm, donation_page, start_gift
 from tests.api.support import PASSWORD
 
@@ -27,8 +28,11 @@ def donors_world(world):
     # the token, and must not show who gave.
     gift = world.db.write(lambda session: start_gift(session, donation_page(session, world.org, "MINE"), GiftForm(
         10_000, NAME, SECRETS["email"], SECRETS.get("address", ""), name_public=False), "demo"))
+    # And a monthly gift: its page (reached by the signed link in the donor's email) must not show who gives either.
+    plan = world.db.write(lambda session: start_gift(session, donation_page(session, world.org, "MINE"), GiftForm(
+        10_000, NAME, SECRETS["email"], SECRETS.get("address", ""), name_public=False, monthly=True), "stripe"))
     world.ids = {"organisation_id": world.org, "fund_id": world.fund, "donor_id": donor["id"],
-                 "fund_code": "MINE", "token": gift.token,
+                 "fund_code": "MINE", "token": gift.token, "code": cancel_code(world.app, plan.token),
                  "donation_id": donation["id"], "entry_id": donation["entry_id"], "grant_id": 1, "account_id": 1,
                  "user_id": world.users["org_admin"], "year": 2026, "month": 11, "path": "index.html",
                  "filename": "x"}

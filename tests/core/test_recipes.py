@@ -39,6 +39,7 @@ from ledger.core.recipes import (
     online_donation,
     payout,
     processor_fee,
+    processor_fee_returned,
     refund,
     release_from_restriction,
     transfer_between_funds,
@@ -162,6 +163,12 @@ def test_refund_refuses_an_unknown_source():
 def test_processor_fee_debits_the_fee_cost_and_credits_clearing():
     draft = processor_fee(CHART, FUND, cny(35), PARTICULARS)
     assert draft.postings == (move(Role.PROCESSING_FEES, Role.PROCESSOR_CLEARING, 35),)
+
+
+def test_a_returned_processor_fee_credits_the_fee_cost_and_debits_clearing():
+    draft = processor_fee_returned(CHART, FUND, cny(1_500), PARTICULARS)
+    assert draft.kind == "processor_fee"
+    assert draft.postings == (move(Role.PROCESSOR_CLEARING, Role.PROCESSING_FEES, 1_500),)
 
 
 def test_payout_moves_the_processor_balance_to_the_bank():

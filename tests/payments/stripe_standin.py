@@ -31,7 +31,8 @@ SAMPLES = json.loads((Path(__file__).parent / "stripe_objects.json").read_text()
 def sample(kind: str, **values) -> dict:
     """A copy of Stripe's sample object of this kind, with a fresh id and these values."""
     prefix = {"checkout.session": "cs_test", "payment_intent": "pi", "charge": "ch", "balance_transaction": "txn",
-              "event": "evt", "refund": "re", "payout": "po"}[kind]
+              "event": "evt", "refund": "re", "payout": "po", "dispute": "dp", "invoice": "in",
+              "subscription": "sub"}[kind]
     return {**copy.deepcopy(SAMPLES[kind]), "id": f"{prefix}_{uuid.uuid4().hex[:24]}", "created": int(time.time()),
             **values}
 
@@ -55,6 +56,9 @@ class StripeStandIn:
     charges: dict[str, dict] = field(default_factory=dict)
     balance_transactions: dict[str, dict] = field(default_factory=dict)
     refunds: dict[str, dict] = field(default_factory=dict)
+    disputes: dict[str, dict] = field(default_factory=dict)
+    subscriptions: dict[str, dict] = field(default_factory=dict)
+    invoices: dict[str, dict] = field(default_factory=dict)
     events: list[dict] = field(default_factory=list)
     requests: list[dict] = field(default_factory=list)
     by_idempotency_key: dict[str, dict] = field(default_factory=dict)
@@ -104,6 +108,13 @@ class StripeStandIn:
             charge = request.args.get("charge")
             return {"object": "list", "url": "/v1/refunds", "has_more": False,
                     "data": [refund for refund in self.refunds.values() if refund["charge"] == charge]}
+        if request.method == "GET" and parts[:2] == ["v1", "invoices"] and len(parts) == 3:
+            return self._invoice(parts[2], expand=[value for key, value in request.args.items(multi=True)
+                                                   if key.startswith("expand")])
+        if request.method == "GET" and len(parts) == 3 and parts[1] in ("disputes", "charges"):
+            return copy.deepcopy(getattr(self, parts[1]).get(parts[2]))
+        if request.method == "DELETE" and parts[:2] == ["v1", "subscriptions"] and len(parts) == 3:
+            return self._cancel(parts[2])
         if request.method == "GET" and parts[:2] == ["v1", "payment_intents"] and len(parts) == 3:
             expand = [value for key, value in request.args.items(multi=True) if key.startswith("expand")]
             return self._expanded_intent(parts[2], expand)
@@ -135,19 +146,26 @@ class StripeStandIn:
     def _create_session(self, form: dict) -> dict:
         item = form["line_items"]["0"]
         amount, currency = int(item["price_data"]["unit_amount"]), item["price_data"]["currency"]
-        intent = sample("payment_intent", amount=amount, amount_received=0, currency=currency,
-                        status="requires_payment_method", latest_charge=None,
-                        metadata=form.get("payment_intent_data", {}).get("metadata", {}))
-        self.intents[intent["id"]] = intent
+        intent_id = None
+        if form["mode"] == "payment":
+            intent = self._intent(amount, currency, form.get("payment_intent_data", {}).get("metadata", {}))
+            intent_id = intent["id"]
         session = sample("checkout.session", mode=form["mode"], submit_type=form.get("submit_type"),
                          amount_total=amount, currency=currency, metadata=form.get("metadata", {}),
                          client_reference_id=form.get("client_reference_id"),
-                         customer_email=form.get("customer_email"), payment_intent=intent["id"],
-                         payment_status="unpaid", status="open", success_url=form["success_url"],
-                         cancel_url=form["cancel_url"])
+                         customer_email=form.get("customer_email"), payment_intent=intent_id,
+                         subscription=None, invoice=None, payment_status="unpaid", status="open",
+                         success_url=form["success_url"], cancel_url=form["cancel_url"])
         session["url"] = f"{self.url}/pay/{session['id']}"
+        session["_subscription_data"] = form.get("subscription_data", {})  # (kept for ``pay``; not Stripe's)
         self.sessions[session["id"]] = session
         return session
+
+    def _intent(self, amount: int, currency: str, metadata: dict) -> dict:
+        intent = sample("payment_intent", amount=amount, amount_received=0, currency=currency,
+                        status="requires_payment_method", latest_charge=None, metadata=metadata)
+        self.intents[intent["id"]] = intent
+        return intent
 
     def _expanded_intent(self, intent_id: str, expand: list[str]) -> dict | None:
         intent = copy.deepcopy(self.intents.get(intent_id))
@@ -158,25 +176,112 @@ class StripeStandIn:
         return intent
 
     def pay(self, session_id: str, fee: int, *, paid: int | None = None, settled_in: str | None = None) -> dict:
-        """The donor pays: the intent succeeds with a charge whose balance transaction holds Stripe's fee."""
+        """The donor pays: the intent succeeds with a charge whose balance transaction holds Stripe's fee. A
+        subscription's session starts the subscription, whose first invoice that payment pays."""
         session = self.sessions[session_id]
-        intent = self.intents[session["payment_intent"]]
         amount = session["amount_total"] if paid is None else paid
-        transaction = sample("balance_transaction", amount=amount, fee=fee, net=amount - fee,
-                             currency=settled_in or session["currency"], type="charge")
-        charge = sample("charge", amount=amount, currency=session["currency"], payment_intent=intent["id"],
+        if session["mode"] == "subscription":
+            subscription = sample("subscription", status="active", customer="cus_standin",
+                                  metadata=session["_subscription_data"].get("metadata", {}))
+            self.subscriptions[subscription["id"]] = subscription
+            invoice = self.invoice(subscription["id"], fee, amount=amount, first=True, currency=session["currency"])
+            session.update(subscription=subscription["id"], invoice=invoice["id"], payment_status="paid",
+                           status="complete")
+            return session
+        intent = self.intents[session["payment_intent"]]
+        self._charge(intent, amount, fee, settled_in or session["currency"])
+        session.update(payment_status="paid", status="complete")
+        return session
+
+    def _charge(self, intent: dict, amount: int, fee: int, settled_in: str) -> dict:
+        transaction = sample("balance_transaction", amount=amount, fee=fee, net=amount - fee, currency=settled_in,
+                             type="charge")
+        charge = sample("charge", amount=amount, currency=intent["currency"], payment_intent=intent["id"],
                         balance_transaction=transaction["id"], paid=True, status="succeeded", amount_refunded=0,
-                        refunded=False)
+                        refunded=False, disputed=False)
         transaction["source"] = charge["id"]
         self.balance_transactions[transaction["id"]] = transaction
         self.charges[charge["id"]] = charge
         intent.update(status="succeeded", amount_received=amount, latest_charge=charge["id"])
-        session.update(payment_status="paid", status="complete")
-        return session
+        return charge
+
+    def invoice(self, subscription_id: str, fee: int, *, amount: int | None = None, first: bool = False,
+                currency: str | None = None) -> dict:
+        """A month of a subscription invoiced and paid (its own payment intent, which carries no metadata, as
+        Stripe's invoice payments do not): the invoice, as ``invoice.paid`` carries it."""
+        subscription = self.subscriptions[subscription_id]
+        earlier = [found for found in self.invoices.values() if found["_subscription"] == subscription_id]
+        amount = amount if amount is not None else earlier[0]["amount_paid"]
+        currency = currency or earlier[0]["currency"]
+        intent = self._intent(amount, currency, {})
+        self._charge(intent, amount, fee, currency)
+        invoice = sample("invoice", status="paid", amount_paid=amount, amount_due=amount, currency=currency,
+                         billing_reason="subscription_create" if first else "subscription_cycle",
+                         customer=subscription["customer"], subscription=None, lines={"object": "list", "data": []},
+                         parent={"type": "subscription_details", "quote_details": None, "subscription_details": {
+                             "subscription": subscription_id, "metadata": copy.deepcopy(subscription["metadata"])}})
+        invoice["_subscription"] = subscription_id  # (kept for the stand-in; not Stripe's)
+        invoice["_payments"] = {"object": "list", "has_more": False, "url": "/v1/invoice_payments", "data": [{
+            "object": "invoice_payment", "id": f"inpay_{uuid.uuid4().hex[:24]}", "invoice": invoice["id"],
+            "status": "paid", "amount_paid": amount, "currency": currency, "is_default": True,
+            "payment": {"type": "payment_intent", "payment_intent": intent["id"]}}]}
+        self.invoices[invoice["id"]] = invoice
+        return self._invoice(invoice["id"], expand=[])
+
+    def _invoice(self, invoice_id: str, expand: list[str]) -> dict | None:
+        found = self.invoices.get(invoice_id)
+        if found is None:
+            return None
+        shown = {key: copy.deepcopy(value) for key, value in found.items() if not key.startswith("_")}
+        if "payments" in expand:  # (not in an invoice unless asked for, as at Stripe)
+            shown["payments"] = copy.deepcopy(found["_payments"])
+        return shown
+
+    def _cancel(self, subscription_id: str) -> dict | Response | None:
+        subscription = self.subscriptions.get(subscription_id)
+        if subscription is None:
+            return None
+        if subscription["status"] == "canceled":
+            return Response(json.dumps({"error": {"type": "invalid_request_error", "message":
+                            "This subscription has already been canceled."}}), status=400,
+                            mimetype="application/json")
+        subscription.update(status="canceled", canceled_at=int(time.time()), ended_at=int(time.time()))
+        return copy.deepcopy(subscription)
+
+    def dispute(self, session_id: str, fee: int = 1_500, *, invoice_id: str | None = None) -> dict:
+        """The donor's bank disputes the charge: its amount and Stripe's dispute fee are withdrawn (a balance
+        transaction on the dispute). The dispute, as ``charge.dispute.created`` carries it."""
+        intent_id = self.invoices[invoice_id]["_payments"]["data"][0]["payment"]["payment_intent"] if invoice_id \
+            else self.sessions[session_id]["payment_intent"]
+        charge = self.charges[self.intents[intent_id]["latest_charge"]]
+        amount = charge["amount"] - charge["amount_refunded"]
+        dispute = sample("dispute", amount=amount, currency=charge["currency"], charge=charge["id"],
+                         payment_intent=intent_id, status="needs_response", balance_transactions=[])
+        dispute["balance_transactions"].append(self._dispute_transaction(dispute, -amount, fee, "dispute"))
+        charge["disputed"] = True
+        self.disputes[dispute["id"]] = dispute
+        return copy.deepcopy(dispute)
+
+    def close_dispute(self, dispute_id: str, *, won: bool, fee_returned: int = 0) -> dict:
+        """The dispute closes: won (the amount reinstated, and the fee if ``fee_returned``) or lost."""
+        dispute = self.disputes[dispute_id]
+        dispute["status"] = "won" if won else "lost"
+        if won:
+            dispute["balance_transactions"].append(
+                self._dispute_transaction(dispute, dispute["amount"], -fee_returned, "dispute_reversal"))
+        return copy.deepcopy(dispute)
+
+    def _dispute_transaction(self, dispute: dict, amount: int, fee: int, category: str) -> dict:
+        transaction = sample("balance_transaction", amount=amount, fee=fee, net=amount - fee,
+                             currency=dispute["currency"], type="adjustment", reporting_category=category,
+                             source=dispute["id"], created=int(time.time()) + len(dispute["balance_transactions"]))
+        self.balance_transactions[transaction["id"]] = transaction
+        return transaction
 
     def _with_source(self, transaction: dict) -> dict:
         """A balance transaction with its source expanded (``expand[]=data.source``)."""
-        source = self.charges.get(transaction["source"]) or self.refunds.get(transaction["source"] or "")
+        source = self.charges.get(transaction["source"]) or self.refunds.get(transaction["source"] or "") or \
+            self.disputes.get(transaction["source"] or "")
         return {**transaction, "source": copy.deepcopy(source) if source else transaction["source"]}
 
     def payout(self, session_ids: list[str], extra: int = 0) -> dict:
@@ -190,6 +295,11 @@ class StripeStandIn:
             charge_txn = self.balance_transactions[self.charges[intent["latest_charge"]]["balance_transaction"]]
             charge_txn["payout"] = payout["id"]
             total += charge_txn["net"]
+            for dispute in self.disputes.values():
+                if dispute["payment_intent"] == intent["id"]:
+                    for txn in dispute["balance_transactions"]:
+                        self.balance_transactions[txn["id"]]["payout"] = payout["id"]
+                        total += txn["net"]
             for refund in self.refunds.values():
                 if refund["payment_intent"] == intent["id"]:
                     txn = sample("balance_transaction", amount=-refund["amount"], fee=0, net=-refund["amount"],

@@ -6,66 +6,16 @@ balance transaction holds."""
 from __future__ import annotations
 
 import itertools
-import json
-import re
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import stripe
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ledger.db.models import Donation, Fund, OnlineGift
 from tests.api.support import make_app
-from tests.payments.stripe_standin import StripeStandIn, sample, serve
-
-SECRET = "whsec_test_checkout_" + "x" * 20
-CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-
-
-@pytest.fixture
-def stand_in():
-    fake = StripeStandIn()
-    server = serve(fake)
-    yield fake
-    server.shutdown()
-
-
-@pytest.fixture
-def shop(world, stand_in):
-    """The world's app with a Stripe account at the stand-in: (client, the fund page's URL)."""
-    app = make_app(world.db, STRIPE_SECRET_KEY="sk_test_standin", STRIPE_API_BASE=stand_in.url,
-                   STRIPE_WEBHOOK_SECRET=SECRET, RATELIMIT_GIVING="100000 per second")
-    with world.db.read() as session:
-        code = session.get(Fund, world.fund).code
-    yield app.test_client(), f"/give/{world.org}/{code}?lang=en"
-    app.extensions["ledger_db"].dispose()
-
-
-def give(client, url: str, amount: str = "100.00"):
-    token = CSRF.search(client.get(url).get_data(as_text=True))[1]
-    return client.post(url, data={"csrf_token": token, "amount": "other", "other_amount": amount,
-                                  "donor_name": "Li Lei", "donor_email": "li.lei@example.org"})
-
-
-def deliver(client, event_type: str, found: dict):
-    event = sample("event", type=event_type, livemode=False, data={"object": found})
-    body = json.dumps(event)
-    header = stripe.WebhookSignature.generate_signature_header(body, SECRET, timestamp=int(time.time()))
-    return client.post("/webhooks/stripe", data=body, headers={"Stripe-Signature": header,
-                                                                "Content-Type": "application/json"})
-
-
-def the_gift(db) -> OnlineGift:
-    with db.read() as session:
-        return session.scalars(select(OnlineGift).order_by(OnlineGift.id.desc())).first()
-
-
-def count(db, model) -> int:
-    with db.read() as session:
-        return session.scalar(select(func.count()).select_from(model))
+from tests.payments.checkout import SECRET, bank, clearing, count, deliver, give, the_gift
 
 
 def test_the_page_starts_a_checkout_session_for_the_gift_and_sends_the_donor_there(world, shop, stand_in):
@@ -173,7 +123,7 @@ def test_any_order_of_each_gifts_events_delivered_once_to_three_times_some_at_on
     """Each gift's events (the session completed, the payment succeeded), each sent one to three times, all of them
     shuffled together and part of them sent at once: the same books as one delivery of each in order."""
     client, url = shop
-    clearing_before, donations_before = _clearing(world), count(world.db, Donation)
+    clearing_before, donations_before = clearing(world), count(world.db, Donation)
     deliveries, expected = [], []
     for amount, fee_percent in gifts:
         known = set(stand_in.sessions)
@@ -199,17 +149,7 @@ def test_any_order_of_each_gifts_events_delivered_once_to_three_times_some_at_on
             gift = session.scalars(select(OnlineGift).where(OnlineGift.token == token)).one()
             assert (gift.status, gift.amount_minor, gift.fee_minor) == ("succeeded", amount, fee)
     assert count(world.db, Donation) == donations_before + len(expected)
-    assert _clearing(world) - clearing_before == sum(amount - fee for _, amount, fee in expected)
-
-
-def _clearing(world) -> int:
-    from ledger.books.balances import balance
-    from ledger.books.charts import load_chart
-    from ledger.core.chart import Role
-
-    with world.db.read() as session:
-        totals = balance(session, load_chart(session, world.org).account(Role.PROCESSOR_CLEARING), world.fund, "CNY")
-    return totals.debits_minor - totals.credits_minor
+    assert clearing(world) - clearing_before == sum(amount - fee for _, amount, fee in expected)
 
 
 def test_refunds_made_at_stripe_are_recorded_once_each_whatever_the_order(world, shop, stand_in):
@@ -217,12 +157,12 @@ def test_refunds_made_at_stripe_are_recorded_once_each_whatever_the_order(world,
     give(client, url, "100.00")
     session_id = next(iter(stand_in.sessions))
     stand_in.pay(session_id, fee=362)
-    clearing = _clearing(world)
+    clearing_before = clearing(world)
 
     partly = stand_in.refund(session_id, 3_000)
     deliver(client, "charge.refunded", partly)  # before any event of the payment: the gift is recorded first
     deliver(client, "charge.refunded", partly)
-    after_one = _clearing(world)
+    after_one = clearing(world)
     more = stand_in.refund(session_id, 6_000)
     deliver(client, "checkout.session.completed", stand_in.sessions[session_id])  # (any payment event settles)
     deliver(client, "charge.refunded", more)
@@ -231,25 +171,30 @@ def test_refunds_made_at_stripe_are_recorded_once_each_whatever_the_order(world,
     with world.db.read() as session:
         donation = session.get(Donation, gift.donation_id)
     assert gift.status == "succeeded" and donation.refunded_minor == 9_000
-    assert after_one - clearing == 9_638 - 3_000  # the gift recorded (net of its fee), then 30.00 given back
-    assert _clearing(world) - clearing == 9_638 - 9_000
+    assert after_one - clearing_before == 9_638 - 3_000  # the gift recorded (net of its fee), then 30.00 given back
+    assert clearing(world) - clearing_before == 9_638 - 9_000
 
 
-def test_a_refund_beyond_what_the_funds_clearing_holds_is_kept_as_failed_and_posts_nothing(world, shop, stand_in):
-    """Stripe keeps its fee when it refunds: the whole 100.00 given back would take the fund's clearing account
-    3.62 below zero, which its limit refuses. The event is kept as failed (for a manager, and a replay once the
-    shortfall is covered), and nothing is posted."""
+def test_a_whole_refund_after_the_payout_leaves_the_fund_owing_stripe_its_kept_fee(world, shop, stand_in):
+    """Stripe keeps its fee when it refunds, and takes a refund made after the payout from its balance: the fund's
+    share of the clearing account goes below zero by what it owes Stripe (the kept fee), as Stripe's own balance
+    does, and the bank keeps what was paid out."""
     client, url = shop
     give(client, url, "100.00")
     session_id = next(iter(stand_in.sessions))
     stand_in.pay(session_id, fee=362)
     deliver(client, "checkout.session.completed", stand_in.sessions[session_id])
+    clearing_before, bank_before = clearing(world), bank(world)
+    deliver(client, "payout.paid", stand_in.payout([session_id]))
 
     answer = deliver(client, "charge.refunded", stand_in.refund(session_id, 10_000))
 
     with world.db.read() as session:
         donation = session.get(Donation, the_gift(world.db).donation_id)
-    assert answer.status_code == 200 and answer.json["status"] == "failed" and donation.refunded_minor == 0
+    assert answer.status_code == 200 and answer.json["status"] == "applied" and donation.refunded_minor == 10_000
+    assert clearing(world) - clearing_before == -9_638 - 10_000 and bank(world) - bank_before == 9_638
+    # In all, the fund is 3.62 poorer than before the gift: the fee Stripe kept.
+    assert (clearing(world) - clearing_before + 9_638) + (bank(world) - bank_before) == -362
 
 
 def test_a_payout_moves_each_funds_share_from_clearing_to_the_bank_once_and_a_failed_one_moves_it_back(
@@ -262,30 +207,20 @@ def test_a_payout_moves_each_funds_share_from_clearing_to_the_bank_once_and_a_fa
     stand_in.pay(second, fee=205)
     deliver(client, "checkout.session.completed", stand_in.sessions[first])  # the second's events never come
     stand_in.refund(first, 1_000)
-    clearing, bank = _clearing(world), _bank(world)
+    clearing_before, bank_before = clearing(world), bank(world)
 
     paid = stand_in.payout([first, second], extra=77)  # 77: no gift of this ledger's (listed, not posted)
     deliver(client, "payout.paid", paid)
     deliver(client, "payout.paid", paid)
 
     share = (10_000 - 362) + (5_000 - 205) - 1_000
-    assert _bank(world) - bank == share
-    assert _clearing(world) - clearing == -share + (5_000 - 205) - 1_000  # (the second gift recorded on the way)
+    assert bank(world) - bank_before == share
+    assert clearing(world) - clearing_before == -share + (5_000 - 205) - 1_000  # (the second gift recorded on the way)
     assert the_gift(world.db).status == "succeeded"
 
     deliver(client, "payout.failed", dict(paid, status="failed"))
 
-    assert _bank(world) == bank
-
-
-def _bank(world) -> int:
-    from ledger.books.balances import balance
-    from ledger.books.charts import load_chart
-    from ledger.core.chart import Role
-
-    with world.db.read() as session:
-        totals = balance(session, load_chart(session, world.org).account(Role.BANK), world.fund, "CNY")
-    return totals.debits_minor - totals.credits_minor
+    assert bank(world) == bank_before
 
 
 def test_by_default_an_event_is_applied_after_the_acknowledgement_is_sent(world, stand_in):

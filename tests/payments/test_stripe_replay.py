@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 
 from ledger.db.models import Donation, Fund, OnlineGift, ProcessorEvent
 from tests.api.support import make_app
-from tests.payments.test_stripe_checkout import SECRET, deliver, give, stand_in  # noqa: F401 (a fixture)
+from tests.payments.checkout import SECRET, deliver, give
 
 
-def test_events_the_webhook_missed_are_fetched_and_applied_once(world, stand_in):  # noqa: F811
+def test_events_the_webhook_missed_are_fetched_and_applied_once(world, stand_in):
     app = make_app(world.db, STRIPE_SECRET_KEY="sk_test_standin", STRIPE_API_BASE=stand_in.url,
                    STRIPE_WEBHOOK_SECRET=SECRET)
     client, runner = app.test_client(), app.test_cli_runner()

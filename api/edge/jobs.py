@@ -1,0 +1,98 @@
+"""Work done after a request's answer: a stored Stripe event applied to the books, then the confirmation emails it
+made owed.
+
+Where it runs is ``STRIPE_APPLY``: ``queue`` (the default when ``REDIS_URL`` is set) puts a job on an RQ queue in
+Redis for ``flask worker`` to run, so the acknowledgement costs one insert and one Redis call and a burst of events
+is applied at the workers' pace; ``after`` (the default without Redis) runs it on the web worker once the answer is
+sent; ``inline`` runs it before answering (the answer then says what became of the event). A job that fails is kept
+as failed on the event's row, for the event's next delivery or ``flask stripe replay``; RQ also retries it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import redis
+from flask import Flask, after_this_request, current_app, has_app_context
+from rq import Queue, Retry
+from rq.worker import SimpleWorker
+
+from api.edge.channels import stripe_account
+from api.edge.mail import send_owed_confirmations
+from ledger.payments.stripe_channel import apply_stored
+
+log = logging.getLogger(__name__)
+QUEUE = "fundledger-events"
+MODES = ("queue", "after", "inline")
+
+
+def apply_mode(app: Flask) -> str:
+    mode = app.config.get("STRIPE_APPLY") or ("queue" if app.config.get("REDIS_URL") else "after")
+    if mode not in MODES:
+        raise ValueError(f"STRIPE_APPLY must be one of {', '.join(MODES)}, not {mode!r}")
+    return mode
+
+
+def handle_stored_event(event_row_id: int, status: str) -> str:
+    """Applies a stored event as ``STRIPE_APPLY`` says; the status to answer with."""
+    app = current_app._get_current_object()
+    mode = apply_mode(app)
+    if mode == "inline":
+        return apply_and_confirm(app, event_row_id)
+    if mode == "queue":
+        _queue(app.config["REDIS_URL"]).enqueue(
+            apply_event_job, event_row_id, retry=Retry(max=3, interval=[5, 30, 120]), job_timeout=120,
+            result_ttl=600, failure_ttl=7 * 24 * 3600)
+    else:
+        after_the_answer(lambda: apply_and_confirm(app, event_row_id))
+    return status
+
+
+def after_the_answer(work) -> None:
+    """Runs ``work`` once the server has sent this request's answer (the WSGI response's close), on this thread,
+    in an app context of its own (the request's is gone by then)."""
+    app = current_app._get_current_object()
+
+    def in_context():
+        with app.app_context():
+            work()
+
+    @after_this_request
+    def later(response):
+        response.call_on_close(in_context)
+        return response
+
+
+def apply_and_confirm(app: Flask, event_row_id: int) -> str:
+    """Applies the stored event, then sends the confirmations it made owed. In an app context."""
+    account = stripe_account()
+    status = apply_stored(app.extensions["ledger_db"], account, event_row_id) if account else "received"
+    send_owed_confirmations(app)
+    return status
+
+
+def apply_event_job(event_row_id: int) -> str:
+    """The queued job, run by ``flask worker`` (``work``), in the app's context."""
+    if not has_app_context():
+        raise RuntimeError("FundLedger's jobs run in `flask worker`, which gives them the app")
+    return apply_and_confirm(current_app._get_current_object(), event_row_id)
+
+
+@functools.cache
+def _connection(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
+def _queue(url: str) -> Queue:
+    return Queue(QUEUE, connection=_connection(url))
+
+
+def work(app: Flask, *, burst: bool = False) -> None:
+    """Runs the queue's jobs in this process (no fork per job: the app, its database pool and its Stripe client
+    stay warm), until stopped (or, with ``burst``, until the queue is empty)."""
+    url = app.config.get("REDIS_URL")
+    if not url:
+        raise RuntimeError("REDIS_URL is not set: without Redis, events are applied by the web workers")
+    with app.app_context():
+        SimpleWorker([_queue(url)], connection=_connection(url)).work(burst=burst, logging_level="WARNING")

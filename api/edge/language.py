@@ -1,0 +1,17 @@
+"""The languages the pages and the donors' emails are written in, and how they write an amount."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask_babel import format_currency
+
+from ledger.core.money import currency_exponent
+
+# The URL's spelling of each language (BCP 47, as in <html lang>), and Babel's locale for it.
+LANGUAGES = {"zh-CN": "zh_Hans_CN", "en": "en"}
+
+
+def money(amount_minor: int, currency: str) -> str:
+    """An amount as the current language writes it (¥100.00; CN¥100.00 in English), from whole minor units."""
+    return format_currency(Decimal(amount_minor).scaleb(-currency_exponent(currency)), currency)
