@@ -19,10 +19,12 @@ from flask_swagger_ui import get_swaggerui_blueprint
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+import receipts
 from api import cli, pages
 from api.edge import errors, limits, refusals
 from api.edge.session import close_session
 from api.rest import gifts, grants, health, journal, organisations, people
+from api.rest import receipts as receipt_routes
 from api.rest.common import MAX_ID, ProblemSchema
 from api.webhooks import stripe as stripe_webhook
 from ledger.books.sealer import SealerThread
@@ -123,18 +125,21 @@ def create_app(test_config: dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path) / "secret_key")
+    if not app.config.get("RECEIPT_SIGNING_SECRET"):  # derives each organisation's Ed25519 receipt key
+        app.config["RECEIPT_SIGNING_SECRET"] = _instance_secret(Path(app.instance_path) / "receipt_signing_secret")
     if int(app.config["PROXIES"]):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["PROXIES"]), x_proto=int(app.config["PROXIES"]))
     app.json.ensure_ascii = False  # 捐赠收入 reads better than \u6350\u8d60\u6536\u5165
 
     database = Database(app.config["DATABASE_URL"], days_ahead=int(app.config["MAX_DAYS_AHEAD"]))
     app.extensions["ledger_db"] = database
+    receipts.listen(database)  # (gifts recorded are receipted, refunds void their receipts: in the same transaction)
     app.teardown_appcontext(close_session)
     _start_sealer(app, database)
 
     api = LedgerApi(app)
     for blueprint in (health.home_blp, health.blp, people.sign_in_blp, people.blp, organisations.blp, gifts.blp,
-                      grants.blp, journal.blp, stripe_webhook.blp):
+                      grants.blp, journal.blp, receipt_routes.blp, stripe_webhook.blp):
         api.register_blueprint(blueprint)
     app.extensions["ledger_api"] = api
     # Swagger UI from the flask-swagger-ui package, served by the app itself: the documentation works on a

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Flask, request
 from flask_limiter.util import get_remote_address
 
-from api.pages import giving, layout, public
+from api.pages import giving, layout, public, verify
 
 
 def register(app: Flask) -> None:
@@ -21,6 +21,7 @@ def register(app: Flask) -> None:
     app.extensions["ledger_limiter"].limit(app.config["RATELIMIT_GIVING"], key_func=get_remote_address,
                                            methods=["POST"])(giving.blp)
     app.register_blueprint(giving.blp)
+    app.register_blueprint(verify.blp)
     app.before_request(_browsers_get_the_home_page)
 
 

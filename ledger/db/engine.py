@@ -161,6 +161,7 @@ def insert_unless_taken(session: Session, model: type[T], values: dict, key: Seq
 
 
 DAYS_AHEAD = "ledger_days_ahead"  # session.info: how many days after today an entry may be dated
+OBSERVERS = "ledger_observers"  # session.info: who hears of records as they are written (ledger.giving.observers)
 DEFAULT_DAYS_AHEAD = 1  # a day: an organisation east of UTC is a day ahead of the server's date for hours
 
 
@@ -172,7 +173,10 @@ class Database:
         self.engine = make_engine(url, **engine_options)
         self.dialect = self.engine.dialect.name
         write_engine = self.engine.execution_options(ledger_write=True)
-        info = {DAYS_AHEAD: days_ahead}
+        # Each kind of record's listeners (``ledger.giving.observers``): this database's own, so that two
+        # applications (or a test's bare database) in one process hear only what they subscribed to.
+        self.observers: dict[str, list] = {}
+        info = {DAYS_AHEAD: days_ahead, OBSERVERS: self.observers}
         self._read_sessions = sessionmaker(self.engine, expire_on_commit=False, info=info)
         lookup_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT") \
             if self.dialect == "postgresql" else self.engine

@@ -27,6 +27,7 @@ from ledger.core.vocabulary import DonationChannel
 from ledger.db.listing import Page, get_owned, keyset_page
 from ledger.db.models import Donation, Refund
 from ledger.giving.donors import get_donor
+from ledger.giving.observers import DONATION_RECORDED, notify
 
 _INSERT_DONATION = insert(Donation).returning(Donation.id)  # built once: the API's hottest write
 
@@ -87,7 +88,9 @@ def record_donation(session: Session, organisation_id: int, gift: GiftRecord, *,
         created_at=posted.posted_at, created_by=recorded_by)
     # A plain INSERT … RETURNING rather than the ORM's unit of work: this is the API's hottest write.
     donation_id = session.connection().execute(_INSERT_DONATION, values).scalar_one()
-    return Donation(id=donation_id, **values)  # describes the row just written; not attached to the session
+    donation = Donation(id=donation_id, **values)  # describes the row just written; not attached to the session
+    notify(session, DONATION_RECORDED, donation)
+    return donation
 
 
 def _check_channel(gift: GiftRecord) -> None:

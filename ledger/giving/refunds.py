@@ -27,6 +27,7 @@ from ledger.db.listing import get_owned, get_owned_with_chart
 from ledger.db.models import Donation, Posting, Refund
 from ledger.db.types import utc_now
 from ledger.giving.donations import record_of_entry
+from ledger.giving.observers import REFUND_CANCELLED, REFUND_RECORDED, notify
 
 
 def refund_donation(session: Session, organisation_id: int, donation_id: int, *, amount_minor: int,
@@ -65,6 +66,7 @@ def refund_donation(session: Session, organisation_id: int, donation_id: int, *,
                  created_at=posted.posted_at, created_by=recorded_by)
     session.add(row)
     session.flush()
+    notify(session, REFUND_RECORDED, row)
     return row
 
 
@@ -106,4 +108,6 @@ def cancel_refund(session: Session, organisation_id: int, donation_id: int, refu
                     .values(refunded_minor=Donation.refunded_minor - row.amount_minor)
                     .execution_options(synchronize_session=False))
     session.expire_all()
-    return get_refund(session, organisation_id, donation_id, refund_id)
+    cancelled = get_refund(session, organisation_id, donation_id, refund_id)
+    notify(session, REFUND_CANCELLED, cancelled)
+    return cancelled

@@ -30,6 +30,7 @@ from ledger.db.models import (
     Refund,
     User,
 )
+from receipts.models import Receipt, ReceiptCounter, ReceiptLine, ReceiptVoid
 from tests.builders import BOOKS_OPENED, chart_general, fresh_uscc
 
 PASSWORD = "correct horse battery staple"
@@ -113,7 +114,8 @@ def make_world(app: Flask) -> World:
 
 
 # The audit log is not counted: a refusal is recorded there, in a transaction of its own (tests/api/test_refusals.py).
-COUNTED = (Entry, Posting, Donation, Donor, Refund, Grant, GrantApproval, GrantPayment, KeptAnswer, Account)
+COUNTED = (Entry, Posting, Donation, Donor, Refund, Grant, GrantApproval, GrantPayment, KeptAnswer, Account, Receipt,
+           ReceiptLine, ReceiptVoid, ReceiptCounter)
 
 
 def snapshot(db: Database) -> dict:

@@ -22,6 +22,7 @@ from ledger.giving.donors import create_donor
 from ledger.giving.refunds import refund_donation
 from ledger.grants.lifecycle import GrantRequest, request_grant
 from ledger.payments.gifts import GiftForm, Payment, donation_page, gift_paid, start_gift
+from receipts.register import active_receipts
 from tests.api.support import PASSWORD
 from tests.builders import fresh_uscc
 
@@ -78,13 +79,23 @@ ROUTE_NEEDS = {
     ("gifts.OnlineGiftResolution", "POST"): "fund_write",
     # Stripe's webhook: no token; the signature is its proof (tests/payments/test_stripe_webhook.py).
     ("webhooks.StripeEvents", "POST"): "public",
+    # Receipts hold donors' names, addresses and tax ids: the organisation's readers; changes, its admins.
+    ("receipts.Receipts", "GET"): "org_read",
+    ("receipts.Receipts", "POST"): "fund_write",
+    ("receipts.OneReceipt", "GET"): "org_read",
+    ("receipts.ReceiptPdf", "GET"): "org_read",
+    ("receipts.ReceiptVoid", "POST"): "org_admin",
+    ("receipts.ReceiptReplacement", "POST"): "org_admin",
+    ("receipts.ReceiptSettings", "GET"): "org_read",
+    ("receipts.ReceiptSettings", "PUT"): "org_admin",
+    ("receipts.ReceiptKey", "GET"): "public",
 }
 # Routes outside the API proper: documentation and health, open to all and holding nothing private.
 # The public pages (pages.static: their stylesheet and icon; giving: the donation pages) are not the API's:
 # anyone may open them, and they show nothing private (tests/pages); a monthly gift's page is reached only by the
 # signed link in its donor's email (tests/payments/test_stripe_monthly.py).
 UNGUARDED = {"home.Home", "health.Health", "health.Live", "api-docs.openapi_json", "swagger_ui.show", "static",
-             "pages.static", "giving.give", "giving.checkout", "giving.status", "giving.monthly"}
+             "pages.static", "giving.give", "giving.checkout", "giving.status", "giving.monthly", "verify.verify"}
 
 CALLERS = ("anonymous", "no_role", "platform_admin", "org_admin", "fund_manager", "auditor", "other_admin")
 SCOPES = ("own_fund", "other_fund", "other_org")
@@ -147,7 +158,8 @@ def _objects(world) -> dict[str, dict]:
                              "entry_id": get_entry(session, org, donation.entry_id).id,
                              "donor_id": donor.id, "account_id": load_chart(session, org).account(Role.BANK),
                              "revenue_account_id": load_chart(session, org).by_code["4901"],
-                             "user_id": world.users["spare"], "year": 2020, "month": 1}
+                             "user_id": world.users["spare"], "year": 2020, "month": 1,
+                             "receipt_id": active_receipts(session, donation.id)[0].id}
         return scopes
 
     return world.db.write(build)
@@ -182,6 +194,11 @@ def _bodies(world, values: dict, spare_email: str) -> dict:
         ("gifts.RefundCancellation", "POST"): {"reason": "recorded by mistake"},
         ("grants.GrantRejection", "POST"): {},
         ("gifts.OnlineGiftResolution", "POST"): {"decision": "reject", "note": "not a gift of ours"},
+        ("receipts.Receipts", "POST"): {"donation_id": values["donation_id"]},
+        ("receipts.ReceiptVoid", "POST"): {"reason": "issued to the wrong donor"},
+        ("receipts.ReceiptReplacement", "POST"): {"reason": "the donor's address changed"},
+        ("receipts.ReceiptSettings", "PUT"): {"prefix": f"P{uuid.uuid4().hex[:8]}", "timing": "per_donation",
+                                              "jurisdiction": "CN", "language": "zh-CN"},
         ("journal.EntryReversal", "POST"): {},
         ("journal.Entries", "POST"): {"effective_date": day, "description": "interest", "lines": [
             {"account_id": values["account_id"], "fund_id": fund, "side": "debit", "amount_minor": 1,

@@ -20,6 +20,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import DatabaseError, IntegrityError
 
 import api.edge.tables  # noqa: F401 (the edge's own tables share the models' MetaData: compared with them)
+import receipts.models  # noqa: F401 (the register's tables too)
 from ledger.access.users import create_user
 from ledger.books.entries import post_entry
 from ledger.books.integrity import seal_pending, verify
