@@ -1,11 +1,14 @@
 """`flask ledger …` (migrate, load the demo, seal, verify), `flask users …` (create an administrator, disable a
 user), `flask tokens …` (issue, revoke), `flask stripe replay` (events the webhook missed), `flask worker` (Stripe's
-events from the Redis queue) and `flask mail send-pending` (confirmation emails still owed). Every write made
+events from the Redis queue), `flask mail send-pending` (confirmation emails still owed) and `flask receipts …`
+(annual receipts, receipts' emails). Every write made
 here is in the audit log, as the operator's."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import os
 
 import click
 from flask import Flask, current_app
@@ -15,12 +18,18 @@ from api.edge import audit
 from api.edge.channels import stripe_account
 from api.edge.jobs import work
 from api.edge.mail import send_owed_confirmations
+from api.edge.receipt_mail import send_due_receipts, verify_address
 from ledger.access.tokens import issue_token, revoke_token
 from ledger.access.users import create_user, disable_user, find_user_by_email
 from ledger.books.integrity import seal_pending, verify
+from ledger.books.organisations import get_organisation
+from ledger.core.money import Money
 from ledger.db.schema import migrate
 from ledger.demo import DEMO_PASSWORD, DEMO_PEOPLE, load_demo_if_empty
 from ledger.payments.stripe_channel import events_since, replay
+from receipts import documents
+from receipts import register as receipt_register
+from receipts.annual import issue_annual
 
 
 def _database():
@@ -54,8 +63,30 @@ def load_demo_command() -> None:
         lines.append(f"  {role:<13} {email:<36} {token}")
     lines += ["Try: curl -H \"Authorization: Bearer <a token>\" "
               f"http://127.0.0.1:8000/api/v1/organisations/{organisation_id}/trial-balance",
-              "The API's documentation: http://127.0.0.1:8000/api/docs/"]
+              "The API's documentation: http://127.0.0.1:8000/api/docs/", *_demo_receipts(organisation_id)]
     _box(lines)
+
+
+def _demo_receipts(organisation_id: int) -> list[str]:
+    """Two of the demo's receipts to open: a Chinese one as issued, and one the donor asked for in English (a
+    replacement, as a manager makes it through the API)."""
+    app = current_app._get_current_object()
+
+    def english(session):
+        listed = [receipt for receipt in receipt_register.list_receipts(
+            session, organisation_id, receipt_register.ReceiptFilter(), after=None, limit=20).items
+            if receipt_register.receipt_status(session, receipt)[0] == "issued"][:2]
+        if len(listed) < 2:
+            return []
+        replaced = receipt_register.replace_receipt(session, listed[1], reason="the donor asked for English",
+                                                    replaced_by="demo", language="en")
+        return [listed[0], replaced]
+
+    shown = _database().write(english)
+    return [f"A receipt in {name}, checked by anyone: {verify_address(app, receipt)}"
+            for name, receipt in zip(("Chinese", "English"), shown, strict=False)] + \
+        ([f"The English one's PDF (a copy): curl -H \"Authorization: Bearer <the org_admin token>\" -o receipt.pdf "
+          f"http://127.0.0.1:8000/api/v1/organisations/{organisation_id}/receipts/{shown[1].id}/pdf"] if shown else [])
 
 
 def _box(lines: list[str]) -> None:
@@ -196,7 +227,49 @@ def worker_command(burst: bool) -> None:
         raise click.UsageError(str(error)) from None
 
 
+receipts_group = AppGroup("receipts", help="Donation receipts.")
+
+
+@receipts_group.command("issue-annual", help="Issue each donor's receipt for the year's gifts no receipt covers.")
+@click.option("--organisation", "organisation_id", type=int, required=True)
+@click.option("--year", type=click.IntRange(2000, 2200), required=True)
+@click.option("--processes", type=click.IntRange(1, 64), default=min(os.cpu_count() or 1, 4), show_default=True,
+              help="Processes rendering the PDFs.")
+def issue_annual_command(organisation_id: int, year: int, processes: int) -> None:
+    app = current_app._get_current_object()
+    with _database().read() as session:
+        get_organisation(session, organisation_id)
+    with click.progressbar(length=0, label="receipts") as bar:
+        def batches(chunks):
+            bar.length = len(chunks)
+            for chunk in chunks:
+                yield chunk
+                bar.update(1)
+
+        summary = issue_annual(_database(), organisation_id, year, created_by="console", batches=batches,
+                               address_of=functools.partial(documents.verify_address, app.config["PUBLIC_URL"],
+                                                            app.config["RECEIPT_SIGNING_SECRET"].encode()),
+                               render_processes=processes)
+    totals = ", ".join(str(Money(amount, currency)) for currency, amount in sorted(summary.amounts.items()))
+    _database().write(lambda session: _audit(session, "receipts.issue-annual", {
+        "organisation_id": organisation_id, "year": year, "receipts": summary.receipts}))
+    click.echo(f"{summary.receipts} receipt(s) issued to {summary.donors} donor(s) for {year}"
+               + (f": {totals}" if totals else "; every gift of the year was receipted already"))
+    sent = send_due_receipts(app)
+    if sent:
+        click.echo(f"{sent} receipt email(s) sent")
+
+
+@receipts_group.command("send", help="Email every receipt due to its donor (a failed one is tried again).")
+@click.option("--now", "skip_pauses", is_flag=True, help="Also those waiting after a failure.")
+def send_receipts_command(skip_pauses: bool) -> None:
+    if not current_app.config.get("SMTP_HOST"):
+        raise click.UsageError("no mail server is configured: set FUNDLEDGER_SMTP_HOST")
+    click.echo(f"{send_due_receipts(current_app._get_current_object(), skip_pauses=skip_pauses)} receipt email(s) "
+               "sent")
+
+
 def register(app: Flask) -> None:
-    for group in (ledger_group, users_group, tokens_group, stripe_group, mail_group):
+    for group in (ledger_group, users_group, tokens_group, stripe_group, mail_group, receipts_group):
         app.cli.add_command(group)
     app.cli.add_command(worker_command)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ledger.books.organisations import get_fund, get_organisation
 from ledger.db.engine import insert_unless_taken
 from ledger.db.types import utc_now
-from receipts.models import Receipt, ReceiptDocument
+from receipts.models import OfficialBill, Receipt, ReceiptDocument
 from receipts.pdf import ReceiptView, render
 from receipts.register import lines_of, receipt_status
 from receipts.signing import token
@@ -26,19 +26,41 @@ def verify_address(public_url: str, secret: bytes, receipt: Receipt) -> str:
 
 def receipt_view(session: Session, receipt: Receipt, verify_url: str, *, as_issued: bool = True) -> ReceiptView:
     """The page's content; ``as_issued`` for the original (its status then is ``issued``, whatever came later)."""
+    replaced = session.get(Receipt, receipt.replaces_receipt_id) if receipt.replaces_receipt_id else None
+    bill = session.get(OfficialBill, receipt.id)
+    lines = tuple(line_of(donation, line.amount_minor) for line, donation in lines_of(session, receipt.id))
+    return view_of(session, receipt, lines, verify_url, replaces_number=replaced.number if replaced else "",
+                   status="issued" if as_issued else receipt_status(session, receipt)[0],
+                   official_bill=(bill.bill_code, bill.bill_number, bill.check_code, bill.issued_on.isoformat())
+                   if bill else ())
+
+
+def line_of(donation, amount_minor: int) -> tuple:
+    """A gift as a receipt lists it: received on, the amount it covers, what it was."""
+    return donation.received_on, amount_minor, donation.in_kind_description or donation.description
+
+
+def view_of(session: Session, receipt: Receipt, lines: tuple, verify_url: str, **more) -> ReceiptView:
+    """The page's content from the receipt and its lines (the organisation and fund from the session's map)."""
     organisation = get_organisation(session, receipt.organisation_id)
     fund = get_fund(session, receipt.organisation_id, receipt.fund_id).name if receipt.fund_id else ""
-    replaced = session.get(Receipt, receipt.replaces_receipt_id) if receipt.replaces_receipt_id else None
-    lines = tuple((donation.received_on, line.amount_minor, donation.in_kind_description or donation.description)
-                  for line, donation in lines_of(session, receipt.id))
     return ReceiptView(
         number=receipt.number, issued_on=receipt.issued_on, language=receipt.language,
         jurisdiction=receipt.jurisdiction, organisation_name=organisation.name,
         registration_number=organisation.registration_number, fund_name=fund, donor_name=receipt.donor_name,
         donor_address=receipt.donor_address, donor_tax_id=receipt.donor_tax_id, amount_minor=receipt.amount_minor,
-        currency=receipt.currency, lines=lines, verify_url=verify_url,
-        replaces_number=replaced.number if replaced else "",
-        status="issued" if as_issued else receipt_status(session, receipt)[0])
+        currency=receipt.currency, lines=lines, verify_url=verify_url, **more)
+
+
+def store_originals(session: Session, issued: list[tuple[Receipt, tuple]], address_of, *, renders=map) -> None:
+    """The first PDF of receipts just issued, with their lines already known ((received on, amount, what) each):
+    rendered and kept without reading anything back (annual receipts, by the thousand). ``renders``: how the views
+    become PDFs (``map``, or a process pool's, to render on every core)."""
+    views = [view_of(session, receipt, lines, address_of(receipt)) for receipt, lines in issued]
+    session.add_all(ReceiptDocument(receipt_id=receipt.id, version=1, sha256=hashlib.sha256(pdf).hexdigest(),
+                                    pdf=pdf, created_at=utc_now())
+                    for (receipt, _), pdf in zip(issued, renders(render, views), strict=True))
+    session.flush()
 
 
 def original_document(session: Session, receipt: Receipt, verify_url: str) -> ReceiptDocument:
@@ -62,3 +84,13 @@ def latest_document(session: Session, receipt_id: int) -> ReceiptDocument | None
 def copy_pdf(session: Session, receipt: Receipt, verify_url: str) -> bytes:
     """A reprint: marked 副本 / COPY, and VOID or REPLACED across the page when it is no longer valid."""
     return render(receipt_view(session, receipt, verify_url, as_issued=False), copy=True)
+
+
+def new_version(session: Session, receipt: Receipt, verify_url: str) -> ReceiptDocument:
+    """The receipt rendered again (something was attached to it), kept as its next version."""
+    latest = latest_document(session, receipt.id)
+    pdf = render(receipt_view(session, receipt, verify_url))
+    session.add(ReceiptDocument(receipt_id=receipt.id, version=(latest.version if latest else 0) + 1,
+                                sha256=hashlib.sha256(pdf).hexdigest(), pdf=pdf, created_at=utc_now()))
+    session.flush()
+    return latest_document(session, receipt.id)

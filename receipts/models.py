@@ -11,7 +11,17 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.db.base import Base
@@ -155,3 +165,43 @@ class ReceiptDocument(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     pdf: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # to be sent (at ``due_at``: later after a failure)
+    SENDING = "sending"  # claimed by a sender
+    SENT = "sent"
+
+
+class ReceiptDelivery(Base):
+    """A receipt's email to its donor: the one mutable row of the register, as its delivery goes (``receipts
+    .delivery``)."""
+
+    __tablename__ = "receipt_deliveries"
+    __table_args__ = (one_of("status", DeliveryStatus), Index("ix_receipt_deliveries_status_due_at", "status",
+                                                             "due_at"))
+
+    receipt_id: Mapped[int] = mapped_column(Id, ForeignKey("receipts.id"), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(String(500))
+    due_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class OfficialBill(Base):
+    """The finance department's official donation e-bill (公益事业捐赠票据) for a receipt, once that system has
+    issued it: its code, number, check code and date. Attached once; the receipt's PDF is rendered again with it,
+    as a new version."""
+
+    __tablename__ = "receipt_official_bills"
+
+    receipt_id: Mapped[int] = mapped_column(Id, ForeignKey("receipts.id"), primary_key=True)
+    bill_code: Mapped[str] = mapped_column(String(40))
+    bill_number: Mapped[str] = mapped_column(String(40))
+    check_code: Mapped[str] = mapped_column(String(40))
+    issued_on: Mapped[dt.date] = mapped_column(Date)
+    attached_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    attached_by: Mapped[str] = mapped_column(String(200))

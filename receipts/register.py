@@ -22,6 +22,7 @@ from ledger.db.engine import insert_unless_taken
 from ledger.db.listing import Page, get_owned, keyset_page
 from ledger.db.models import Donation, Donor, Organisation, Refund
 from ledger.db.types import utc_now
+from receipts.delivery import delivery_of
 from receipts.models import (
     Receipt,
     ReceiptCounter,
@@ -35,6 +36,7 @@ from receipts.models import (
 )
 
 JURISDICTION_OF_COUNTRY = {"CN": "CN", "US": "US", "CA": "CA", "GB": "UK"}
+ISSUED = "receipts_issued"  # session.info: this transaction issued receipts (their emails are owed)
 __all__ = ["ReceiptJurisdiction", "ReceiptLanguage", "ReceiptTiming"]  # (the API's vocabularies, from here)
 
 
@@ -77,12 +79,22 @@ def set_settings(session: Session, organisation_id: int, *, prefix: str, timing:
     return found
 
 
-def _next_sequence(session: Session, organisation_id: int, year: int) -> int:
+def lock_series(session: Session, organisation_id: int, year: int) -> None:
+    """Holds the organisation's series of the year until the transaction ends: issuers of the series wait."""
     insert_unless_taken(session, ReceiptCounter, {"organisation_id": organisation_id, "year": year,
                                                   "last_number": 0}, ("organisation_id", "year"))
-    return session.execute(update(ReceiptCounter).where(
+    session.execute(select(ReceiptCounter.last_number).where(
+        ReceiptCounter.organisation_id == organisation_id, ReceiptCounter.year == year).with_for_update())
+
+
+def _next_sequence(session: Session, organisation_id: int, year: int, count: int = 1) -> int:
+    """The first of ``count`` numbers taken from the series (one statement, whatever the count)."""
+    insert_unless_taken(session, ReceiptCounter, {"organisation_id": organisation_id, "year": year,
+                                                  "last_number": 0}, ("organisation_id", "year"))
+    last = session.execute(update(ReceiptCounter).where(
         ReceiptCounter.organisation_id == organisation_id, ReceiptCounter.year == year)
-        .values(last_number=ReceiptCounter.last_number + 1).returning(ReceiptCounter.last_number)).scalar_one()
+        .values(last_number=ReceiptCounter.last_number + count).returning(ReceiptCounter.last_number)).scalar_one()
+    return last - count + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,35 +106,64 @@ class Covered:
 
 
 def issue(session: Session, organisation_id: int, covered: list[Covered], *, kind: str, issued_on: dt.date,
-          created_by: str, replaces: Receipt | None = None) -> Receipt:
+          created_by: str, replaces: Receipt | None = None, language: str | None = None) -> Receipt:
     """A receipt for these gifts (one donor, one currency), numbered in the organisation's series of the year."""
+    [receipt] = issue_many(session, organisation_id, [covered], kind=kind, issued_on=issued_on,
+                           created_by=created_by, replaces=replaces, language=language)
+    return receipt
+
+
+def issue_many(session: Session, organisation_id: int, groups: list[list[Covered]], *, kind: str,
+               issued_on: dt.date, created_by: str, replaces: Receipt | None = None,
+               language: str | None = None) -> list[Receipt]:
+    """A receipt for each group of gifts (one donor, one currency each), numbered in a row of the series: a batch
+    costs a handful of statements, not a handful a receipt (annual receipts for a city's donors)."""
+    for covered in groups:
+        _check_covered(covered)
+    settings = settings_of(session, organisation_id)
+    donor_ids = {covered[0].donation.donor_id for covered in groups}
+    donors = {donor.id: donor for donor in session.scalars(select(Donor).where(Donor.id.in_(donor_ids)))}
+    first = _next_sequence(session, organisation_id, issued_on.year, len(groups))
+    receipts = [_receipt(settings, donors[covered[0].donation.donor_id], covered, first + index, kind=kind,
+                         issued_on=issued_on, created_by=created_by, replaces=replaces,
+                         language=language or settings.language)
+                for index, covered in enumerate(groups)]
+    session.add_all(receipts)
+    session.flush()
+    for receipt, covered in zip(receipts, groups, strict=True):
+        session.add_all(ReceiptLine(receipt_id=receipt.id, donation_id=item.donation.id,
+                                    amount_minor=item.amount_minor) for item in covered)
+        delivery = delivery_of(receipt, donors[receipt.donor_id].email)
+        if delivery is not None:
+            session.add(delivery)
+    session.flush()
+    session.info[ISSUED] = True  # (the web layer sends the emails once the transaction is committed)
+    return receipts
+
+
+def _check_covered(covered: list[Covered]) -> None:
     if not covered:
         raise InvalidState("there is nothing left to receipt", field="donation_id")
     donors = {item.donation.donor_id for item in covered}
     currencies = {item.donation.currency for item in covered}
     if len(donors) != 1 or None in donors or len(currencies) != 1:
         raise InvalidInput("a receipt covers gifts of one named donor in one currency", field="donation_id")
-    donor = session.get(Donor, donors.pop())
-    settings = settings_of(session, organisation_id)
-    year = issued_on.year
-    sequence = _next_sequence(session, organisation_id, year)
+
+
+def _receipt(settings: ReceiptSettings, donor: Donor, covered: list[Covered], sequence: int, *, kind: str,
+             issued_on: dt.date, created_by: str, replaces: Receipt | None, language: str) -> Receipt:
     funds = {item.donation.fund_id for item in covered}
-    receipt = Receipt(
-        organisation_id=organisation_id, number=f"{settings.prefix}-{year}-{sequence:06d}", year=year,
-        sequence=sequence, kind=kind, donor_id=donor.id, fund_id=funds.pop() if len(funds) == 1 else None,
-        amount_minor=sum(item.amount_minor for item in covered), currency=currencies.pop(), issued_on=issued_on,
+    return Receipt(
+        organisation_id=settings.organisation_id, number=f"{settings.prefix}-{issued_on.year}-{sequence:06d}",
+        year=issued_on.year, sequence=sequence, kind=kind, donor_id=donor.id,
+        fund_id=funds.pop() if len(funds) == 1 else None, amount_minor=sum(item.amount_minor for item in covered),
+        currency=covered[0].donation.currency, issued_on=issued_on,
         period_start=min(item.donation.received_on for item in covered),
         period_end=max(item.donation.received_on for item in covered),
         replaces_receipt_id=replaces.id if replaces else None, jurisdiction=settings.jurisdiction,
-        language=settings.language, donor_name=donor.name, donor_address=donor.address or "",
+        language=language, donor_name=donor.name, donor_address=donor.address or "",
         donor_tax_id=donor.tax_id or "", description=_description(covered), created_at=utc_now(),
         created_by=created_by)
-    session.add(receipt)
-    session.flush()
-    session.add_all(ReceiptLine(receipt_id=receipt.id, donation_id=item.donation.id,
-                                amount_minor=item.amount_minor) for item in covered)
-    session.flush()
-    return receipt
 
 
 def _description(covered: list[Covered]) -> str:
@@ -165,15 +206,17 @@ def void_receipt(session: Session, receipt: Receipt, *, reason: str, voided_by: 
 
 
 def replace_receipt(session: Session, receipt: Receipt, *, reason: str, replaced_by: str,
-                    refund_id: int | None = None) -> Receipt | None:
+                    refund_id: int | None = None, language: str | None = None) -> Receipt | None:
     """Voids the receipt and issues one for what its gifts hold now (their amounts less refunds and what other
-    receipts cover), stating the number it replaces; None when nothing is left to receipt."""
+    receipts cover), stating the number it replaces, in ``language`` if given (a donor asking for their receipt in
+    English), else the organisation's; None when nothing is left to receipt."""
     void_receipt(session, receipt, reason=reason, voided_by=replaced_by, refund_id=refund_id)
     covered = _what_is_left(session, receipt)
     if not covered:
         return None
     return issue(session, receipt.organisation_id, covered, kind=receipt.kind, issued_on=utc_now().date(),
-                 created_by=replaced_by, replaces=receipt)
+                 created_by=replaced_by, replaces=receipt,
+                 language=one_of(language, ReceiptLanguage, "language") if language else None)
 
 
 def _what_is_left(session: Session, receipt: Receipt) -> list[Covered]:
@@ -189,9 +232,10 @@ def _what_is_left(session: Session, receipt: Receipt) -> list[Covered]:
 
 def _covered_elsewhere(session: Session, donation_id: int) -> int:
     """What the gift's receipts that are not voided cover."""
-    return session.scalar(select(func.coalesce(func.sum(ReceiptLine.amount_minor), 0)).where(
+    covered = session.scalar(select(func.coalesce(func.sum(ReceiptLine.amount_minor), 0)).where(
         ReceiptLine.donation_id == donation_id,
-        ~exists().where(ReceiptVoid.receipt_id == ReceiptLine.receipt_id))) or 0
+        ~exists().where(ReceiptVoid.receipt_id == ReceiptLine.receipt_id)))
+    return int(covered or 0)  # (PostgreSQL sums BIGINTs as NUMERIC: a Decimal, never near money here)
 
 
 def on_refund(session: Session, refund: Refund) -> None:
@@ -304,12 +348,13 @@ def void_on_request(session: Session, organisation_id: int, receipt_id: int, *, 
 
 
 def replace_on_request(session: Session, organisation_id: int, receipt_id: int, *, reason: str,
-                       replaced_by: str) -> Receipt:
+                       replaced_by: str, language: str | None = None) -> Receipt:
     """A new receipt for the gifts (a name or address corrected since, say), stating the number it replaces."""
     receipt = get_receipt(session, organisation_id, receipt_id)
     if is_voided(session, receipt.id):
         raise InvalidState(f"receipt {receipt.number} is void: it is no longer replaced", field="receipt_id")
-    new = replace_receipt(session, receipt, reason=required_text(reason, "reason", 500), replaced_by=replaced_by)
+    new = replace_receipt(session, receipt, reason=required_text(reason, "reason", 500), replaced_by=replaced_by,
+                          language=language)
     if new is None:
         raise InvalidState("nothing of its gifts is left to receipt: it was voided", field="receipt_id")
     return new

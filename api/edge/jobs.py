@@ -1,5 +1,5 @@
-"""Work done after a request's answer: a stored Stripe event applied to the books, then the confirmation emails it
-made owed.
+"""Work done after a request's answer: a stored Stripe event applied to the books, then the emails it made owed
+(the donor's confirmation, their receipt); the receipts' emails after any write that issued receipts.
 
 Where it runs is ``STRIPE_APPLY``: ``queue`` (the default when ``REDIS_URL`` is set) puts a job on an RQ queue in
 Redis for ``flask worker`` to run, so the acknowledgement costs one insert and one Redis call and a burst of events
@@ -20,6 +20,7 @@ from rq.worker import SimpleWorker
 
 from api.edge.channels import stripe_account
 from api.edge.mail import send_owed_confirmations
+from api.edge.receipt_mail import send_due_receipts
 from ledger.payments.stripe_channel import apply_stored
 
 log = logging.getLogger(__name__)
@@ -65,11 +66,35 @@ def after_the_answer(work) -> None:
 
 
 def apply_and_confirm(app: Flask, event_row_id: int) -> str:
-    """Applies the stored event, then sends the confirmations it made owed. In an app context."""
+    """Applies the stored event, then sends the emails it made owed (confirmation, receipt). In an app context."""
     account = stripe_account()
     status = apply_stored(app.extensions["ledger_db"], account, event_row_id) if account else "received"
-    send_owed_confirmations(app)
+    send_owed_mail(app)
     return status
+
+
+def send_owed_mail(app: Flask) -> None:
+    """The donors' emails owed: gifts' confirmations, then receipts."""
+    send_owed_confirmations(app)
+    send_due_receipts(app)
+
+
+def mail_later() -> None:
+    """After a write that issued receipts: their emails, by a worker (queue) or once the answer is sent."""
+    app = current_app._get_current_object()
+    if not app.config.get("SMTP_HOST"):
+        return
+    if apply_mode(app) == "queue":
+        _queue(app.config["REDIS_URL"]).enqueue(mail_job, job_timeout=300, result_ttl=600)
+    else:
+        after_the_answer(lambda: send_owed_mail(app))
+
+
+def mail_job() -> None:
+    """The queued sending of emails owed, run by ``flask worker``."""
+    if not has_app_context():
+        raise RuntimeError("FundLedger's jobs run in `flask worker`, which gives them the app")
+    send_owed_mail(current_app._get_current_object())
 
 
 def apply_event_job(event_row_id: int) -> str:

@@ -54,7 +54,7 @@ def send_owed_confirmations(app: Flask) -> int:
         if message is None:
             continue  # (another sender claimed it)
         try:
-            _send(app.config, message)
+            send_message(app.config, message)
             sent += 1
         except (OSError, smtplib.SMTPException) as error:
             log.warning("the confirmation of gift %s could not be sent (%s): it is owed again", gift_id, error)
@@ -89,7 +89,8 @@ def _amount(gift) -> str:
     return money(gift.paid_minor or gift.amount_minor, gift.currency)
 
 
-def _send(config, message: EmailMessage) -> None:
+def send_message(config, message: EmailMessage) -> None:
+    """Sends one message through the configured SMTP server (STARTTLS and a login when configured)."""
     with smtplib.SMTP(config["SMTP_HOST"], int(config["SMTP_PORT"]), timeout=float(config["SMTP_TIMEOUT"])) as smtp:
         if str(config["SMTP_STARTTLS"]).lower() in ("1", "true", "yes"):
             smtp.starttls(context=ssl.create_default_context())

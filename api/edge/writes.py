@@ -31,10 +31,12 @@ from api.edge.idempotency import (
     kept_answer,
     request_digest,
 )
+from api.edge.jobs import mail_later
 from api.edge.session import database
 from ledger.access.policy import Principal
 from ledger.core.errors import ConcurrentWrite, LedgerError
 from ledger.db.engine import unique_violation_on
+from receipts.register import ISSUED as RECEIPTS_ISSUED
 
 
 @dataclass(slots=True)
@@ -141,13 +143,14 @@ def _perform(view: Callable, answer: Answer, action: str, moves_money: bool, kee
                              "api.rest.common.Blueprint, which tells it the answer's status and schema")
     write_request = _read_request(moves_money, keeps_answers)
     attempts = 0
+    issued_receipts = False
 
     def unit_of_work(session: Session) -> tuple[int, str, bool]:
         # The kept answer is looked for only on a retry. A first attempt that is really a replay meets the
         # earlier answer at its unique key when it tries to keep its own (or the earlier entry at the ledger's
         # key, answering with the same rows); the transaction is rolled back, Database.write retries, and
         # the retry finds the answer. One round trip less for every write that is not a replay.
-        nonlocal attempts
+        nonlocal attempts, issued_receipts
         attempts += 1
         if write_request.key is not None and attempts > 1:
             kept = kept_answer(session, write_request.principal.user_id, write_request.key, write_request.digest)
@@ -160,9 +163,12 @@ def _perform(view: Callable, answer: Answer, action: str, moves_money: bool, kee
             return _replay_of_refusal(session, write_request, refusal)
         dumped, body = answer.dump(result)
         _record(unit, write_request, action, kwargs.get("organisation_id"), answer.status, dumped, body)
+        issued_receipts = session.info.pop(RECEIPTS_ISSUED, False)
         return answer.status, body, False
 
     status, body, replayed = database().write(unit_of_work)
+    if issued_receipts and not replayed:
+        mail_later()  # (their emails, once this transaction is committed and the answer sent)
     response = Response(body, status=status, mimetype="application/json")
     if replayed:
         # The first answer went to this same caller, whose role the decorator has checked again; the funds it

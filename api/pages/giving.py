@@ -15,8 +15,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, StringField, TextAreaField
 
 from api.edge.channels import stripe_account
-from api.edge.jobs import after_the_answer
-from api.edge.mail import send_owed_confirmations, token_of_cancel_code
+from api.edge.jobs import after_the_answer, send_owed_mail
+from api.edge.mail import token_of_cancel_code
 from api.edge.session import database, read_session
 from api.pages.layout import money, page_language, page_url, render_page
 from ledger.books.organisations import get_fund
@@ -156,7 +156,7 @@ def checkout(token: str) -> Response:
         if "pay" in request.form:
             database().write(lambda session: demo_channel.pay(session, token, utc_now().date()))
             app = current_app._get_current_object()
-            after_the_answer(lambda: send_owed_confirmations(app))
+            after_the_answer(lambda: send_owed_mail(app))
         else:
             database().write(lambda session: demo_channel.leave(session, token))
         return redirect(page_url("giving.status", token=token), code=303)

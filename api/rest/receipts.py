@@ -29,7 +29,7 @@ from api.rest.common import (
 )
 from ledger.access.policy import Need
 from ledger.giving import donations
-from receipts import documents, register, signing
+from receipts import documents, official, register, signing
 
 blp = Blueprint("receipts", __name__, url_prefix="/api/v1/organisations/<int:organisation_id>",
                 description="Receipts: the register, voids and replacements, PDFs, the verification key")
@@ -86,11 +86,23 @@ class ReasonSchema(Schema):
     reason = text(500, required=True)
 
 
+class ReplacementSchema(ReasonSchema):
+    language = fields.String(validate=validate.OneOf(list(register.ReceiptLanguage)), metadata={
+        "description": "the new receipt's language (a donor asking for English, say); the organisation's if absent"})
+
+
 class SettingsSchema(Schema):
     prefix = fields.String(required=True, validate=validate.Length(min=1, max=20), metadata={"example": "CDCF"})
     timing = fields.String(required=True, validate=validate.OneOf(list(register.ReceiptTiming)))
     jurisdiction = fields.String(required=True, validate=validate.OneOf(list(register.ReceiptJurisdiction)))
     language = fields.String(required=True, validate=validate.OneOf(list(register.ReceiptLanguage)))
+
+
+class OfficialBillSchema(Schema):
+    bill_code = text(40, required=True, metadata={"description": "票据代码", "example": "51010126"})
+    bill_number = text(40, required=True, metadata={"description": "票据号码", "example": "0000123456"})
+    check_code = text(40, required=True, metadata={"description": "校验码", "example": "a1b2c3"})
+    issued_on = fields.Date(required=True, metadata={"description": "the e-bill's date"})
 
 
 class PdfQuerySchema(Schema):
@@ -193,16 +205,33 @@ class ReceiptVoid(MethodView):
 @blp.route("/receipts/<int:receipt_id>/replacement")
 class ReceiptReplacement(MethodView):
     @requires(Need.ORG_ADMIN)
-    @blp.arguments(ReasonSchema())
+    @blp.arguments(ReplacementSchema())
     @blp.response(201, ReceiptSchema)
     @documents_problems(blp, 403, 404, 409, 422)
     @perform("receipt.replace", moves_money=False)
     def post(self, data, organisation_id: int, receipt_id: int, unit: UnitOfWork):
-        """Replaces a receipt: it is voided, and a new one (with the donor's details as they are now) states the
-        number it replaces. 409 for a void receipt."""
+        """Replaces a receipt: it is voided, and a new one (with the donor's details as they are now, in the language
+        asked for) states the number it replaces. 409 for a void receipt."""
         new = register.replace_on_request(unit.session, organisation_id, receipt_id, reason=data["reason"],
-                                          replaced_by=unit.recorded_by)
+                                          replaced_by=unit.recorded_by, language=data.get("language"))
         return register.facts_of(unit.session, new)
+
+
+@blp.route("/receipts/<int:receipt_id>/official-bill")
+class ReceiptOfficialBill(MethodView):
+    @requires(Need.ORG_ADMIN)
+    @blp.arguments(OfficialBillSchema())
+    @blp.response(200, ReceiptSchema)
+    @documents_problems(blp, 403, 404, 409, 422)
+    @perform("receipt.official_bill", moves_money=False)
+    def post(self, data, organisation_id: int, receipt_id: int, unit: UnitOfWork):
+        """Attaches the finance department's official donation e-bill (公益事业捐赠票据) to a Chinese receipt once
+        that system has issued it: its code, number, check code and date. The receipt's PDF is rendered again with
+        them, as a new version (`version=original` then gives it; the first stays kept). Once (409 after)."""
+        receipt = register.get_receipt(unit.session, organisation_id, receipt_id)
+        official.attach_official_bill(unit.session, organisation_id, receipt_id, attached_by=unit.recorded_by,
+                                      verify_url=verify_address(receipt), **data)
+        return register.facts_of(unit.session, receipt)
 
 
 @blp.route("/receipt-settings")

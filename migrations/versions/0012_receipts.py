@@ -1,5 +1,7 @@
 """The receipt register: each organisation's receipt settings and yearly counters, receipts, the gifts each covers,
-voids and the PDFs rendered; receipts and what hangs on them are append-only, by triggers on both engines.
+voids, the PDFs rendered and the official e-bills attached; receipts and what hangs on them are append-only, by
+triggers on both engines. ``receipt_deliveries``: each receipt's email to its donor, as it goes (the one mutable
+table of the register).
 
 Revision ID: 0012
 Revises: 0011
@@ -15,7 +17,7 @@ branch_labels = None
 depends_on = None
 
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-APPEND_ONLY = ("receipts", "receipt_lines", "receipt_voids", "receipt_documents")
+APPEND_ONLY = ("receipts", "receipt_lines", "receipt_voids", "receipt_documents", "receipt_official_bills")
 MESSAGE = "is append-only: a receipt is voided or replaced, never changed"
 JURISDICTIONS = "IN ('CN', 'US', 'CA', 'UK')"
 LANGUAGES = "IN ('zh-CN', 'en')"
@@ -124,6 +126,34 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("receipt_id", "version", name="pk_receipt_documents"),
         sa.CheckConstraint("version > 0", name="ck_receipt_documents_version_positive"),
     )
+    op.create_table(
+        "receipt_official_bills",
+        sa.Column("receipt_id", ID, sa.ForeignKey("receipts.id",
+                                                  name="fk_receipt_official_bills_receipt_id_receipts"),
+                  nullable=False),
+        sa.Column("bill_code", sa.String(40), nullable=False),
+        sa.Column("bill_number", sa.String(40), nullable=False),
+        sa.Column("check_code", sa.String(40), nullable=False),
+        sa.Column("issued_on", sa.Date(), nullable=False),
+        sa.Column("attached_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("attached_by", sa.String(200), nullable=False),
+        sa.PrimaryKeyConstraint("receipt_id", name="pk_receipt_official_bills"),
+    )
+    op.create_table(
+        "receipt_deliveries",
+        sa.Column("receipt_id", ID, sa.ForeignKey("receipts.id", name="fk_receipt_deliveries_receipt_id_receipts"),
+                  nullable=False),
+        sa.Column("email", sa.String(320), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.String(500), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("receipt_id", name="pk_receipt_deliveries"),
+        sa.CheckConstraint("status IN ('pending', 'sending', 'sent')", name="ck_receipt_deliveries_status"),
+    )
+    op.create_index("ix_receipt_deliveries_status_due_at", "receipt_deliveries", ["status", "due_at"])
     _guards(op.get_bind().dialect.name)
 
 
@@ -150,7 +180,9 @@ def downgrade() -> None:
     issued = op.get_bind().execute(sa.text("SELECT count(*) FROM receipts")).scalar()
     if issued:  # a register is kept: a downgrade must not forget receipts that donors hold
         raise RuntimeError(f"{issued} receipts are issued: revision 0011 has no register for them")
-    for table in ("receipt_documents", "receipt_voids", "receipt_lines"):
+    op.drop_index("ix_receipt_deliveries_status_due_at", table_name="receipt_deliveries")
+    for table in ("receipt_deliveries", "receipt_official_bills", "receipt_documents", "receipt_voids",
+                  "receipt_lines"):
         op.drop_table(table)
     op.drop_index("ix_receipts_donor_id", table_name="receipts")
     op.drop_index("ix_receipts_organisation_id", table_name="receipts")

@@ -223,7 +223,24 @@ def test_setup_prints_the_demo_people_last_between_rules(app):
     lines = app.setup_output.rstrip("\n").splitlines()
 
     assert lines[-1].startswith("━━━") and lines[-1] == next(line for line in lines if line.startswith("━━━"))
-    assert sum("fl_" in line for line in lines[-8:]) == 3
+    assert sum("fl_" in line for line in lines[-12:]) == 3
+
+
+def test_setup_shows_a_chinese_and_an_english_receipt_anyone_can_open(app):
+    import io
+
+    from pypdf import PdfReader
+
+    chinese, english = re.findall(r"A receipt in \w+, checked by anyone: http://127\.0\.0\.1:8000(\S+)",
+                                  app.setup_output)
+    pdf_path = re.search(r"http://127\.0\.0\.1:8000(/api/v1/\S+/pdf)", app.setup_output)[1]
+
+    pages = [app.test_client().get(f"{address}&lang=en").get_data(as_text=True) for address in (chinese, english)]
+    pdf = get(app, pdf_path, "org_admin").data
+
+    assert all("Valid" in page for page in pages)
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Donation receipt" in text and "COPY" in text
 
 
 def test_the_root_names_the_documentation_health_and_the_demo(app):

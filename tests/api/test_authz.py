@@ -86,6 +86,7 @@ ROUTE_NEEDS = {
     ("receipts.ReceiptPdf", "GET"): "org_read",
     ("receipts.ReceiptVoid", "POST"): "org_admin",
     ("receipts.ReceiptReplacement", "POST"): "org_admin",
+    ("receipts.ReceiptOfficialBill", "POST"): "org_admin",
     ("receipts.ReceiptSettings", "GET"): "org_read",
     ("receipts.ReceiptSettings", "PUT"): "org_admin",
     ("receipts.ReceiptKey", "GET"): "public",
@@ -95,7 +96,8 @@ ROUTE_NEEDS = {
 # anyone may open them, and they show nothing private (tests/pages); a monthly gift's page is reached only by the
 # signed link in its donor's email (tests/payments/test_stripe_monthly.py).
 UNGUARDED = {"home.Home", "health.Health", "health.Live", "api-docs.openapi_json", "swagger_ui.show", "static",
-             "pages.static", "giving.give", "giving.checkout", "giving.status", "giving.monthly", "verify.verify"}
+             "pages.static", "giving.give", "giving.checkout", "giving.status", "giving.monthly", "verify.verify",
+             "donor_receipts.mine", "donor_receipts.mine_pdf"}
 
 CALLERS = ("anonymous", "no_role", "platform_admin", "org_admin", "fund_manager", "auditor", "other_admin")
 SCOPES = ("own_fund", "other_fund", "other_org")
@@ -197,6 +199,8 @@ def _bodies(world, values: dict, spare_email: str) -> dict:
         ("receipts.Receipts", "POST"): {"donation_id": values["donation_id"]},
         ("receipts.ReceiptVoid", "POST"): {"reason": "issued to the wrong donor"},
         ("receipts.ReceiptReplacement", "POST"): {"reason": "the donor's address changed"},
+        ("receipts.ReceiptOfficialBill", "POST"): {"bill_code": "51010126", "bill_number": uuid.uuid4().hex[:10],
+                                                   "check_code": "a1b2c3", "issued_on": day},
         ("receipts.ReceiptSettings", "PUT"): {"prefix": f"P{uuid.uuid4().hex[:8]}", "timing": "per_donation",
                                               "jurisdiction": "CN", "language": "zh-CN"},
         ("journal.EntryReversal", "POST"): {},

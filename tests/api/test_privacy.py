@@ -31,8 +31,10 @@ def donors_world(world):
     # And a monthly gift: its page (reached by the signed link in the donor's email) must not show who gives either.
     plan = world.db.write(lambda session: start_gift(session, donation_page(session, world.org, "MINE"), GiftForm(
         10_000, NAME, SECRETS["email"], SECRETS.get("address", ""), name_public=False, monthly=True), "stripe"))
+    [receipt] = world.call("auditor", "GET", world.url(f"/receipts?donation_id={donation['id']}")).json["items"]
     world.ids = {"organisation_id": world.org, "fund_id": world.fund, "donor_id": donor["id"],
                  "fund_code": "MINE", "token": gift.token, "code": cancel_code(world.app, plan.token),
+                 "receipt_id": receipt["id"], "number": receipt["number"],
                  "donation_id": donation["id"], "entry_id": donation["entry_id"], "grant_id": 1, "account_id": 1,
                  "user_id": world.users["org_admin"], "year": 2026, "month": 11, "path": "index.html",
                  "filename": "x"}

@@ -85,8 +85,10 @@ def donor() -> str:
     return f"donor-{uuid.uuid4().hex[:12]}@example.org"
 
 
-def sent_to(inbox: Inbox, address: str) -> list:
-    return [message for message in inbox.messages if message["To"] == address]
+def sent_to(inbox: Inbox, address: str, *, receipts: bool = False) -> list:
+    """The confirmations sent to the address (``receipts``: the receipts' emails, which carry a PDF)."""
+    return [message for message in inbox.messages
+            if message["To"] == address and message.is_multipart() == receipts]
 
 
 def test_a_gift_recorded_is_confirmed_once_by_email_in_the_donors_language(world, mailing, inbox):

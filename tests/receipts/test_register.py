@@ -101,7 +101,7 @@ def test_a_manager_voids_once_with_a_reason_and_replaces_a_receipt(world):
     again = world.call("org_admin", "POST", world.url(f"/receipts/{to_void['id']}/void"), {"reason": "twice"},
                        key=key())
     new = world.call("org_admin", "POST", world.url(f"/receipts/{to_replace['id']}/replacement"),
-                     {"reason": "the donor's address changed"}, key=key())
+                     {"reason": "the donor asked for English", "language": "en"}, key=key())
     by_manager = world.call("fund_manager", "POST", world.url(f"/receipts/{to_replace['id']}/void"),
                             {"reason": "no"}, key=key())
 
@@ -110,6 +110,7 @@ def test_a_manager_voids_once_with_a_reason_and_replaces_a_receipt(world):
     assert again.status_code == 409 and again.json["code"] == "invalid_state"
     assert new.status_code == 201 and new.json["replaces"] == to_replace["number"]
     assert new.json["amount_minor"] == 5_000 and new.json["number"] != to_replace["number"]
+    assert (to_replace["language"], new.json["language"]) == ("zh-CN", "en")
     assert by_manager.status_code == 403
     assert receipts_of(world, second["id"])[0]["status"] == "issued"
 
