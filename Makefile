@@ -8,7 +8,7 @@ PORT ?= 8000
 WORKERS ?= 2
 THREADS ?= 8
 
-.PHONY: install run test lint bench bench-api bench-webhook mutation openapi translations clean
+.PHONY: install run test lint bench bench-api bench-webhook bench-receipts mutation openapi translations clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,9 @@ bench: install
 
 bench-webhook: install  # verified Stripe events through gunicorn on PostgreSQL, beside POST /donations
 	$(BIN)/python bench/webhook_bench.py $(BENCH_WEBHOOK_ARGS)
+
+bench-receipts: install  # PDFs per second beside reportlab's QR widget; annual receipts for 100,000 donors
+	$(BIN)/python bench/receipts_bench.py $(BENCH_RECEIPTS_ARGS)
 
 bench-api: install  # POST /donations through gunicorn on PostgreSQL and Redis; e.g. BENCH_API_ARGS=--quick
 	$(BIN)/python bench/api_bench.py $(BENCH_API_ARGS)

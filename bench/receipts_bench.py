@@ -3,6 +3,7 @@ receipts for many donors end to end on PostgreSQL (numbering, PDF, stored).
 
     .venv/bin/python bench/receipts_bench.py            # 600 PDFs each way; annual receipts for 100,000 donors
     .venv/bin/python bench/receipts_bench.py --quick    # 100 PDFs each way; 2,000 donors
+    .venv/bin/python bench/receipts_bench.py --only pdf # the rendering table alone
 
 Rendering: one receipt (Chinese, the embedded CJK font, a verification address of the real length) rendered N
 times with the donor and number changing, in this one process (one core), alternating in two rounds between
@@ -142,8 +143,17 @@ def main() -> int:
     parser.add_argument("--pg", default=os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/"))
     parser.add_argument("--processes", type=int, default=2, help="processes rendering the annual receipts' PDFs")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=["pdf", "annual"], help="run one part only")
     args = parser.parse_args()
     count, donors = (100, 2_000) if args.quick else (args.pdfs, args.donors)
+    if args.only != "annual":
+        print_render_rates(count)
+    if args.only != "pdf":
+        print_annual(args, donors)
+    return 0
+
+
+def print_render_rates(count: int) -> None:
     rates = {"FundLedger (vector runs)": [], "reportlab QrCodeWidget": []}
     for _ in range(2):
         rates["FundLedger (vector runs)"].append(render_rate(count, pdf._qr))
@@ -154,6 +164,9 @@ def main() -> int:
     for name, (first, second) in rates.items():
         met = "met" if min(first, second) >= 150 else "missed"
         print(f"| {name} | {first:,.1f} | {second:,.1f} | {met if name.startswith('FundLedger') else '—'} |")
+
+
+def print_annual(args, donors: int) -> None:
     result = annual(args.pg, donors, args.processes)
     print(f"\nAnnual receipts for {donors:,} donors on PostgreSQL (numbering, PDF, stored), PDFs rendered in "
           f"{args.processes} process(es)\n")
@@ -163,7 +176,6 @@ def main() -> int:
     print(f"| {donors:,} | {result['receipts']:,} | {result['seconds'] / 60:.1f} | "
           f"{result['receipts'] / result['seconds']:,.0f} | {'exact' if result['exact'] else 'NOT EXACT'} | "
           f"{met}{' (scaled)' if donors != 100_000 else ''} | {result['setup']:.0f} s |")
-    return 0
 
 
 if __name__ == "__main__":

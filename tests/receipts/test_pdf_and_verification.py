@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from pypdf import PdfReader
 
 from tests.conftest import missing_service
@@ -31,9 +32,9 @@ def text_of(pdf: bytes) -> str:
     return "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
 
 
-def receipt_in(world, language: str, amount: int = 10_000) -> dict:
+def receipt_in(world, language: str, amount: int = 10_000, jurisdiction: str = "CN") -> dict:
     world.call("org_admin", "PUT", world.url("/receipt-settings"), {
-        "prefix": f"V{uuid.uuid4().hex[:6].upper()}", "timing": "per_donation", "jurisdiction": "CN",
+        "prefix": f"V{uuid.uuid4().hex[:6].upper()}", "timing": "per_donation", "jurisdiction": jurisdiction,
         "language": language}, key=key())
     [receipt] = receipts_of(world, give(world, amount, donor(world))["id"])
     return receipt
@@ -63,6 +64,21 @@ def test_the_english_receipt_holds_every_field(world):
         assert field in text, field
 
 
+@pytest.mark.parametrize(("jurisdiction", "fields"), [
+    ("US", ("No goods or services were provided in return for this gift.",)),
+    ("CA", ("Official receipt for income tax purposes", "Eligible amount of gift", "Amount of advantage",
+            "Date received", "canada.ca/charities-giving")),
+])
+def test_each_jurisdictions_receipt_says_what_its_rules_require(world, jurisdiction, fields):
+    receipt = receipt_in(world, "en", 25_000, jurisdiction)
+
+    text = text_of(pdf_of(world, receipt["id"]))
+
+    assert receipt["jurisdiction"] == jurisdiction and receipt["number"] in text
+    for field in fields:
+        assert field in text, field
+
+
 def test_the_same_receipt_renders_to_the_same_bytes_and_a_reprint_says_copy(world):
     from receipts.documents import receipt_view
     from receipts.pdf import render
@@ -89,6 +105,7 @@ def test_the_qr_code_read_off_the_page_is_the_verification_address(world, tmp_pa
     decoded = subprocess.run(["zbarimg", "--quiet", "--raw", str(page)], capture_output=True, text=True, check=True)
 
     assert decoded.stdout.strip() == receipt["verify_url"]
+    assert "Valid" in page_for(world, decoded.stdout.strip()).get_data(as_text=True)  # (the code's page answers)
 
 
 def page_for(world, address: str):
