@@ -22,7 +22,7 @@ from ledger.db.models import Donation
 from ledger.db.types import utc_now
 from receipts.documents import line_of, store_originals
 from receipts.models import ReceiptKind, ReceiptLine, ReceiptVoid
-from receipts.register import Covered, issue_many, lock_series
+from receipts.register import Covered, issue_many, lock_gifts, lock_series
 
 BATCH = 200  # donors a transaction: short enough to hold the series' counter briefly, long enough to be quick
 
@@ -90,6 +90,7 @@ def _issue_batch(session: Session, organisation_id: int, year: int, chunk: list,
     one, or a gift's own receipt, may have covered part of it since the list was read."""
     today = utc_now().date()
     lock_series(session, organisation_id, today.year)
+    lock_gifts(session, [row[2] for group in chunk for row in group])
     fresh = owed(session, organisation_id, year, [row[2] for group in chunk for row in group])
     if not fresh:
         return []

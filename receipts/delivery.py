@@ -36,10 +36,13 @@ def _due(due_by: dt.datetime):
                (ReceiptDelivery.claimed_at < utc_now() - STALE_CLAIM))
 
 
-def deliveries_due(session: Session, limit: int = 100, *, due_by: dt.datetime | None = None) -> list[int]:
-    """Receipts whose email is due by ``due_by`` (now; later takes the failed ones before their pause is over)."""
-    return list(session.scalars(select(ReceiptDelivery.receipt_id).where(_due(due_by or utc_now()))
-                                .order_by(ReceiptDelivery.receipt_id).limit(limit)))
+def deliveries_due(session: Session, limit: int = 100, *, due_by: dt.datetime | None = None,
+                   after: int = 0) -> list[int]:
+    """Receipts whose email is due by ``due_by`` (now; later takes the failed ones before their pause is over),
+    with ids above ``after``."""
+    return list(session.scalars(select(ReceiptDelivery.receipt_id).where(
+        _due(due_by or utc_now()), ReceiptDelivery.receipt_id > after)
+        .order_by(ReceiptDelivery.receipt_id).limit(limit)))
 
 
 def claim_delivery(session: Session, receipt_id: int, *,
@@ -55,6 +58,12 @@ def delivered(session: Session, receipt_id: int) -> None:
     session.execute(update(ReceiptDelivery).where(ReceiptDelivery.receipt_id == receipt_id)
                     .values(status=DeliveryStatus.SENT, sent_at=utc_now(), last_error="")
                     .execution_options(synchronize_session=False))
+
+
+def skipped(session: Session, receipt_id: int) -> None:
+    """The receipt was voided before its email went: it is not sent."""
+    session.execute(update(ReceiptDelivery).where(ReceiptDelivery.receipt_id == receipt_id)
+                    .values(status=DeliveryStatus.SKIPPED).execution_options(synchronize_session=False))
 
 
 def not_delivered(session: Session, receipt_id: int, error: str) -> None:

@@ -171,6 +171,7 @@ class DeliveryStatus(StrEnum):
     PENDING = "pending"  # to be sent (at ``due_at``: later after a failure)
     SENDING = "sending"  # claimed by a sender
     SENT = "sent"
+    SKIPPED = "skipped"  # the receipt was voided before its email went
 
 
 class ReceiptDelivery(Base):

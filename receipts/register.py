@@ -11,6 +11,7 @@ reason, or replace one (the new receipt states the number it replaces).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import exists, func, select, update
@@ -62,7 +63,8 @@ def set_settings(session: Session, organisation_id: int, *, prefix: str, timing:
         raise InvalidInput("must be letters, digits and hyphens (it begins every receipt number)", field="prefix")
     taken = session.scalar(select(ReceiptSettings.organisation_id).where(
         ReceiptSettings.prefix == prefix, ReceiptSettings.organisation_id != organisation_id))
-    if taken is not None:
+    if taken is not None or (re.fullmatch(r"R\d+", prefix) and prefix != f"R{organisation_id}"):
+        # (R<id> is the default prefix of organisation <id>, which has no settings row until it sets them)
         raise InvalidInput("is another organisation's: a receipt number names one receipt", field="prefix")
     values = {"prefix": prefix, "timing": one_of(timing, ReceiptTiming, "timing"),
               "jurisdiction": one_of(jurisdiction, ReceiptJurisdiction, "jurisdiction"),
@@ -77,6 +79,13 @@ def set_settings(session: Session, organisation_id: int, *, prefix: str, timing:
             setattr(found, name, value)
     session.flush()
     return found
+
+
+def lock_gifts(session: Session, donation_ids: list[int]) -> None:
+    """Holds the gifts' rows until the transaction ends: a refund (which updates its gift) waits, and what is left
+    of a gift to receipt stays what was counted."""
+    session.execute(select(Donation.id).where(Donation.id.in_(donation_ids)).order_by(Donation.id)
+                    .with_for_update())
 
 
 def lock_series(session: Session, organisation_id: int, year: int) -> None:
@@ -255,8 +264,10 @@ def on_refund_cancelled(session: Session, refund: Refund) -> None:
         for receipt in active:
             replace_receipt(session, receipt, reason=reason, replaced_by=refund.cancelled_by or "")
         return
-    voided = session.scalars(select(Receipt).join(ReceiptVoid, ReceiptVoid.receipt_id == Receipt.id).where(
-        ReceiptVoid.refund_id == refund.id).order_by(Receipt.id.desc())).first()
+    successors = select(Receipt.replaces_receipt_id).where(Receipt.replaces_receipt_id.is_not(None))
+    voided = session.scalars(select(Receipt).join(ReceiptLine, ReceiptLine.receipt_id == Receipt.id).where(
+        ReceiptLine.donation_id == refund.donation_id, Receipt.id.not_in(successors))
+        .order_by(Receipt.id.desc())).first()  # (the newest of the gift's receipts that nothing replaces)
     if voided is None:
         return  # (the gift had no receipt: an organisation that receipts yearly, say)
     covered = _what_is_left(session, voided)
@@ -268,6 +279,7 @@ def on_refund_cancelled(session: Session, refund: Refund) -> None:
 def issue_on_request(session: Session, organisation_id: int, donation_id: int, created_by: str) -> Receipt:
     """A receipt for what of the gift no receipt covers yet."""
     donation = get_owned(session, Donation, organisation_id, donation_id, "donation")
+    lock_gifts(session, [donation.id])
     left = donation.amount_minor - donation.refunded_minor - _covered_elsewhere(session, donation.id)
     if donation.donor_id is None:
         raise InvalidState("an anonymous gift has no one to receipt", field="donation_id")

@@ -21,6 +21,7 @@ from rq.worker import SimpleWorker
 from api.edge.channels import stripe_account
 from api.edge.mail import send_owed_confirmations
 from api.edge.receipt_mail import send_due_receipts
+from ledger.core.vocabulary import EventStatus
 from ledger.payments.stripe_channel import apply_stored
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,10 @@ def apply_event_job(event_row_id: int) -> str:
     """The queued job, run by ``flask worker`` (``work``), in the app's context."""
     if not has_app_context():
         raise RuntimeError("FundLedger's jobs run in `flask worker`, which gives them the app")
-    return apply_and_confirm(current_app._get_current_object(), event_row_id)
+    status = apply_and_confirm(current_app._get_current_object(), event_row_id)
+    if status == EventStatus.FAILED:  # (kept as failed on its row; raising makes RQ try again after a pause)
+        raise RuntimeError(f"stored event {event_row_id} could not be applied: see the log")
+    return status
 
 
 @functools.cache

@@ -21,7 +21,12 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from api.edge.language import LANGUAGES, money
 from ledger.books.organisations import get_fund, get_organisation
-from ledger.payments.confirmations import claim_confirmation, owed_confirmations, release_confirmation
+from ledger.payments.confirmations import (
+    claim_confirmation,
+    confirmation_sent,
+    owed_confirmations,
+    release_confirmation,
+)
 
 log = logging.getLogger(__name__)
 CANCEL_SALT = "fundledger monthly gift cancel link"
@@ -46,20 +51,29 @@ def send_owed_confirmations(app: Flask) -> int:
     if not app.config.get("SMTP_HOST"):
         return 0
     database = app.extensions["ledger_db"]
-    with database.read() as session:
-        owed = owed_confirmations(session)
-    sent = 0
-    for gift_id in owed:
-        message = database.write(lambda session, gift_id=gift_id: _claimed_message(app, session, gift_id))
-        if message is None:
-            continue  # (another sender claimed it)
-        try:
-            send_message(app.config, message)
-            sent += 1
-        except (OSError, smtplib.SMTPException) as error:
-            log.warning("the confirmation of gift %s could not be sent (%s): it is owed again", gift_id, error)
-            database.write(lambda session, gift_id=gift_id: release_confirmation(session, gift_id))
-    return sent
+    sent, after = 0, 0
+    while True:  # page by page, each id tried once a round (a refused one waits for the next round)
+        with database.read() as session:
+            owed = owed_confirmations(session, after=after)
+        if not owed:
+            return sent
+        after = owed[-1]
+        for gift_id in owed:
+            sent += _send_one(app, database, gift_id)
+
+
+def _send_one(app: Flask, database, gift_id: int) -> int:
+    message = database.write(lambda session: _claimed_message(app, session, gift_id))
+    if message is None:
+        return 0  # (another sender claimed it)
+    try:
+        send_message(app.config, message)
+    except (OSError, smtplib.SMTPException) as error:
+        log.warning("the confirmation of gift %s could not be sent (%s): it is owed again", gift_id, error)
+        database.write(lambda session: release_confirmation(session, gift_id))
+        return 0
+    database.write(lambda session: confirmation_sent(session, gift_id))
+    return 1
 
 
 def _claimed_message(app: Flask, session, gift_id: int) -> EmailMessage | None:

@@ -54,23 +54,29 @@ def send_due_receipts(app: Flask, *, skip_pauses: bool = False) -> int:
         return 0
     database = app.extensions["ledger_db"]
     due_by = utc_now() + (delivery.MAX_PAUSE if skip_pauses else dt.timedelta(0))
-    with database.read() as session:
-        due = delivery.deliveries_due(session, due_by=due_by)
-    sent = 0
-    for receipt_id in due:
-        message = database.write(lambda session, receipt_id=receipt_id: _claimed(app, session, receipt_id, due_by))
-        if message is None:
-            continue
-        try:
-            send_message(app.config, message)
-        except (OSError, smtplib.SMTPException) as error:
-            log.warning("receipt %s could not be emailed (%s): it will be tried again", receipt_id, error)
-            database.write(lambda session, receipt_id=receipt_id, error=error: delivery.not_delivered(
-                session, receipt_id, str(error)))
-            continue
-        database.write(lambda session, receipt_id=receipt_id: delivery.delivered(session, receipt_id))
-        sent += 1
-    return sent
+    sent, after = 0, 0
+    while True:  # page by page, each receipt tried once a round (a refused one waits for the next round)
+        with database.read() as session:
+            due = delivery.deliveries_due(session, due_by=due_by, after=after)
+        if not due:
+            return sent
+        after = due[-1]
+        sent += sum(_send_one(app, database, receipt_id, due_by) for receipt_id in due)
+
+
+def _send_one(app: Flask, database, receipt_id: int, due_by) -> int:
+    message = database.write(lambda session: _claimed(app, session, receipt_id, due_by))
+    if message is None:
+        return 0  # (another sender claimed it, or the receipt was voided before its email went)
+    try:
+        send_message(app.config, message)
+    except (OSError, smtplib.SMTPException) as error:
+        log.warning("receipt %s could not be emailed (%s): it will be tried again", receipt_id, error)
+        reason = str(error)  # (the name ``error`` is gone once the except block ends)
+        database.write(lambda session: delivery.not_delivered(session, receipt_id, reason))
+        return 0
+    database.write(lambda session: delivery.delivered(session, receipt_id))
+    return 1
 
 
 def _claimed(app: Flask, session, receipt_id: int, due_by) -> EmailMessage | None:
@@ -78,6 +84,9 @@ def _claimed(app: Flask, session, receipt_id: int, due_by) -> EmailMessage | Non
     if claimed is None:
         return None
     receipt = session.get(register.Receipt, receipt_id)
+    if register.is_voided(session, receipt_id):  # (voided or replaced before its email went: not sent)
+        delivery.skipped(session, receipt_id)
+        return None
     organisation = get_organisation(session, receipt.organisation_id)
     pdf = documents.original_document(session, receipt, verify_address(app, receipt)).pdf
     link = f"{app.config['PUBLIC_URL'].rstrip('/')}/receipts/mine/" \

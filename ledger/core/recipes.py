@@ -125,6 +125,15 @@ def payout(chart: Chart, fund_id: int, amount: Money, particulars: Particulars,
         chart.account(Role.PROCESSOR_CLEARING, clearing_account_id, "clearing_account_id"), amount))
 
 
+def payout_netted(chart: Chart, fund_id: int, amount: Money, particulars: Particulars,
+                  clearing_account_id: int | None = None, bank_account_id: int | None = None) -> EntryDraft:
+    """A fund's debt to the processor (a refund or dispute after an earlier payout) netted out of a payout: the
+    other funds' shares reached the bank less this, so this fund's bank pays its clearing account back."""
+    return _entry(chart, EntryKind.PAYOUT, particulars, _move(
+        fund_id, chart.account(Role.PROCESSOR_CLEARING, clearing_account_id, "clearing_account_id"),
+        chart.account(Role.BANK, bank_account_id, "bank_account_id"), amount))
+
+
 def grant_approved(chart: Chart, fund_id: int, amount: Money, category: str,
                    particulars: Particulars) -> EntryDraft:
     """A grant is committed: the cost is recognised and owed to the grantee."""

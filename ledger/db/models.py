@@ -690,3 +690,4 @@ class OnlineGift(Base):
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     # When the donor's confirmation email went (None: still to send, retried until it goes).
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    confirmation_claimed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

@@ -31,7 +31,7 @@ from ledger.books.charts import load_chart
 from ledger.books.entries import post_entry, reverse_entry
 from ledger.core.errors import ChannelUnavailable, EventMalformed, InvalidState, SignatureInvalid
 from ledger.core.money import Money
-from ledger.core.recipes import Particulars, payout, processor_fee, processor_fee_returned
+from ledger.core.recipes import Particulars, payout, payout_netted, processor_fee, processor_fee_returned
 from ledger.core.vocabulary import EventStatus, GiftStatus
 from ledger.db.models import Entry, OnlineGift, ProcessorEvent, Refund
 from ledger.giving.refunds import cancel_refund, refund_donation
@@ -375,8 +375,9 @@ def _settle_payout(session: Session, account: StripeAccount, found: dict, *, fai
         key = f"stripe-payout-{payout_id}-{fund_id}"
         if failed:
             _reverse_if_posted(session, organisation_id, key)
-        elif net > 0:
-            post_entry(session, payout(load_chart(session, organisation_id), fund_id, Money(net, currency),
+        elif net:  # (below zero: the fund owed Stripe more than its gifts brought, netted out of the payout)
+            recipe = payout if net > 0 else payout_netted
+            post_entry(session, recipe(load_chart(session, organisation_id), fund_id, Money(abs(net), currency),
                                        Particulars(arrived, key, "stripe", f"Stripe payout {payout_id}")))
     return EventStatus.APPLIED
 

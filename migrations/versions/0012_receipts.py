@@ -151,7 +151,7 @@ def upgrade() -> None:
         sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("receipt_id", name="pk_receipt_deliveries"),
-        sa.CheckConstraint("status IN ('pending', 'sending', 'sent')", name="ck_receipt_deliveries_status"),
+        sa.CheckConstraint("status IN ('pending', 'sending', 'sent', 'skipped')", name="ck_receipt_deliveries_status"),
     )
     op.create_index("ix_receipt_deliveries_status_due_at", "receipt_deliveries", ["status", "due_at"])
     _guards(op.get_bind().dialect.name)

@@ -38,6 +38,7 @@ from ledger.core.recipes import (
     offline_donation,
     online_donation,
     payout,
+    payout_netted,
     processor_fee,
     processor_fee_returned,
     refund,
@@ -169,6 +170,12 @@ def test_a_returned_processor_fee_credits_the_fee_cost_and_debits_clearing():
     draft = processor_fee_returned(CHART, FUND, cny(1_500), PARTICULARS)
     assert draft.kind == "processor_fee"
     assert draft.postings == (move(Role.PROCESSOR_CLEARING, Role.PROCESSING_FEES, 1_500),)
+
+
+def test_a_payout_netted_moves_a_funds_debt_from_the_bank_back_to_clearing():
+    draft = payout_netted(CHART, FUND, cny(11_500), PARTICULARS)
+    assert draft.kind == "payout"
+    assert draft.postings == (move(Role.PROCESSOR_CLEARING, Role.BANK, 11_500),)
 
 
 def test_payout_moves_the_processor_balance_to_the_bank():

@@ -5,6 +5,9 @@ the refund. Each in any order and any number of times."""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+
 import pytest
 from sqlalchemy import select
 
@@ -121,6 +124,36 @@ def test_a_dispute_after_the_payout_takes_the_funds_clearing_below_zero_and_the_
 
     assert bank(world) - bank_before == 20_000 - 700 + owed
     assert clearing(world) - clearing_before == owed + (20_000 - 700) - (20_000 - 700 + owed)
+
+
+def test_a_payout_nets_one_funds_debt_against_another_funds_gifts(world, shop, stand_in):
+    """Fund MINE's gift is paid out, then disputed (it owes Stripe 115.00); fund NOT_MINE's gift of 200.00 is in
+    the next payout, which Stripe pays less MINE's debt. NOT_MINE's share goes to its bank; MINE's bank pays its
+    clearing account back: the bank entries add up to what arrived."""
+    client, url = shop
+    world.call("org_admin", "POST", world.url("/donations"), {  # (MINE's bank holds enough to pay its debt)
+        "fund_id": world.fund, "amount_minor": 50_000, "currency": "CNY", "channel": "bank",
+        "received_on": dt.date.today().isoformat()}, key=uuid.uuid4().hex)
+    first = paid_gift(world, shop, stand_in)
+    deliver(client, "payout.paid", stand_in.payout([first]))
+    deliver(client, "charge.dispute.created", stand_in.dispute(first, fee=DISPUTE_FEE))
+    mine_bank = bank(world)
+    other = paid_gift(world, (client, url.replace("/MINE", "/NOT_MINE")), stand_in, "200.00", fee=700)
+    paid = stand_in.payout([other])
+    for dispute in stand_in.disputes.values():
+        for found in dispute["balance_transactions"]:
+            stand_in.balance_transactions[found["id"]]["payout"] = paid["id"]
+            paid["amount"] += found["net"]
+
+    answer = deliver(client, "payout.paid", paid)
+
+    with world.db.read() as session:
+        from ledger.books.balances import balance
+        from ledger.books.charts import load_chart
+
+        other_bank = balance(session, load_chart(session, world.org).account(Role.BANK), world.other_fund, "CNY")
+    assert answer.json["status"] == "applied" and paid["amount"] == 19_300 - 11_500
+    assert bank(world) - mine_bank == -11_500 and other_bank.debits_minor - other_bank.credits_minor == 19_300
 
 
 def test_a_dispute_of_a_payment_that_is_no_gift_here_is_ignored(world, shop, stand_in):

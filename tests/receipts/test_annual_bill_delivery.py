@@ -108,6 +108,22 @@ def test_a_receipt_is_emailed_with_its_pdf_and_a_refusal_is_retried_not_lost(wor
     app.extensions["ledger_db"].dispose()
 
 
+def test_a_receipt_voided_before_its_email_went_is_not_sent(world, inbox):
+    app = make_app(world.db, SMTP_HOST="127.0.0.1", SMTP_PORT=inbox.port)
+    address = f"donor-{uuid.uuid4().hex[:10]}@example.org"
+    who = world.call("org_admin", "POST", world.url("/donors"), {"name": "吴十", "email": address}).json["id"]
+    inbox.refuse = True
+    [receipt] = receipts_of(world, give(world, 1_000, who)["id"])
+    world.call("org_admin", "POST", world.url(f"/receipts/{receipt['id']}/void"), {"reason": "wrong donor"},
+               key=key())
+    inbox.refuse = False
+
+    result = app.test_cli_runner().invoke(args=["receipts", "send", "--now"])
+
+    assert result.exit_code == 0 and sent_to(inbox, address, receipts=True) == []
+    app.extensions["ledger_db"].dispose()
+
+
 def test_the_donors_link_lists_only_their_receipts_and_a_forged_one_nothing(world):
     first, second = donor(world, "孙八"), donor(world, "周九")
     mine, theirs = give(world, 1_100, first), give(world, 2_200, second)

@@ -168,6 +168,34 @@ def test_another_organisations_prefix_is_refused(world):
     assert answer.status_code == 422 and answer.json["errors"]["prefix"]
 
 
+def test_another_organisations_default_prefix_is_refused(world):
+    body = {"timing": "per_donation", "jurisdiction": "CN", "language": "zh-CN"}
+
+    theirs = world.call("org_admin", "PUT", world.url("/receipt-settings"), {"prefix": f"R{world.other_org}", **body},
+                        key=key())
+    mine = world.call("org_admin", "PUT", world.url("/receipt-settings"), {"prefix": f"R{world.org}", **body},
+                      key=key())
+
+    assert theirs.status_code == 422 and theirs.json["errors"]["prefix"] and mine.status_code == 200
+
+
+def test_cancelling_the_first_of_two_refunds_receipts_what_is_left(world):
+    """A 100 gift: refund 50 (receipt replaced by one for 50), refund 50 (that one voided), cancel the first refund:
+    the newest receipt, which nothing replaces, is replaced by one for 50."""
+    gift = give(world, 10_000, donor(world))
+    first = refund(world, gift["id"], 5_000)
+    refund(world, gift["id"], 5_000)
+
+    answer = world.call("org_admin", "POST", world.url(f"/donations/{gift['id']}/refunds/{first['id']}/cancellation"),
+                        {"reason": "recorded by mistake"}, key=key())
+
+    receipts = receipts_of(world, gift["id"])
+    [standing] = [item for item in receipts if item["status"] == "issued"]
+    assert answer.status_code == 200 and standing["amount_minor"] == 5_000
+    assert standing["replaces"] == max((item for item in receipts if item["status"] != "issued"),
+                                       key=lambda item: item["id"])["number"]
+
+
 def test_the_register_is_also_csv(world):
     give(world, 1_234, donor(world))
 
