@@ -1,4 +1,5 @@
-"""Annual receipts: one receipt per donor (and currency) for the calendar year's gifts that no receipt covers yet.
+"""Annual receipts: one receipt per donor (and currency) for the year's gifts that no receipt covers yet — the
+organisation's year (``fiscal_year_start_month``; January: the calendar year), named by the year it starts in.
 
 What is owed is read in one query (each gift of the year, less its refunds and less what receipts that stand
 already cover), then issued donor by donor in batches, each batch one transaction (its receipts, their lines and
@@ -8,7 +9,6 @@ still owed, so nothing is issued twice.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -22,7 +22,7 @@ from ledger.db.models import Donation
 from ledger.db.types import utc_now
 from receipts.documents import line_of, store_originals
 from receipts.models import ReceiptKind, ReceiptLine, ReceiptVoid
-from receipts.register import Covered, issue_many, lock_gifts, lock_series
+from receipts.register import Covered, fiscal_year, issue_many, lock_gifts, lock_series, settings_of
 
 BATCH = 200  # donors a transaction: short enough to hold the series' counter briefly, long enough to be quick
 
@@ -36,6 +36,7 @@ class AnnualSummary:
 
 def owed(session: Session, organisation_id: int, year: int,
          donation_ids: list[int] | None = None) -> list[tuple[int, str, int, int]]:
+    first, last = fiscal_year(settings_of(session, organisation_id), year)
     """(donor, currency, gift, minor units owed) for the year's gifts of named donors not wholly receipted (of
     ``donation_ids`` only, if given)."""
     covered = (select(ReceiptLine.donation_id, func.sum(ReceiptLine.amount_minor).label("covered"))
@@ -46,7 +47,7 @@ def owed(session: Session, organisation_id: int, year: int,
         select(Donation.donor_id, Donation.currency, Donation.id, left)
         .outerjoin(covered, covered.c.donation_id == Donation.id)
         .where(Donation.organisation_id == organisation_id, Donation.donor_id.is_not(None),
-               Donation.received_on >= dt.date(year, 1, 1), Donation.received_on <= dt.date(year, 12, 31),
+               Donation.received_on >= first, Donation.received_on <= last,
                left > 0, *([Donation.id.in_(donation_ids)] if donation_ids is not None else []))
         .order_by(Donation.donor_id, Donation.currency, Donation.id))
     return [(donor_id, currency, donation_id, int(left)) for donor_id, currency, donation_id, left in rows]

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 from ledger.books.organisations import get_fund, get_organisation
 from ledger.db.engine import insert_unless_taken
 from ledger.db.types import utc_now
+from receipts.gift_aid import gift_aid_statement
 from receipts.models import OfficialBill, Receipt, ReceiptDocument
 from receipts.pdf import ReceiptView, render
-from receipts.register import lines_of, receipt_status
+from receipts.register import lines_of, receipt_status, settings_of
 from receipts.signing import token
 
 
@@ -44,7 +45,10 @@ def view_of(session: Session, receipt: Receipt, lines: tuple, verify_url: str, *
     """The page's content from the receipt and its lines (the organisation and fund from the session's map)."""
     organisation = get_organisation(session, receipt.organisation_id)
     fund = get_fund(session, receipt.organisation_id, receipt.fund_id).name if receipt.fund_id else ""
+    settings = settings_of(session, receipt.organisation_id)
     return ReceiptView(
+        issuer_address=settings.issuer_address, signatory=settings.signatory,
+        gift_aid=gift_aid_statement(session, receipt) if receipt.jurisdiction == "UK" else "",
         number=receipt.number, issued_on=receipt.issued_on, language=receipt.language,
         jurisdiction=receipt.jurisdiction, organisation_name=organisation.name,
         registration_number=organisation.registration_number, fund_name=fund, donor_name=receipt.donor_name,

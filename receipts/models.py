@@ -21,6 +21,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -65,6 +66,7 @@ class ReceiptSettings(Base):
         one_of("jurisdiction", ReceiptJurisdiction),
         one_of("language", ReceiptLanguage),
         CheckConstraint("length(prefix) BETWEEN 1 AND 20", name="prefix_length"),
+        CheckConstraint("fiscal_year_start_month BETWEEN 1 AND 12", name="fiscal_year_start_month"),
     )
 
     organisation_id: Mapped[int] = mapped_column(Id, ForeignKey("organisations.id"), primary_key=True)
@@ -72,6 +74,11 @@ class ReceiptSettings(Base):
     timing: Mapped[str] = mapped_column(String(20))
     jurisdiction: Mapped[str] = mapped_column(String(2))
     language: Mapped[str] = mapped_column(String(10))
+    # The month the organisation's year starts (annual receipts cover that year); where receipts are issued from
+    # and who signs them (Canada's official receipts name both).
+    fiscal_year_start_month: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    issuer_address: Mapped[str] = mapped_column(String(300), server_default="")
+    signatory: Mapped[str] = mapped_column(String(200), server_default="")
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     updated_by: Mapped[str] = mapped_column(String(200))
 
@@ -206,3 +213,23 @@ class OfficialBill(Base):
     issued_on: Mapped[dt.date] = mapped_column(Date)
     attached_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     attached_by: Mapped[str] = mapped_column(String(200))
+
+
+class GiftAidDeclaration(Base):
+    """A UK donor's Gift Aid declaration: the charity may claim basic-rate tax back on the donor's gifts from
+    ``effective_from`` (a declaration may reach back four years) until it is ``cancelled_on``."""
+
+    __tablename__ = "gift_aid_declarations"
+    __table_args__ = (
+        CheckConstraint("cancelled_on IS NULL OR cancelled_on >= effective_from", name="cancelled_after_start"),
+        CheckConstraint("effective_from <= declared_on", name="effective_from_before_declared"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Id, ForeignKey("organisations.id"))
+    donor_id: Mapped[int] = mapped_column(Id, ForeignKey("donors.id"), index=True)
+    declared_on: Mapped[dt.date] = mapped_column(Date)
+    effective_from: Mapped[dt.date] = mapped_column(Date)
+    cancelled_on: Mapped[dt.date | None] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))

@@ -59,6 +59,9 @@ class ReceiptView:
     replaces_number: str = ""
     status: str = "issued"  # issued, voided, replaced: a reprint of a void receipt says so across the page
     official_bill: tuple[str, str, str, str] = ()  # CN: the e-bill's code, number, check code and date, once known
+    issuer_address: str = ""  # where the receipt is issued from
+    signatory: str = ""  # who signs for the organisation
+    gift_aid: str = ""  # UK: the donor's Gift Aid declaration, as the receipt states it
 
 
 LABELS = {
@@ -67,7 +70,8 @@ LABELS = {
               "gifts": "捐赠明细", "organisation": "受赠单位", "registration": "统一社会信用代码",
               "replaces": "本收据替代", "verify": "扫码或访问以下网址核验本收据", "copy": "副本",
               "voided": "已作废", "replaced": "已被替代", "bill_code": "财政电子票据代码", "bill_number": "票据号码",
-              "check_code": "校验码", "bill_date": "开票日期"},
+              "check_code": "校验码", "bill_date": "开票日期", "issued_at": "开具地点", "signed": "经办人",
+              "gift_aid": "Gift Aid 声明"},
     "en": {"title": "Donation receipt", "number": "Receipt number", "date": "Date issued", "donor": "Donor",
            "address": "Address", "tax_id": "Tax number", "fund": "Fund", "amount": "Amount",
            "capital": "Amount in Chinese capitals", "gifts": "Gifts", "organisation": "Received by",
@@ -77,7 +81,8 @@ LABELS = {
            "check_code": "Check code", "bill_date": "E-bill date",
            "ca_title": "Official receipt for income tax purposes",
            "eligible": "Eligible amount of gift", "advantage": "Amount of advantage", "received": "Date received",
-           "cra": "Canada Revenue Agency: canada.ca/charities-giving"},
+           "cra": "Canada Revenue Agency: canada.ca/charities-giving", "issued_at": "Issued at",
+           "signed": "Authorized signature", "gift_aid": "Gift Aid"},
 }
 # What each jurisdiction's receipt must state (DESIGN.md §8), in the receipt's language.
 NOTES = {
@@ -144,6 +149,9 @@ def _body(canvas: Canvas, view: ReceiptView, font: str, labels: dict, width: flo
              (labels["registration"], view.registration_number)]
     rows += [(labels["replaces"], view.replaces_number)] if view.replaces_number else []
     rows += _jurisdiction_rows(view, labels)
+    rows += [(labels["issued_at"], view.issuer_address)] if view.issuer_address else []
+    rows += [(labels["signed"], view.signatory)] if view.signatory else []
+    rows += [(labels["gift_aid"], view.gift_aid)] if view.gift_aid else []
     y = height - 80
     for label, value in rows:
         canvas.setFont(font, 8.5)

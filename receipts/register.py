@@ -52,12 +52,14 @@ def settings_of(session: Session, organisation_id: int) -> ReceiptSettings:
         raise NotFound(f"organisation {organisation_id} does not exist", field="organisation_id")
     jurisdiction = JURISDICTION_OF_COUNTRY.get(organisation.jurisdiction, "CN")
     return ReceiptSettings(organisation_id=organisation_id, prefix=f"R{organisation_id}",
-                           timing=ReceiptTiming.PER_DONATION, jurisdiction=jurisdiction,
+                           timing=ReceiptTiming.PER_DONATION, jurisdiction=jurisdiction, fiscal_year_start_month=1,
+                           issuer_address="", signatory="",
                            language=ReceiptLanguage.ZH_CN if jurisdiction == "CN" else ReceiptLanguage.EN)
 
 
 def set_settings(session: Session, organisation_id: int, *, prefix: str, timing: str, jurisdiction: str,
-                 language: str, updated_by: str) -> ReceiptSettings:
+                 language: str, updated_by: str, fiscal_year_start_month: int = 1, issuer_address: str = "",
+                 signatory: str = "") -> ReceiptSettings:
     prefix = required_text(prefix, "prefix", 20)
     if not prefix.replace("-", "").isalnum() or not prefix.isascii():
         raise InvalidInput("must be letters, digits and hyphens (it begins every receipt number)", field="prefix")
@@ -69,7 +71,9 @@ def set_settings(session: Session, organisation_id: int, *, prefix: str, timing:
     values = {"prefix": prefix, "timing": one_of(timing, ReceiptTiming, "timing"),
               "jurisdiction": one_of(jurisdiction, ReceiptJurisdiction, "jurisdiction"),
               "language": one_of(language, ReceiptLanguage, "language"), "updated_at": utc_now(),
-              "updated_by": updated_by}
+              "updated_by": updated_by, "fiscal_year_start_month": _month(fiscal_year_start_month),
+              "issuer_address": _optional_text(issuer_address, "issuer_address", 300),
+              "signatory": _optional_text(signatory, "signatory", 200)}
     found = session.get(ReceiptSettings, organisation_id)
     if found is None:
         found = ReceiptSettings(organisation_id=organisation_id, **values)
@@ -79,6 +83,25 @@ def set_settings(session: Session, organisation_id: int, *, prefix: str, timing:
             setattr(found, name, value)
     session.flush()
     return found
+
+
+def _month(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 12:
+        raise InvalidInput("must be a month, 1 to 12", field="fiscal_year_start_month")
+    return value
+
+
+def _optional_text(value: object, field: str, limit: int) -> str:
+    if not isinstance(value, str) or len(value.strip()) > limit:
+        raise InvalidInput(f"must be text of at most {limit} characters", field=field)
+    return value.strip()
+
+
+def fiscal_year(settings: ReceiptSettings, year: int) -> tuple[dt.date, dt.date]:
+    """The organisation's year named by the year it starts in: 2026 from 1 April 2026 to 31 March 2027, say."""
+    start = dt.date(year, settings.fiscal_year_start_month, 1)
+    following = dt.date(year + 1, settings.fiscal_year_start_month, 1)
+    return start, following - dt.timedelta(days=1)
 
 
 def lock_gifts(session: Session, donation_ids: list[int]) -> None:

@@ -29,7 +29,7 @@ from api.rest.common import (
 )
 from ledger.access.policy import Need
 from ledger.giving import donations
-from receipts import documents, official, register, signing
+from receipts import documents, gift_aid, official, register, signing
 
 blp = Blueprint("receipts", __name__, url_prefix="/api/v1/organisations/<int:organisation_id>",
                 description="Receipts: the register, voids and replacements, PDFs, the verification key")
@@ -96,6 +96,10 @@ class SettingsSchema(Schema):
     timing = fields.String(required=True, validate=validate.OneOf(list(register.ReceiptTiming)))
     jurisdiction = fields.String(required=True, validate=validate.OneOf(list(register.ReceiptJurisdiction)))
     language = fields.String(required=True, validate=validate.OneOf(list(register.ReceiptLanguage)))
+    fiscal_year_start_month = fields.Integer(load_default=1, validate=validate.Range(min=1, max=12), metadata={
+        "description": "the month the organisation's year starts: annual receipts cover that year"})
+    issuer_address = text(300, metadata={"description": "where receipts are issued from (Canada's receipts say)"})
+    signatory = text(200, metadata={"description": "who signs receipts (printed on Canada's official receipts)"})
 
 
 class OfficialBillSchema(Schema):
@@ -252,6 +256,58 @@ class ReceiptSettings(MethodView):
     def put(self, data, organisation_id: int, unit: UnitOfWork):
         """Sets the organisation's receipt settings (receipts issued before keep what they say)."""
         return register.set_settings(unit.session, organisation_id, updated_by=unit.recorded_by, **data)
+
+
+class DeclarationSchema(Schema):
+    id = fields.Integer(required=True)
+    donor_id = fields.Integer(required=True)
+    declared_on = fields.Date(required=True)
+    effective_from = fields.Date(required=True)
+    cancelled_on = fields.Date(required=True, allow_none=True)
+    created_by = fields.String(required=True)
+
+
+class DeclarationInSchema(Schema):
+    declared_on = fields.Date(required=True)
+    effective_from = fields.Date(metadata={"description": "the first day whose gifts it covers (at most four years "
+                                                          "back); the day it was made if absent"})
+
+
+class DeclarationCancelSchema(Schema):
+    cancelled_on = fields.Date(required=True)
+
+
+@blp.route("/donors/<int:donor_id>/gift-aid-declarations")
+class GiftAidDeclarations(MethodView):
+    @requires(Need.MEMBER_READ)
+    @blp.response(200, DeclarationSchema(many=True))
+    @documents_problems(blp, 403, 404)
+    def get(self, organisation_id: int, donor_id: int):
+        """The donor's Gift Aid declarations (UK), cancelled ones included."""
+        return gift_aid.declarations(read_session(), organisation_id, donor_id)
+
+    @requires(Need.MEMBER_WRITE)
+    @blp.arguments(DeclarationInSchema())
+    @blp.response(201, DeclarationSchema)
+    @documents_problems(blp, 403, 404, 422)
+    @perform("gift_aid.declare", moves_money=False)
+    def post(self, data, organisation_id: int, donor_id: int, unit: UnitOfWork):
+        """Records the donor's Gift Aid declaration: UK receipts of the gifts it covers say so."""
+        return gift_aid.declare(unit.session, organisation_id, donor_id, declared_on=data["declared_on"],
+                                effective_from=data.get("effective_from"), created_by=unit.recorded_by)
+
+
+@blp.route("/donors/<int:donor_id>/gift-aid-declarations/<int:declaration_id>/cancellation")
+class GiftAidCancellation(MethodView):
+    @requires(Need.MEMBER_WRITE)
+    @blp.arguments(DeclarationCancelSchema())
+    @blp.response(200, DeclarationSchema)
+    @documents_problems(blp, 403, 404, 409, 422)
+    @perform("gift_aid.cancel", moves_money=False)
+    def post(self, data, organisation_id: int, donor_id: int, declaration_id: int, unit: UnitOfWork):
+        """The donor cancelled their declaration: gifts after that day are not covered. Once (409 after)."""
+        return gift_aid.cancel(unit.session, organisation_id, donor_id, declaration_id,
+                               cancelled_on=data["cancelled_on"])
 
 
 @blp.route("/receipt-key")

@@ -33,9 +33,14 @@ def upgrade() -> None:
         sa.Column("timing", sa.String(20), nullable=False),
         sa.Column("jurisdiction", sa.String(2), nullable=False),
         sa.Column("language", sa.String(10), nullable=False),
+        sa.Column("fiscal_year_start_month", sa.Integer(), nullable=False, server_default=sa.text("1")),
+        sa.Column("issuer_address", sa.String(300), nullable=False, server_default=""),
+        sa.Column("signatory", sa.String(200), nullable=False, server_default=""),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_by", sa.String(200), nullable=False),
         sa.PrimaryKeyConstraint("organisation_id", name="pk_receipt_settings"),
+        sa.CheckConstraint("fiscal_year_start_month BETWEEN 1 AND 12",
+                           name="ck_receipt_settings_fiscal_year_start_month"),
         sa.UniqueConstraint("prefix", name="uq_receipt_settings_prefix"),
         sa.CheckConstraint("timing IN ('per_donation', 'annual', 'on_request')", name="ck_receipt_settings_timing"),
         sa.CheckConstraint(f"jurisdiction {JURISDICTIONS}", name="ck_receipt_settings_jurisdiction"),
@@ -154,6 +159,26 @@ def upgrade() -> None:
         sa.CheckConstraint("status IN ('pending', 'sending', 'sent', 'skipped')", name="ck_receipt_deliveries_status"),
     )
     op.create_index("ix_receipt_deliveries_status_due_at", "receipt_deliveries", ["status", "due_at"])
+    op.create_table(
+        "gift_aid_declarations",
+        sa.Column("id", ID, nullable=False),
+        sa.Column("organisation_id", ID, sa.ForeignKey("organisations.id",
+                                                       name="fk_gift_aid_declarations_organisation_id_organisations"),
+                  nullable=False),
+        sa.Column("donor_id", ID, sa.ForeignKey("donors.id", name="fk_gift_aid_declarations_donor_id_donors"),
+                  nullable=False),
+        sa.Column("declared_on", sa.Date(), nullable=False),
+        sa.Column("effective_from", sa.Date(), nullable=False),
+        sa.Column("cancelled_on", sa.Date(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(200), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_gift_aid_declarations"),
+        sa.CheckConstraint("cancelled_on IS NULL OR cancelled_on >= effective_from",
+                           name="ck_gift_aid_declarations_cancelled_after_start"),
+        sa.CheckConstraint("effective_from <= declared_on",
+                           name="ck_gift_aid_declarations_effective_from_before_declared"),
+    )
+    op.create_index("ix_gift_aid_declarations_donor_id", "gift_aid_declarations", ["donor_id"])
     _guards(op.get_bind().dialect.name)
 
 
@@ -180,6 +205,8 @@ def downgrade() -> None:
     issued = op.get_bind().execute(sa.text("SELECT count(*) FROM receipts")).scalar()
     if issued:  # a register is kept: a downgrade must not forget receipts that donors hold
         raise RuntimeError(f"{issued} receipts are issued: revision 0011 has no register for them")
+    op.drop_index("ix_gift_aid_declarations_donor_id", table_name="gift_aid_declarations")
+    op.drop_table("gift_aid_declarations")
     op.drop_index("ix_receipt_deliveries_status_due_at", table_name="receipt_deliveries")
     for table in ("receipt_deliveries", "receipt_official_bills", "receipt_documents", "receipt_voids",
                   "receipt_lines"):

@@ -22,6 +22,7 @@ from ledger.giving.donors import create_donor
 from ledger.giving.refunds import refund_donation
 from ledger.grants.lifecycle import GrantRequest, request_grant
 from ledger.payments.gifts import GiftForm, Payment, donation_page, gift_paid, start_gift
+from receipts.gift_aid import declare
 from receipts.register import active_receipts
 from tests.api.support import PASSWORD
 from tests.builders import fresh_uscc
@@ -90,6 +91,9 @@ ROUTE_NEEDS = {
     ("receipts.ReceiptSettings", "GET"): "org_read",
     ("receipts.ReceiptSettings", "PUT"): "org_admin",
     ("receipts.ReceiptKey", "GET"): "public",
+    ("receipts.GiftAidDeclarations", "GET"): "member_read",
+    ("receipts.GiftAidDeclarations", "POST"): "member_write",
+    ("receipts.GiftAidCancellation", "POST"): "member_write",
 }
 # Routes outside the API proper: documentation and health, open to all and holding nothing private.
 # The public pages (pages.static: their stylesheet and icon; giving: the donation pages) are not the API's:
@@ -161,7 +165,9 @@ def _objects(world) -> dict[str, dict]:
                              "donor_id": donor.id, "account_id": load_chart(session, org).account(Role.BANK),
                              "revenue_account_id": load_chart(session, org).by_code["4901"],
                              "user_id": world.users["spare"], "year": 2020, "month": 1,
-                             "receipt_id": active_receipts(session, donation.id)[0].id}
+                             "receipt_id": active_receipts(session, donation.id)[0].id,
+                             "declaration_id": declare(session, org, donor.id, declared_on=dt.date(2026, 11, 1),
+                                                       effective_from=None, created_by="setup").id}
         return scopes
 
     return world.db.write(build)
@@ -201,6 +207,8 @@ def _bodies(world, values: dict, spare_email: str) -> dict:
         ("receipts.ReceiptReplacement", "POST"): {"reason": "the donor's address changed"},
         ("receipts.ReceiptOfficialBill", "POST"): {"bill_code": "51010126", "bill_number": uuid.uuid4().hex[:10],
                                                    "check_code": "a1b2c3", "issued_on": day},
+        ("receipts.GiftAidDeclarations", "POST"): {"declared_on": day},
+        ("receipts.GiftAidCancellation", "POST"): {"cancelled_on": day},
         ("receipts.ReceiptSettings", "PUT"): {"prefix": f"P{uuid.uuid4().hex[:8]}", "timing": "per_donation",
                                               "jurisdiction": "CN", "language": "zh-CN"},
         ("journal.EntryReversal", "POST"): {},
