@@ -53,7 +53,8 @@ def view_of(session: Session, receipt: Receipt, lines: tuple, verify_url: str, *
         jurisdiction=receipt.jurisdiction, organisation_name=organisation.name,
         registration_number=organisation.registration_number, fund_name=fund, donor_name=receipt.donor_name,
         donor_address=receipt.donor_address, donor_tax_id=receipt.donor_tax_id, amount_minor=receipt.amount_minor,
-        currency=receipt.currency, lines=lines, verify_url=verify_url, **more)
+        currency=receipt.currency, lines=lines, verify_url=verify_url, advantage_minor=receipt.advantage_minor,
+        **more)
 
 
 def store_originals(session: Session, issued: list[tuple[Receipt, tuple]], address_of, *, renders=map) -> None:

@@ -106,6 +106,7 @@ class Receipt(Base):
         UniqueConstraint("organisation_id", "year", "sequence"),
         UniqueConstraint("replaces_receipt_id"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("advantage_minor >= 0 AND advantage_minor <= amount_minor", name="advantage_within_amount"),
         CheckConstraint("sequence > 0", name="sequence_positive"),
         CheckConstraint("period_start <= period_end", name="period_ordered"),
         one_of("kind", ReceiptKind),
@@ -122,6 +123,9 @@ class Receipt(Base):
     donor_id: Mapped[int] = mapped_column(Id, ForeignKey("donors.id"), index=True)
     fund_id: Mapped[int | None] = mapped_column(Id, ForeignKey("funds.id"))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
+    # What the donor received in return, at its good-faith value (of the gifts covered): the deductible part is the
+    # amount less this.
+    advantage_minor: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     currency: Mapped[str] = mapped_column(String(3))
     issued_on: Mapped[dt.date] = mapped_column(Date)
     period_start: Mapped[dt.date] = mapped_column(Date)

@@ -62,6 +62,7 @@ class ReceiptView:
     issuer_address: str = ""  # where the receipt is issued from
     signatory: str = ""  # who signs for the organisation
     gift_aid: str = ""  # UK: the donor's Gift Aid declaration, as the receipt states it
+    advantage_minor: int = 0  # what the donor received in return, at its good-faith value
 
 
 LABELS = {
@@ -166,7 +167,18 @@ def _body(canvas: Canvas, view: ReceiptView, font: str, labels: dict, width: flo
         amount = money_text(amount_minor, view.currency, view.language)
         canvas.drawString(150, y - 4, f"{received_on.isoformat()}  {amount}  {what[:40]}")
     canvas.setFont(font, 7.5)
-    canvas.drawString(36, 40, NOTES.get((view.jurisdiction, view.language), ""))
+    canvas.drawString(36, 40, _note(view))
+
+
+def _note(view: ReceiptView) -> str:
+    """What the receipt must state at its foot: for goods or services given in return, their good-faith value and
+    what is deductible (the US's quid pro quo disclosure); else the jurisdiction's note."""
+    if view.advantage_minor and view.jurisdiction in ("US", "CA") and view.language == "en":
+        given = money_text(view.advantage_minor, view.currency, view.language)
+        left = money_text(view.amount_minor - view.advantage_minor, view.currency, view.language)
+        return f"In return for this gift, goods or services with a good-faith value of {given} were provided; " \
+               f"the deductible amount is {left}."
+    return NOTES.get((view.jurisdiction, view.language), "")
 
 
 def _fitted(text: str, font: str, size: float, room: float) -> float:
@@ -184,8 +196,9 @@ def _jurisdiction_rows(view: ReceiptView, labels: dict) -> list[tuple[str, str]]
     if view.jurisdiction == "CA" and "ca_title" in labels:
         first = min((line[0] for line in view.lines), default=view.issued_on)
         return [(labels["ca_title"], labels["cra"]),
-                (labels["eligible"], money_text(view.amount_minor, view.currency, view.language)),
-                (labels["advantage"], money_text(0, view.currency, view.language)),
+                (labels["eligible"], money_text(view.amount_minor - view.advantage_minor, view.currency,
+                                                view.language)),
+                (labels["advantage"], money_text(view.advantage_minor, view.currency, view.language)),
                 (labels["received"], first.isoformat())]
     return []
 

@@ -189,6 +189,7 @@ def _receipt(settings: ReceiptSettings, donor: Donor, covered: list[Covered], se
         organisation_id=settings.organisation_id, number=f"{settings.prefix}-{issued_on.year}-{sequence:06d}",
         year=issued_on.year, sequence=sequence, kind=kind, donor_id=donor.id,
         fund_id=funds.pop() if len(funds) == 1 else None, amount_minor=sum(item.amount_minor for item in covered),
+        advantage_minor=sum(min(item.donation.goods_value_minor or 0, item.amount_minor) for item in covered),
         currency=covered[0].donation.currency, issued_on=issued_on,
         period_start=min(item.donation.received_on for item in covered),
         period_end=max(item.donation.received_on for item in covered),

@@ -109,6 +109,8 @@ class DonationSchema(Schema):
     in_kind_description = fields.String(required=True)
     valuation_basis = fields.String(required=True)
     refunded_minor = fields.Integer(required=True)
+    goods_value_minor = fields.Integer(required=True, metadata={
+        "description": "the good-faith value of goods or services the donor received in return"})
     entry_id = fields.Integer(required=True)
     created_at = fields.DateTime(required=True)
     created_by = fields.String(required=True)
@@ -135,6 +137,9 @@ class DonationInSchema(Schema):
                                       metadata={"description": "In-kind gift used at once for the fund's work"})
     account_id = object_id(allow_none=True, strict=True, load_default=None, metadata={
         "description": "The bank (or cash) account it went into, when not the role's default"})
+    goods_value_minor = MinorUnits(load_default=0, metadata={
+        "description": "The good-faith value of goods or services the donor received in return (a gala dinner's "
+                       "meal): receipts deduct it (the US's quid pro quo statement, Canada's advantage)"})
 
 
 class DonationQuerySchema(PageQuerySchema):

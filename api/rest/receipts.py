@@ -59,6 +59,8 @@ class ReceiptSchema(Schema):
     fund_id = fields.Function(lambda facts: facts.receipt.fund_id, required=True, allow_none=True)
     amount_minor = fields.Function(lambda facts: facts.receipt.amount_minor, required=True)
     currency = fields.Function(lambda facts: facts.receipt.currency, required=True)
+    advantage_minor = fields.Function(lambda facts: facts.receipt.advantage_minor, required=True, metadata={
+        "description": "goods or services given in return, at their good-faith value: not deductible"})
     issued_on = fields.Function(lambda facts: facts.receipt.issued_on.isoformat(), required=True)
     jurisdiction = fields.Function(lambda facts: facts.receipt.jurisdiction, required=True)
     language = fields.Function(lambda facts: facts.receipt.language, required=True)

@@ -445,6 +445,8 @@ class Donation(Base):
         UniqueConstraint("organisation_id", "id"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refunds_within_amount"),
+        CheckConstraint("goods_value_minor >= 0 AND goods_value_minor <= amount_minor",
+                        name="goods_value_within_amount"),
         one_of("channel", DonationChannel),
         CheckConstraint("channel <> 'in_kind' OR (in_kind_description <> '' AND valuation_basis <> '')",
                         name="in_kind_described"),
@@ -472,6 +474,9 @@ class Donation(Base):
     in_kind_description: Mapped[str] = mapped_column(String(500))
     valuation_basis: Mapped[str] = mapped_column(String(200))
     refunded_minor: Mapped[int] = mapped_column(BigInteger)
+    # The good-faith value of goods or services the donor received in return (a dinner's meal, say): receipts deduct
+    # it (the US's quid pro quo statement, Canada's advantage).
+    goods_value_minor: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     entry_id: Mapped[int] = mapped_column(Id, unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     created_by: Mapped[str] = mapped_column(String(200))

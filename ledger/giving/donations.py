@@ -51,6 +51,7 @@ class GiftRecord:
     consumed_at_once: bool = False
     account_id: int | None = None
     fee_minor: int = 0  # online: the processor's fee, a fundraising cost out of the gross
+    goods_value_minor: int = 0  # the good-faith value of goods or services the donor received in return
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,9 @@ def record_donation(session: Session, organisation_id: int, gift: GiftRecord, *,
     if amount.currency != terms.currency:
         raise CurrencyMismatch(f"the fund keeps {terms.currency}, not {amount.currency}", field="currency")
     _check_channel(gift)
+    if isinstance(gift.goods_value_minor, bool) or not isinstance(gift.goods_value_minor, int) or \
+            not 0 <= gift.goods_value_minor <= amount.amount_minor:
+        raise InvalidInput("must be from 0 to the gift's amount, in minor units", field="goods_value_minor")
     if gift.donor_id is not None:
         get_donor(session, organisation_id, gift.donor_id)
     draft = _gift_entry(load_chart(session, organisation_id, terms.chart_version), gift, amount,
@@ -84,7 +88,8 @@ def record_donation(session: Session, organisation_id: int, gift: GiftRecord, *,
         organisation_id=organisation_id, fund_id=gift.fund_id, donor_id=gift.donor_id, channel=gift.channel,
         amount_minor=amount.amount_minor, currency=amount.currency, received_on=gift.received_on,
         reference=gift.reference, description=draft.description, in_kind_description=gift.in_kind_description,
-        valuation_basis=gift.valuation_basis, refunded_minor=0, entry_id=posted.id,
+        valuation_basis=gift.valuation_basis, refunded_minor=0, goods_value_minor=gift.goods_value_minor,
+        entry_id=posted.id,
         created_at=posted.posted_at, created_by=recorded_by)
     # A plain INSERT … RETURNING rather than the ORM's unit of work: this is the API's hottest write.
     donation_id = session.connection().execute(_INSERT_DONATION, values).scalar_one()

@@ -24,6 +24,10 @@ LANGUAGES = "IN ('zh-CN', 'en')"
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("donations") as batch:
+        batch.add_column(sa.Column("goods_value_minor", sa.BigInteger(), nullable=False, server_default=sa.text("0")))
+        batch.create_check_constraint("ck_donations_goods_value_within_amount",
+                                      "goods_value_minor >= 0 AND goods_value_minor <= amount_minor")
     op.create_table(
         "receipt_settings",
         sa.Column("organisation_id", ID, sa.ForeignKey("organisations.id",
@@ -70,6 +74,7 @@ def upgrade() -> None:
         sa.Column("donor_id", ID, sa.ForeignKey("donors.id", name="fk_receipts_donor_id_donors"), nullable=False),
         sa.Column("fund_id", ID, sa.ForeignKey("funds.id", name="fk_receipts_fund_id_funds"), nullable=True),
         sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+        sa.Column("advantage_minor", sa.BigInteger(), nullable=False, server_default=sa.text("0")),
         sa.Column("currency", sa.String(3), nullable=False),
         sa.Column("issued_on", sa.Date(), nullable=False),
         sa.Column("period_start", sa.Date(), nullable=False),
@@ -90,6 +95,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("organisation_id", "year", "sequence", name="uq_receipts_organisation_id_year_sequence"),
         sa.UniqueConstraint("replaces_receipt_id", name="uq_receipts_replaces_receipt_id"),
         sa.CheckConstraint("amount_minor > 0", name="ck_receipts_amount_positive"),
+        sa.CheckConstraint("advantage_minor >= 0 AND advantage_minor <= amount_minor",
+                           name="ck_receipts_advantage_within_amount"),
         sa.CheckConstraint("sequence > 0", name="ck_receipts_sequence_positive"),
         sa.CheckConstraint("period_start <= period_end", name="ck_receipts_period_ordered"),
         sa.CheckConstraint("kind IN ('donation', 'annual')", name="ck_receipts_kind"),
@@ -216,5 +223,8 @@ def downgrade() -> None:
     op.drop_table("receipts")
     op.drop_table("receipt_counters")
     op.drop_table("receipt_settings")
+    with op.batch_alter_table("donations") as batch:
+        batch.drop_constraint("ck_donations_goods_value_within_amount", type_="check")
+        batch.drop_column("goods_value_minor")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION receipts_refuse_change()")

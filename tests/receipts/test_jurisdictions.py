@@ -91,3 +91,31 @@ def test_a_declaration_is_cancelled_once_and_reaches_back_four_years_at_most(wor
     assert too_far.status_code == 422 and "effective_from" in too_far.json["errors"]
     assert first.status_code == 200 and second.status_code == 409
     assert [item["cancelled_on"] for item in listed] == [TODAY.isoformat()]
+
+
+def test_goods_given_in_return_are_deducted_on_us_and_canadian_receipts(world):
+    who = donor(world)
+    texts = {}
+    for jurisdiction in ("US", "CA"):
+        settings(world, jurisdiction=jurisdiction)
+        answer = world.call("org_admin", "POST", world.url("/donations"), {
+            "fund_id": world.fund, "amount_minor": 30_000, "currency": "CNY", "channel": "bank",
+            "received_on": TODAY.isoformat(), "donor_id": who, "goods_value_minor": 8_000}, key=key())
+        [receipt] = receipts_of(world, answer.json["id"])
+        assert answer.json["goods_value_minor"] == 8_000 and receipt["advantage_minor"] == 8_000
+        texts[jurisdiction] = " ".join(text_of(pdf_of(world, receipt["id"])).split())
+
+    assert "good-faith value of CN¥80.00 were provided; the deductible amount is CN¥220.00." in texts["US"]
+    assert "Eligible amount of gift CN¥220.00" in texts["CA"] and "Amount of advantage CN¥80.00" in texts["CA"]
+
+
+def test_goods_worth_more_than_the_gift_are_refused_naming_the_field_and_nothing_is_written(world):
+    from tests.api.support import snapshot
+
+    before = snapshot(world.db)
+
+    answer = world.call("org_admin", "POST", world.url("/donations"), {
+        "fund_id": world.fund, "amount_minor": 1_000, "currency": "CNY", "channel": "bank",
+        "received_on": TODAY.isoformat(), "goods_value_minor": 1_001}, key=key())
+
+    assert answer.status_code == 422 and answer.json["errors"]["goods_value_minor"] and snapshot(world.db) == before
