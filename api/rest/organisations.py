@@ -53,6 +53,8 @@ class OrganisationSchema(Schema):
     dual_approval_threshold_minor = fields.Integer(
         allow_none=True, required=True, metadata={"description": "Grants above this need two approvers"})
     books_opened_on = fields.Date(required=True, metadata={"description": "No entry may be dated before this day"})
+    public_fundraising = fields.Boolean(required=True, metadata={
+        "description": "Holds public-fundraising status (公开募捐资格): the disclosure tests depend on it"})
 
 
 BOOKS_OPENED_DOC = ("The day the books open: no entry may be dated before it. The day the organisation is "
@@ -72,12 +74,13 @@ class OrganisationPatchSchema(Schema):
     dual_approval_threshold_minor = fields.Integer(
         allow_none=True, strict=True, validate=validate.Range(min=0, max=MAX_AMOUNT_MINOR))
     books_opened_on = fields.Date(metadata={"description": BOOKS_OPENED_DOC})
+    public_fundraising = strict_boolean(metadata={"description": "Holds public-fundraising status (公开募捐资格)"})
 
     @validates_schema
     def names_a_setting(self, data: dict, **_kwargs) -> None:
         if not data:
-            raise ValidationError("name a setting to change: dual_approval_threshold_minor or books_opened_on",
-                                  field_name="_schema")
+            raise ValidationError("name a setting to change: dual_approval_threshold_minor, books_opened_on or "
+                                  "public_fundraising", field_name="_schema")
 
 
 class FundSchema(Schema):
@@ -242,8 +245,9 @@ class OrganisationItem(MethodView):
     @documents_problems(blp, 403, 404, 422)
     @perform("organisation.update", moves_money=False)
     def patch(self, data, organisation_id: int, unit: UnitOfWork):
-        """Sets the amount above which a grant needs two approvers (null: one approver always), or the day the
-        books opened (409 `conflict` when an entry is dated before the new day)."""
+        """Sets the amount above which a grant needs two approvers (null: one approver always), the day the
+        books opened (409 `conflict` when an entry is dated before the new day), or whether the organisation holds
+        public-fundraising status."""
         organisation = organisations.get_organisation(unit.session, organisation_id)
         if "dual_approval_threshold_minor" in data:
             organisation = organisations.set_dual_approval_threshold(unit.session, organisation_id,
@@ -251,6 +255,9 @@ class OrganisationItem(MethodView):
         if "books_opened_on" in data:
             organisation = periods.set_books_opened_on(unit.session, organisation_id, data["books_opened_on"],
                                                        unit.recorded_by)
+        if "public_fundraising" in data:
+            organisation = organisations.set_public_fundraising(unit.session, organisation_id,
+                                                                data["public_fundraising"])
         return organisation
 
 

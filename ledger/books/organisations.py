@@ -122,6 +122,16 @@ def set_dual_approval_threshold(session: Session, organisation_id: int, threshol
     return organisation
 
 
+def set_public_fundraising(session: Session, organisation_id: int, public_fundraising: bool) -> Organisation:
+    """Records whether the organisation holds public-fundraising status (公开募捐资格)."""
+    if not isinstance(public_fundraising, bool):
+        raise InvalidInput("must be true or false", field="public_fundraising")
+    organisation = get_organisation(session, organisation_id)
+    organisation.public_fundraising = public_fundraising
+    session.flush()
+    return organisation
+
+
 def get_fund(session: Session, organisation_id: int, fund_id: int) -> Fund:
     return get_owned(session, Fund, organisation_id, fund_id, "fund")
 

@@ -84,6 +84,9 @@ class Organisation(Base):
     chart_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     # No entry may be dated before this day (kept as a closed period too, which the database's guard enforces).
     books_opened_on: Mapped[dt.date] = mapped_column(Date)
+    # Public-fundraising status (公开募捐资格): China's rule on yearly spending judges such organisations by their
+    # last year's income, the others by their net assets (ledger.reports.disclosure).
+    public_fundraising: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class Fund(Base):

@@ -91,6 +91,7 @@ ROUTE_NEEDS = {
     ("receipts.ReceiptSettings", "GET"): "org_read",
     ("receipts.ReceiptSettings", "PUT"): "org_admin",
     ("receipts.ReceiptKey", "GET"): "public",
+    ("reports.Disclosure", "GET"): "public",
     ("receipts.GiftAidDeclarations", "GET"): "member_read",
     ("receipts.GiftAidDeclarations", "POST"): "member_write",
     ("receipts.GiftAidCancellation", "POST"): "member_write",
