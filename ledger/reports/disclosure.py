@@ -80,7 +80,9 @@ PUBLIC_MANAGEMENT_SHARE = {OrganisationForm.FOUNDATION: _pct(10), OrganisationFo
 
 
 def tier_of(form: OrganisationForm, net_assets_minor: int) -> Tier:
-    return next(tier for tier in TIERS[form] if net_assets_minor >= tier.net_assets_from_minor)
+    """The tier of last year-end's net assets; below zero (a deficit), the lowest."""
+    tiers = TIERS[form]
+    return next((tier for tier in tiers if net_assets_minor >= tier.net_assets_from_minor), tiers[-1])
 
 
 def yearly_tests(form: OrganisationForm, public_fundraising: bool, figures: YearFigures) -> tuple[Test, Test]:

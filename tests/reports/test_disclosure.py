@@ -74,6 +74,14 @@ def test_the_smallest_social_organisation_must_also_spend_half_of_last_years_inc
     assert not short.met and enough.met and "50" in enough.basis
 
 
+def test_an_organisation_in_deficit_is_in_the_lowest_tier_and_owes_no_spending_on_it():
+    # Net assets of -¥50,000 (liabilities beyond assets): the lowest tier (8 %, 20 %); 8 % of a deficit asks nothing.
+    spending, management = yearly_tests(FOUNDATION, False, figures(0, -50_000, 0, 10_000, 10_000))
+
+    assert tier_of(FOUNDATION, yuan(-50_000)).spending_share == Fraction(8, 100)
+    assert spending.met and spending.actual is None and management.met
+
+
 def test_a_year_with_nothing_to_judge_meets_both_tests_without_inventing_a_ratio():
     spending, management = yearly_tests(FOUNDATION, True, figures())
 
