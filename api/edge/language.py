@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 
 from flask_babel import format_currency
 
@@ -10,6 +11,13 @@ from ledger.core.money import currency_exponent
 
 # The URL's spelling of each language (BCP 47, as in <html lang>), and Babel's locale for it.
 LANGUAGES = {"zh-CN": "zh_Hans_CN", "en": "en"}
+
+
+def percent(share: Fraction | None) -> str | None:
+    """A share as a percentage with two decimals, rounded half-even, computed exactly (never a float)."""
+    if share is None:
+        return None
+    return str((Decimal(share.numerator) * 100 / Decimal(share.denominator)).quantize(Decimal("0.01")))
 
 
 def money(amount_minor: int, currency: str) -> str:

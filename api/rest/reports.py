@@ -3,13 +3,11 @@ management costs, with the figures it was judged on. Public: anyone may read the
 
 from __future__ import annotations
 
-from decimal import Decimal
-from fractions import Fraction
-
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from api.edge.auth import requires
+from api.edge.language import percent
 from api.edge.session import read_session
 from api.rest.common import Blueprint, documents_problems
 from ledger.access.policy import Need
@@ -17,13 +15,6 @@ from ledger.reports.figures import disclosure
 
 blp = Blueprint("reports", __name__, url_prefix="/api/v1/organisations/<int:organisation_id>",
                 description="Public figures: the yearly disclosure tests")
-
-
-def percent(share: Fraction | None) -> str | None:
-    """A share as a percentage with two decimals, rounded half-even, computed exactly (never a float)."""
-    if share is None:
-        return None
-    return str((Decimal(share.numerator) * 100 / Decimal(share.denominator)).quantize(Decimal("0.01")))
 
 
 class TestSchema(Schema):

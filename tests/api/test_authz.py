@@ -102,7 +102,7 @@ ROUTE_NEEDS = {
 # signed link in its donor's email (tests/payments/test_stripe_monthly.py).
 UNGUARDED = {"home.Home", "health.Health", "health.Live", "api-docs.openapi_json", "swagger_ui.show", "static",
              "pages.static", "giving.give", "giving.checkout", "giving.status", "giving.monthly", "verify.verify",
-             "donor_receipts.mine", "donor_receipts.mine_pdf"}
+             "donor_receipts.mine", "donor_receipts.mine_pdf", "pages.organisation"}
 
 CALLERS = ("anonymous", "no_role", "platform_admin", "org_admin", "fund_manager", "auditor", "other_admin")
 SCOPES = ("own_fund", "other_fund", "other_org")
