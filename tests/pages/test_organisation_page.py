@@ -28,7 +28,7 @@ def test_the_page_says_each_test_in_a_sentence_with_the_apis_figures(world):
             f"{management['required_percent']}%: not met.") in text
     zh = chinese.get_data(as_text=True)
     assert "慈善活动支出为上年总收入的75.00%；规定不得低于70.00%：达标。" in zh and "未达标" in zh
-    assert "Gifts received" in text and "MINE" in text
+    assert "Gifts received: CN¥" in text and "MINE" in text and "已收捐赠：¥" in zh
 
 
 def test_without_public_fundraising_the_sentence_speaks_of_net_assets(world):
