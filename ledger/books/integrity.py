@@ -25,14 +25,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import func, literal, select, text, union_all
+from sqlalchemy import case, func, literal, select, text, union_all
 from sqlalchemy.orm import Session
 
 from ledger.books.organisations import get_organisation
 from ledger.core.chart import BalanceLimit
 from ledger.core.facts import BalanceKey, Cumulative
 from ledger.db.engine import Database
-from ledger.db.models import Account, Balance, DayBalance, Entry, Organisation, Posting, SealBatch
+from ledger.db.models import (
+    Account,
+    Balance,
+    DayBalance,
+    Donation,
+    Entry,
+    FundFigures,
+    MonthBalance,
+    Organisation,
+    Posting,
+    SealBatch,
+)
 from ledger.db.types import utc_now
 
 MAX_ENTRIES_PER_BATCH = 10_000
@@ -200,7 +211,8 @@ def _leaf_records(session: Session, organisation_id: int, entries, first: int, l
 def verify(session: Session, organisation_id: int | None = None) -> list[Problem]:
     """Everything wrong with the stored ledger: cached totals that differ from their postings, and
     sealed batches whose chain, root or rows no longer match."""
-    problems = verify_totals(session, organisation_id) + verify_days(session, organisation_id)
+    problems = (verify_totals(session, organisation_id) + verify_days(session, organisation_id)
+                + verify_months(session, organisation_id) + verify_gift_counts(session, organisation_id))
     organisations = [organisation_id] if organisation_id is not None else list(
         session.scalars(select(Organisation.id).order_by(Organisation.id)))
     for org in organisations:
@@ -257,15 +269,55 @@ def verify_days(session: Session, organisation_id: int | None = None) -> list[Pr
     return problems
 
 
-def _daily_sums(organisation_id: int | None):
-    """The postings of limited accounts, summed by balance and day, in day order."""
+def verify_months(session: Session, organisation_id: int | None = None) -> list[Problem]:
+    """Every balance's monthly totals (``monthly_balances``, kept by a trigger) recomputed from the postings: a
+    Problem per month whose stored debits or credits differ, or that is missing or extra."""
+    expected: dict[tuple, Cumulative] = {}
+    for row in session.execute(_daily_sums(organisation_id, limited_only=False)):
+        key = (row.account_id, row.fund_id, row.currency, _as_date(row.day).replace(day=1))
+        debits, credits = expected.get(key, (0, 0))
+        expected[key] = Cumulative(debits + int(row.debits), credits + int(row.credits))
+    query = select(MonthBalance.account_id, MonthBalance.fund_id, MonthBalance.currency, MonthBalance.month,
+                   MonthBalance.debits_minor, MonthBalance.credits_minor)
+    if organisation_id is not None:
+        query = query.where(MonthBalance.organisation_id == organisation_id)
+    stored = {(*row[:3], _as_date(row.month)): Cumulative(row.debits_minor, row.credits_minor)
+              for row in session.execute(query)}
+    return [Problem("month_total_mismatch", f"the totals of the month are {stored.get(key)}, the postings give "
+                                            f"{expected.get(key)}",
+                    {"account_id": key[0], "fund_id": key[1], "currency": key[2], "month": key[3].isoformat()})
+            for key in sorted(set(expected) | set(stored)) if expected.get(key) != stored.get(key)]
+
+
+def verify_gift_counts(session: Session, organisation_id: int | None = None) -> list[Problem]:
+    """Each fund's counted gifts, donors and anonymous gifts (``fund_figures``, kept by a trigger) against its
+    donations."""
+    anonymous = func.sum(case((Donation.donor_id.is_(None), 1), else_=0))
+    query = select(Donation.fund_id, func.count(), func.count(Donation.donor_id.distinct()), anonymous) \
+        .group_by(Donation.fund_id)
+    kept = select(FundFigures.fund_id, FundFigures.gift_count, FundFigures.donor_count,
+                  FundFigures.anonymous_gift_count)
+    if organisation_id is not None:
+        query = query.where(Donation.organisation_id == organisation_id)
+        kept = kept.where(FundFigures.organisation_id == organisation_id)
+    expected = {row[0]: tuple(int(value) for value in row[1:]) for row in session.execute(query)}
+    stored = {row[0]: tuple(row[1:]) for row in session.execute(kept)}
+    return [Problem("gift_count_mismatch", f"counted (gifts, donors, anonymous) {stored.get(fund_id)}, the "
+                                           f"donations give {expected.get(fund_id)}", {"fund_id": fund_id})
+            for fund_id in sorted(set(expected) | set(stored)) if expected.get(fund_id) != stored.get(fund_id)]
+
+
+def _daily_sums(organisation_id: int | None, limited_only: bool = True):
+    """The postings (of limited accounts only, by default), summed by balance and day, in day order."""
     def side(account_column, is_debit: bool):
         amount = Posting.amount_minor
-        query = (select(account_column.label("account_id"), Posting.fund_id, Posting.currency,
-                        Posting.effective_date.label("day"),
-                        (amount if is_debit else literal(0)).label("debits"),
-                        (literal(0) if is_debit else amount).label("credits"))
-                 .join(Account, Account.id == account_column).where(Account.balance_limit != BalanceLimit.NONE))
+        query = select(account_column.label("account_id"), Posting.fund_id, Posting.currency,
+                       Posting.effective_date.label("day"),
+                       (amount if is_debit else literal(0)).label("debits"),
+                       (literal(0) if is_debit else amount).label("credits"))
+        if limited_only:
+            query = query.join(Account, Account.id == account_column) \
+                .where(Account.balance_limit != BalanceLimit.NONE)
         if organisation_id is not None:
             query = query.where(Posting.organisation_id == organisation_id)
         return query

@@ -43,6 +43,13 @@ class DonorKind(StrEnum):
     ORGANISATION = "organisation"  # a company or another organisation: its name is public
 
 
+class PayeeKind(StrEnum):
+    """Who a grant is paid to: an organisation (named on the public pages) or a person (masked there, 张*)."""
+
+    ORGANISATION = "organisation"
+    INDIVIDUAL = "individual"
+
+
 class DonationChannel(StrEnum):
     """How a gift arrived: recorded by a fund manager (all but online), or given on a donation page (online)."""
 

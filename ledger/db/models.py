@@ -44,6 +44,7 @@ from ledger.core.vocabulary import (
     GrantStatus,
     MemberRole,
     OrganisationKind,
+    PayeeKind,
     PaymentChannelName,
     PeriodStatus,
 )
@@ -295,6 +296,83 @@ class DayBalance(Base):
     balance_limit: Mapped[str] = mapped_column(String(40))
 
 
+class MonthBalance(Base):
+    """A balance's debits and credits in one calendar month (``month``: its first day), kept by the database's
+    trigger on ``postings`` as they go in and never lowered: the public figures and reports sum months, never
+    postings. The integrity check recomputes them."""
+
+    __tablename__ = "monthly_balances"
+    __table_args__ = (
+        CheckConstraint("debits_minor >= 0 AND credits_minor >= 0", name="totals_not_negative"),
+        ForeignKeyConstraint(["organisation_id", "account_id"], ["accounts.organisation_id", "accounts.id"],
+                             name="fk_monthly_balances_account_accounts"),
+        ForeignKeyConstraint(["organisation_id", "fund_id", "currency"],
+                             ["funds.organisation_id", "funds.id", "funds.currency"],
+                             name="fk_monthly_balances_fund_funds"),
+        Index("ix_monthly_balances_fund_id_month", "fund_id", "month"),
+        Index("ix_monthly_balances_organisation_id_month", "organisation_id", "month"),
+    )
+
+    account_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    fund_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Id)
+    debits_minor: Mapped[int] = mapped_column(BigInteger)
+    credits_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class FundFigures(Base):
+    """A fund's gifts counted by the database's trigger on ``donations``: every gift, the distinct donors named, the
+    anonymous gifts (refunds do not uncount a gift: it was given)."""
+
+    __tablename__ = "fund_figures"
+
+    fund_id: Mapped[int] = mapped_column(ForeignKey("funds.id"), primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Id)
+    gift_count: Mapped[int] = mapped_column(BigInteger)
+    donor_count: Mapped[int] = mapped_column(BigInteger)
+    anonymous_gift_count: Mapped[int] = mapped_column(BigInteger)
+
+
+class PublishedReport(Base):
+    """A period's figures as published: numbered by ``id``, one ``version`` of a ``series`` (an organisation's or a
+    fund's period), a correction replacing the version before with its explanation. ``figures``: the canonical
+    JSON snapshot (``figures_sha256`` its digest); ``leaves``: the Merkle leaves of the period's gifts, 32 bytes
+    each, in order, whose RFC 6962 root is ``merkle_root``; ``seal_batch_hash``: the organisation's latest sealed
+    batch when it was computed, covering entries through ``sealed_through_entry_id``. Append-only (triggers)."""
+
+    __tablename__ = "published_reports"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "series", "version", name="uq_published_reports_series_version"),
+        UniqueConstraint("replaces_id"),
+        CheckConstraint("period_start <= period_end", name="period_in_order"),
+        CheckConstraint("version >= 1 AND (version = 1) = (replaces_id IS NULL)", name="versions_chain"),
+        CheckConstraint("(version = 1) = (correction_note = '')", name="correction_explained"),
+        CheckConstraint("length(leaves) = 32 * donation_count", name="leaves_whole"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    fund_id: Mapped[int | None] = mapped_column(ForeignKey("funds.id"))
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    series: Mapped[str] = mapped_column(String(80))
+    version: Mapped[int] = mapped_column(Integer)
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("published_reports.id"))
+    correction_note: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(String(300))
+    figures: Mapped[str] = mapped_column(Text)
+    figures_sha256: Mapped[str] = mapped_column(String(64))
+    donation_count: Mapped[int] = mapped_column(BigInteger)
+    merkle_root: Mapped[str] = mapped_column(String(64))
+    leaves: Mapped[bytes] = mapped_column(LargeBinary)
+    seal_batch_hash: Mapped[str] = mapped_column(String(64))
+    sealed_through_entry_id: Mapped[int] = mapped_column(Id)
+    published_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    published_by: Mapped[str] = mapped_column(String(200))
+
+
 class Period(Base):
     """An accounting month of an organisation. A closed period accepts no posting dated inside it."""
 
@@ -462,6 +540,10 @@ class Donation(Base):
                              name="fk_donations_entry_entries"),
         Index("ix_donations_organisation_id_fund_id", "organisation_id", "fund_id"),
         Index("ix_donations_donor_id", "donor_id"),
+        # A fund's latest gifts, a period's gifts (published reports), and whether a donor gave to a fund before.
+        Index("ix_donations_fund_id_received_on_id", "fund_id", "received_on", "id"),
+        Index("ix_donations_organisation_id_received_on_id", "organisation_id", "received_on", "id"),
+        Index("ix_donations_fund_id_donor_id", "fund_id", "donor_id"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -528,6 +610,7 @@ class Grant(Base):
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         one_of("category", GrantCategory),
         one_of("status", GrantStatus),
+        one_of("payee_kind", PayeeKind),
         CheckConstraint("approvals_required IN (1, 2)", name="approvals_required"),
         CheckConstraint("(status IN ('approved', 'partly_paid', 'paid', 'cancelled'))"
                         " = (approved_entry_id IS NOT NULL)", name="approved_posted"),
@@ -543,6 +626,7 @@ class Grant(Base):
         ForeignKeyConstraint(["organisation_id", "fund_id", "currency"],
                              ["funds.organisation_id", "funds.id", "funds.currency"], name="fk_grants_fund_funds"),
         Index("ix_grants_organisation_id_status", "organisation_id", "status"),
+        Index("ix_grants_fund_id_id", "fund_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -551,6 +635,8 @@ class Grant(Base):
     currency: Mapped[str] = mapped_column(String(3))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     payee: Mapped[str] = mapped_column(String(200))
+    # An individual payee's name is masked on the public pages (PayeeKind).
+    payee_kind: Mapped[str] = mapped_column(String(20), server_default="organisation")
     purpose: Mapped[str] = mapped_column(String(500))
     category: Mapped[str] = mapped_column(String(30))
     status: Mapped[str] = mapped_column(String(20))

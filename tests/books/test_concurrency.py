@@ -22,7 +22,7 @@ from sqlalchemy import func, select, text
 
 from ledger.books.balances import balance, days_of
 from ledger.books.entries import post_entry, reverse_entry
-from ledger.books.integrity import verify_days, verify_totals
+from ledger.books.integrity import verify_days, verify_months, verify_totals
 from ledger.books.periods import close_period, list_periods
 from ledger.core import recipes
 from ledger.core.chart import Role
@@ -161,6 +161,7 @@ def test_writers_on_one_hot_fund_keep_every_balance_exact_and_never_overdraw(pos
     assert entry_count(db, books.organisation_id) == sum(expected.accepted.values())
     with db.read() as session:
         assert verify_totals(session, books.organisation_id) == []
+        assert verify_months(session, books.organisation_id) == []
         for fund in (hot.hot, hot.other):
             assert balance(session, hot.account(Role.BANK), fund, "CNY").balance_minor("debit") >= 0
             assert balance(session, hot.account(Role.GRANTS_PAYABLE), fund, "CNY").balance_minor("credit") >= 0
@@ -205,6 +206,7 @@ def test_writers_dating_entries_on_different_days_keep_every_days_totals_exact_a
     assert balances_of(db, books.organisation_id) == {k: (expected.debits[k], expected.credits[k]) for k in keys}
     with db.read() as session:
         assert verify_totals(session, books.organisation_id) == []
+        assert verify_months(session, books.organisation_id) == []
         assert verify_days(session, books.organisation_id) == []
         days = days_of(session, hot.account(Role.BANK), hot.hot, "CNY")
     assert [row.day for row in days] == sorted(DAYS)
@@ -295,6 +297,7 @@ def test_a_period_close_racing_with_writers_admits_no_entry_committed_after_it(p
             Entry.organisation_id == books.organisation_id, Entry.id > highest_after_close,
             Entry.effective_date.between(*OCTOBER)))
         assert verify_totals(session, books.organisation_id) == []
+        assert verify_months(session, books.organisation_id) == []
     assert late == 0
     assert accepted_ids
     assert max(accepted_ids) <= highest_after_close

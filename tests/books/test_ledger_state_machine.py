@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from ledger.books.balances import balance, trial_balance
 from ledger.books.entries import post_entry, reverse_entry
-from ledger.books.integrity import verify_totals
+from ledger.books.integrity import verify_months, verify_totals
 from ledger.books.organisations import set_fund_status
 from ledger.books.periods import close_period, reopen_period
 from ledger.core import recipes
@@ -404,6 +404,7 @@ class LedgerMachine(RuleBasedStateMachine):
         with self.db.read() as session:
             self.check_every_fund_balances(session)
             assert verify_totals(session, self.organisation_id) == []
+            assert verify_months(session, self.organisation_id) == []
             # Each step reads through balance() what the last request aimed at, and compares the whole
             # balances table with the model in check_nothing_else_was_written; teardown reads every account.
             self.check_balances_match_the_model(session, self.last_aimed_at)

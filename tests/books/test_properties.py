@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from ledger.books.balances import balance, trial_balance
 from ledger.books.entries import post_entry, reverse_entry
-from ledger.books.integrity import verify_totals
+from ledger.books.integrity import verify_months, verify_totals
 from ledger.core import recipes
 from ledger.core.drafts import EntryDraft, PostedEntry
 from ledger.core.errors import AccountLimitExceeded
@@ -111,6 +111,7 @@ def assert_every_fund_balances(db: Database, books: Books) -> None:
                 assert all(debits == credits for debits, credits in trial.totals().values())
         assert trial_balance(session, books.organisation_id).is_balanced()
         assert verify_totals(session, books.organisation_id) == []
+        assert verify_months(session, books.organisation_id) == []
 
 
 @PROPERTY_SETTINGS
