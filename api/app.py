@@ -119,6 +119,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     if "DATABASE_URL" in os.environ:
         app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    # A streaming replica of the database for the public pages and open data (they read only): none, the primary.
+    app.config["DATABASE_REPLICA_URL"] = os.environ.get("DATABASE_REPLICA_URL")
     app.config.from_prefixed_env("FUNDLEDGER")
     if test_config:
         app.config.from_mapping(test_config)
@@ -133,6 +135,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     database = Database(app.config["DATABASE_URL"], days_ahead=int(app.config["MAX_DAYS_AHEAD"]))
     app.extensions["ledger_db"] = database
+    app.extensions["ledger_replica"] = Database(app.config["DATABASE_REPLICA_URL"]) \
+        if app.config["DATABASE_REPLICA_URL"] else database
     receipts.listen(database)  # (gifts recorded are receipted, refunds void their receipts: in the same transaction)
     app.teardown_appcontext(close_session)
     _start_sealer(app, database)

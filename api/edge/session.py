@@ -21,8 +21,18 @@ def read_session() -> Session:
     return g.read_session
 
 
+def public_session() -> Session:
+    """A session for the public's reads (the transparency pages, open data, public figures): on the read replica
+    when ``DATABASE_REPLICA_URL`` names one, so a crowd of readers never slows the books' writers."""
+    if "public_session" not in g:
+        g.public_session_context = current_app.extensions["ledger_replica"].read()
+        g.public_session = g.public_session_context.__enter__()
+    return g.public_session
+
+
 def close_session(_error: BaseException | None = None) -> None:
-    context = g.pop("read_session_context", None)
-    g.pop("read_session", None)
-    if context is not None:
-        context.__exit__(None, None, None)
+    for name in ("read_session", "public_session"):
+        context = g.pop(f"{name}_context", None)
+        g.pop(name, None)
+        if context is not None:
+            context.__exit__(None, None, None)

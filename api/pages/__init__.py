@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Flask, request
 from flask_limiter.util import get_remote_address
 
-from api.pages import donor_receipts, giving, layout, public, verify
+from api.pages import donor_receipts, giving, layout, open_data, public, published, verify
 
 
 def register(app: Flask) -> None:
@@ -23,6 +23,8 @@ def register(app: Flask) -> None:
     app.register_blueprint(giving.blp)
     app.register_blueprint(verify.blp)
     app.register_blueprint(donor_receipts.blp)
+    app.register_blueprint(open_data.blp)
+    app.register_blueprint(published.blp)
     app.before_request(_browsers_get_the_home_page)
 
 

@@ -8,6 +8,7 @@ to ``DEFAULT_LANGUAGE`` (Chinese: China is the first market). Every link a page 
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from flask import Flask, Response, current_app, g, has_request_context, render_template, request, url_for
@@ -67,3 +68,15 @@ def render_page(template: str, status: int = 200, **context) -> Response:
     response.vary.add("Accept-Language")
     return response
 
+
+
+def conditional(response: Response, updated_at: dt.datetime | None) -> Response:
+    """A public answer made cacheable: a strong ETag over its body and the books' last change as Last-Modified, so
+    that a browser or proxy asking again with If-None-Match (or If-Modified-Since) gets a 304 without the body.
+    ``no-cache``: stored, but checked with the server each time (the books may change any minute)."""
+    response.add_etag()
+    if updated_at is not None:
+        response.last_modified = updated_at
+    response.cache_control.public = True
+    response.cache_control.no_cache = True
+    return response.make_conditional(request)

@@ -1,6 +1,9 @@
-"""The pages anyone may open: the home page (the organisations and the funds that take gifts), and each
-organisation's page (its funds, and its year against China's rule on charitable spending and management costs,
-each test in one plain sentence)."""
+"""The pages anyone may open: the home page (the organisations and their funds, with search), each organisation's
+page (its year: income by source, spending by category, China's rule on charitable spending and management costs in
+plain sentences; its funds and grants; its published reports), and each fund's page (raised, granted, balance,
+donors, a monthly chart, its latest gifts and its grants). Every figure comes from ``ledger.reports.public`` (the
+aggregates kept with the postings) on the public session (a read replica when one is set), and every page answers
+with an ETag and Last-Modified so that a browser or a proxy asks again cheaply."""
 
 from __future__ import annotations
 
@@ -8,44 +11,91 @@ import datetime as dt
 
 from flask import Blueprint, Response, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 
 from api.edge.language import percent
-from api.edge.session import read_session
-from api.pages.layout import money, render_page
-from ledger.books.organisations import get_organisation, list_funds, public_directory
+from api.edge.session import public_session
+from api.pages.chart import month_chart
+from api.pages.layout import conditional, money, page_language, render_page
+from ledger.books.organisations import get_organisation, public_directory
 from ledger.core.errors import NotFound
-from ledger.payments.gifts import gifts_received
 from ledger.reports.figures import disclosure
+from ledger.reports.public import SpendingCategory, fund_page, organisation_year
+from ledger.reports.publishing import list_reports
 
 # The templates and the stylesheet of every page (the other page modules render through ``render_page``).
 blp = Blueprint("pages", __name__, template_folder="templates", static_folder="static", static_url_path="/assets")
 
+CATEGORY_LABELS = {SpendingCategory.CHARITABLE_ACTIVITIES: lazy_gettext("Charitable activities"),
+                   SpendingCategory.MANAGEMENT: lazy_gettext("Management"),
+                   SpendingCategory.FUNDRAISING: lazy_gettext("Fundraising"),
+                   SpendingCategory.OTHER: lazy_gettext("Other costs")}
+
 
 def home_page() -> Response:
-    """The root as a browser asks for it (``api.rest.health.Home`` answers JSON to everyone else)."""
-    return render_page("home.html", directory=public_directory(read_session()))
+    """The root as a browser asks for it (``api.rest.health.Home`` answers JSON to everyone else): every
+    organisation and its open funds, or those whose name, code or purpose holds ``?q=``."""
+    query = request.args.get("q", "").strip()[:100]
+    directory = public_directory(public_session())
+    if query:
+        directory = _matching(directory, query.casefold())
+    return render_page("home.html", directory=directory, query=query)
+
+
+def _matching(directory, query: str) -> list:
+    found = []
+    for entry in directory:
+        named = query in entry.organisation.name.casefold()
+        funds = [fund for fund in entry.open_funds
+                 if named or any(query in text.casefold() for text in (fund.name, fund.code, fund.purpose))]
+        if named or funds:
+            found.append(type(entry)(entry.organisation, funds))
+    return found
+
+
+def _year(found) -> int | None:
+    """The year asked for (``?year=``; by default the last whole year, or this one so far for books opened this
+    year), or None when the books cannot have it."""
+    this_year = dt.datetime.now(dt.UTC).year
+    year = request.args.get("year", type=int) or max(this_year - 1, found.books_opened_on.year)
+    return year if found.books_opened_on.year - 1 <= year <= this_year else None
 
 
 @blp.route("/o/<int:organisation_id>")
 def organisation(organisation_id: int) -> Response:
-    """An organisation's public page: its year (``?year=``; the last whole year by default) judged against the
-    rule, and its funds with the gifts each has received."""
-    session = read_session()
-    this_year = dt.datetime.now(dt.UTC).year
-    year = request.args.get("year", type=int) or this_year - 1
+    """An organisation's public page for a year (``?year=``)."""
+    session = public_session()
     try:
         found = get_organisation(session, organisation_id)
     except NotFound:
         return render_page("not_found.html", status=404)
-    if not found.books_opened_on.year - 1 <= year <= this_year:
+    year = _year(found)
+    if year is None:
         return render_page("not_found.html", status=404)
     report = disclosure(session, organisation_id, year)
-    funds = list_funds(session, organisation_id, after=None, limit=500).items
-    return render_page("organisation.html", organisation=found, report=report, money=money,
-                       sentences=[_sentence(test, report) for test in report.tests],
+    figures = organisation_year(session, organisation_id, year)
+    this_year = dt.datetime.now(dt.UTC).year
+    page = render_page("organisation.html", organisation=found, report=report, money=money, figures=figures,
+                       sentences=[_sentence(test, report) for test in report.tests], labels=CATEGORY_LABELS,
+                       language=page_language(), reports=list_reports(session, organisation_id),
                        years=[other for other in range(max(found.books_opened_on.year, this_year - 5), this_year + 1)
-                              if other != year],
-                       funds=[(fund, gifts_received(session, fund)) for fund in funds])
+                              if other != year])
+    return conditional(page, figures.updated_at)
+
+
+@blp.route("/o/<int:organisation_id>/f/<int:fund_id>")
+def fund(organisation_id: int, fund_id: int) -> Response:
+    """A fund's public page: its figures now, its last twelve months, its latest gifts and its grants."""
+    session = public_session()
+    try:
+        found = get_organisation(session, organisation_id)
+        figures = fund_page(session, organisation_id, fund_id, dt.datetime.now(dt.UTC).date())
+    except NotFound:
+        return render_page("not_found.html", status=404)
+    page = render_page("fund.html", organisation=found, figures=figures, fund=figures.summary, money=money,
+                       chart=month_chart(figures.months, page_language()),
+                       reports=list_reports(session, organisation_id, fund_id))
+    return conditional(page, figures.updated_at)
 
 
 def _sentence(test, report) -> tuple[str, bool]:

@@ -29,7 +29,7 @@ from api.rest.common import (
     wants_csv,
 )
 from ledger.access.policy import Need
-from ledger.core.vocabulary import GrantCategory, GrantStatus
+from ledger.core.vocabulary import GrantCategory, GrantStatus, PayeeKind
 from ledger.db.listing import Page
 from ledger.grants import lifecycle as grants
 
@@ -54,6 +54,8 @@ class GrantSchema(Schema):
     amount_minor = fields.Integer(required=True)
     currency = fields.String(required=True)
     payee = fields.String(required=True)
+    payee_kind = fields.String(required=True, metadata={
+        "description": "organisation, or individual (whose name the public pages show as its first character)"})
     purpose = fields.String(required=True)
     category = fields.String(required=True)
     status = fields.String(required=True, metadata={
@@ -78,6 +80,9 @@ class GrantInSchema(Schema):
     amount_minor = MinorUnits(required=True)
     currency = fields.String(required=True, validate=validate.Length(equal=3))
     payee = text(200, required=True)
+    payee_kind = fields.String(load_default=PayeeKind.ORGANISATION.value, validate=validate.OneOf(list(PayeeKind)),
+                               metadata={"description": "organisation (the default), or individual: a person, "
+                                                        "whose name the public pages mask"})
     purpose = text(500, required=True)
     category = fields.String(required=True, validate=validate.OneOf(list(GrantCategory)))
 
@@ -103,7 +108,7 @@ class GrantQuerySchema(PageQuerySchema):
 
 
 GrantPageSchema = page_schema(GrantSchema, "GrantPage")
-GRANT_COLUMNS = ["id", "fund_id", "amount_minor", "currency", "payee", "purpose", "category", "status",
+GRANT_COLUMNS = ["id", "fund_id", "amount_minor", "currency", "payee", "payee_kind", "purpose", "category", "status",
                  "requested_at", "decided_at", "approved_entry_id", "paid_minor", "cancelled_minor", "cancelled_at",
                  "cancel_reason"]
 

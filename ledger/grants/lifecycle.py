@@ -23,7 +23,7 @@ from ledger.core.errors import CurrencyMismatch, FundClosed, InvalidInput, Inval
 from ledger.core.money import Money
 from ledger.core.recipes import Particulars, grant_approved, grant_cancelled, grant_paid
 from ledger.core.values import one_of, required_text
-from ledger.core.vocabulary import FundStatus, GrantCategory, GrantStatus
+from ledger.core.vocabulary import FundStatus, GrantCategory, GrantStatus, PayeeKind
 from ledger.db.engine import insert_unless_taken
 from ledger.db.listing import OwnedRow, Page, get_owned, get_owned_with_chart, keyset_page
 from ledger.db.models import Entry, Grant, GrantApproval, GrantPayment
@@ -41,6 +41,7 @@ class GrantRequest:
     payee: str
     purpose: str
     category: str
+    payee_kind: str = PayeeKind.ORGANISATION  # a person's name is masked on the public pages
 
 
 def request_grant(session: Session, organisation_id: int, request: GrantRequest, *,
@@ -57,6 +58,7 @@ def request_grant(session: Session, organisation_id: int, request: GrantRequest,
     threshold = organisation.dual_approval_threshold_minor
     grant = Grant(organisation_id=organisation_id, fund_id=fund.id, currency=fund.currency,
                   amount_minor=amount.amount_minor, payee=required_text(request.payee, "payee", 200),
+                  payee_kind=one_of(request.payee_kind, PayeeKind, "payee_kind"),
                   purpose=required_text(request.purpose, "purpose", 500), category=category,
                   status=GrantStatus.REQUESTED,
                   approvals_required=2 if threshold is not None and amount.amount_minor > threshold else 1,

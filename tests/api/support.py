@@ -27,6 +27,7 @@ from ledger.db.models import (
     GrantApproval,
     GrantPayment,
     Posting,
+    PublishedReport,
     Refund,
     User,
 )
@@ -115,7 +116,7 @@ def make_world(app: Flask) -> World:
 
 # The audit log is not counted: a refusal is recorded there, in a transaction of its own (tests/api/test_refusals.py).
 COUNTED = (Entry, Posting, Donation, Donor, Refund, Grant, GrantApproval, GrantPayment, KeptAnswer, Account, Receipt,
-           ReceiptLine, ReceiptVoid, ReceiptCounter)
+           ReceiptLine, ReceiptVoid, ReceiptCounter, PublishedReport)
 
 
 def snapshot(db: Database) -> dict:
