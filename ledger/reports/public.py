@@ -245,15 +245,18 @@ def recent_gifts(session: Session, fund_id: int, limit: int = RECENT_GIFTS) -> t
 def public_grants(session: Session, organisation_id: int, fund_id: int | None = None,
                   limit: int = LISTED_GRANTS) -> tuple[PublicGrant, ...]:
     """The latest grants approved (a request not yet decided, or rejected, is not public)."""
-    query = select(Grant).where(Grant.organisation_id == organisation_id, Grant.status.in_(_GIVEN))
+    query = select(Grant, Entry.effective_date).join(Entry, Entry.id == Grant.approved_entry_id) \
+        .where(Grant.organisation_id == organisation_id, Grant.status.in_(_GIVEN))
     if fund_id is not None:
         query = query.where(Grant.fund_id == fund_id)
-    return tuple(public_grant(grant) for grant in session.scalars(query.order_by(Grant.id.desc()).limit(limit)))
+    return tuple(public_grant(grant, approved_on)
+                 for grant, approved_on in session.execute(query.order_by(Grant.id.desc()).limit(limit)))
 
 
-def public_grant(grant: Grant) -> PublicGrant:
+def public_grant(grant: Grant, approved_on: dt.date | None) -> PublicGrant:
+    """``approved_on``: the date of the approval's entry (the day the books say it was granted)."""
     payee = masked(grant.payee) if grant.payee_kind == PayeeKind.INDIVIDUAL else grant.payee
-    return PublicGrant(grant.id, grant.fund_id, grant.decided_at.date() if grant.decided_at else None, payee,
+    return PublicGrant(grant.id, grant.fund_id, approved_on, payee,
                        grant.payee_kind, grant.purpose, grant.category, grant.status, grant.amount_minor,
                        grant.paid_minor, grant.cancelled_minor, grant.currency)
 

@@ -24,11 +24,11 @@ from ledger.books.integrity import GENESIS, last_batch
 from ledger.books.organisations import get_fund, get_organisation
 from ledger.core.chart import AccountType
 from ledger.core.errors import Conflict, InvalidInput, NotFound
-from ledger.db.models import Account, Donation, Grant, MonthBalance, PublishedReport
+from ledger.db.models import Account, Donation, Entry, Grant, MonthBalance, PublishedReport
 from ledger.db.types import utc_now
 from ledger.reports.figures import disclosure
 from ledger.reports.merkle import GiftLeaf, inclusion_path, index_of, root, split_leaves
-from ledger.reports.public import SpendingCategory, masked, period_by_account, spending_category
+from ledger.reports.public import SpendingCategory, period_by_account, public_grant, spending_category
 
 CORRECTION_LIMIT = 2000
 
@@ -210,17 +210,17 @@ def _fund_lines(session: Session, organisation_id: int, currency: str, period: P
 
 
 def _period_grants(session: Session, organisation_id: int, fund_id: int | None, period: Period) -> list[dict]:
-    """The grants approved in the period (a person's name masked)."""
-    start = dt.datetime.combine(period.start, dt.time(), dt.UTC)
-    end = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time(), dt.UTC)
-    query = select(Grant).where(Grant.organisation_id == organisation_id, Grant.approved_entry_id.is_not(None),
-                                Grant.decided_at >= start, Grant.decided_at < end).order_by(Grant.id)
+    """The grants approved in the period, by their approval entry's date (a person's name masked)."""
+    query = (select(Grant, Entry.effective_date).join(Entry, Entry.id == Grant.approved_entry_id)
+             .where(Grant.organisation_id == organisation_id, Entry.effective_date >= period.start,
+                    Entry.effective_date <= period.end).order_by(Grant.id))
     if fund_id is not None:
         query = query.where(Grant.fund_id == fund_id)
-    return [{"id": grant.id, "fund_id": grant.fund_id, "approved_on": grant.decided_at.date().isoformat(),
-             "payee": masked(grant.payee) if grant.payee_kind == "individual" else grant.payee,
-             "payee_kind": grant.payee_kind, "purpose": grant.purpose, "category": grant.category,
-             "amount_minor": grant.amount_minor - grant.cancelled_minor} for grant in session.scalars(query)]
+    grants = [public_grant(grant, approved_on) for grant, approved_on in session.execute(query)]
+    return [{"id": grant.grant_id, "fund_id": grant.fund_id, "approved_on": grant.approved_on.isoformat(),
+             "payee": grant.payee, "payee_kind": grant.payee_kind, "purpose": grant.purpose,
+             "category": grant.category, "amount_minor": grant.amount_minor - grant.cancelled_minor}
+            for grant in grants]
 
 
 def _disclosure(session: Session, organisation_id: int, year: int) -> dict:

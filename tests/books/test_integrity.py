@@ -8,7 +8,6 @@ test's own organisation, so that one test's tampering never shows up in another'
 from __future__ import annotations
 
 import datetime as dt
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 
