@@ -55,8 +55,10 @@ def _page_context() -> dict:
         return {}
     language = page_language()
     other = "en" if language == "zh-CN" else "zh-CN"
-    arguments = {**request.args.to_dict(), "lang": other}
-    switch = url_for(request.endpoint, **(request.view_args or {}), **arguments) if request.endpoint else "/"
+    view_args = request.view_args or {}
+    # (a query argument named like a path's part, ?fund_id= on a fund's page, is not the page's: leave it out)
+    arguments = {**{name: value for name, value in request.args.items() if name not in view_args}, "lang": other}
+    switch = url_for(request.endpoint, **view_args, **arguments) if request.endpoint else "/"
     return {"language": language, "page_url": page_url, "switch_url": switch, "switch_language": other,
             "switch_label": SWITCH_LABEL[other]}
 

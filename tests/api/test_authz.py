@@ -8,8 +8,10 @@ answers with the expectation. A route missing from the table, or a view without 
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
+import secrets
 import uuid
 
 from ledger.access.tokens import issue_token
@@ -22,6 +24,7 @@ from ledger.giving.donors import create_donor
 from ledger.giving.refunds import refund_donation
 from ledger.grants.lifecycle import GrantRequest, request_grant
 from ledger.payments.gifts import GiftForm, Payment, donation_page, gift_paid, start_gift
+from ledger.reports.publishing import Period, latest_version, publish, series_of
 from receipts.gift_aid import declare
 from receipts.register import active_receipts
 from tests.api.support import PASSWORD
@@ -92,6 +95,9 @@ ROUTE_NEEDS = {
     ("receipts.ReceiptSettings", "PUT"): "org_admin",
     ("receipts.ReceiptKey", "GET"): "public",
     ("reports.Disclosure", "GET"): "public",
+    ("reports.Reports", "GET"): "public",
+    ("reports.Reports", "POST"): "org_admin",
+    ("reports.Report", "GET"): "public",
     ("receipts.GiftAidDeclarations", "GET"): "member_read",
     ("receipts.GiftAidDeclarations", "POST"): "member_write",
     ("receipts.GiftAidCancellation", "POST"): "member_write",
@@ -102,7 +108,9 @@ ROUTE_NEEDS = {
 # signed link in its donor's email (tests/payments/test_stripe_monthly.py).
 UNGUARDED = {"home.Home", "health.Health", "health.Live", "api-docs.openapi_json", "swagger_ui.show", "static",
              "pages.static", "giving.give", "giving.checkout", "giving.status", "giving.monthly", "verify.verify",
-             "donor_receipts.mine", "donor_receipts.mine_pdf", "pages.organisation"}
+             "donor_receipts.mine", "donor_receipts.mine_pdf", "pages.organisation",
+             "pages.fund", "verify.inclusion", "open_data.directory", "open_data.organisation_year",
+             "open_data.fund_figures", "open_data.grants", "open_data.grants_360giving", "published.report_file"}
 
 CALLERS = ("anonymous", "no_role", "platform_admin", "org_admin", "fund_manager", "auditor", "other_admin")
 SCOPES = ("own_fund", "other_fund", "other_org")
@@ -167,6 +175,7 @@ def _objects(world) -> dict[str, dict]:
                              "revenue_account_id": load_chart(session, org).by_code["4901"],
                              "user_id": world.users["spare"], "year": 2020, "month": 1,
                              "receipt_id": active_receipts(session, donation.id)[0].id,
+                             "report_id": _report(session, org),
                              "declaration_id": declare(session, org, donor.id, declared_on=dt.date(2026, 11, 1),
                                                        effective_from=None, created_by="setup").id}
         return scopes
@@ -212,6 +221,7 @@ def _bodies(world, values: dict, spare_email: str) -> dict:
         ("receipts.GiftAidCancellation", "POST"): {"cancelled_on": day},
         ("receipts.ReceiptSettings", "PUT"): {"prefix": f"P{uuid.uuid4().hex[:8]}", "timing": "per_donation",
                                               "jurisdiction": "CN", "language": "zh-CN"},
+        ("reports.Reports", "POST"): _fresh_period(),
         ("journal.EntryReversal", "POST"): {},
         ("journal.Entries", "POST"): {"effective_date": day, "description": "interest", "lines": [
             {"account_id": values["account_id"], "fund_id": fund, "side": "debit", "amount_minor": 1,
@@ -222,6 +232,21 @@ def _bodies(world, values: dict, spare_email: str) -> dict:
         ("journal.Transfers", "POST"): {"from_fund_id": fund, "to_fund_id": other, "amount_minor": 1,
                                         "currency": "CNY", "effective_date": day},
     }
+
+
+def _report(session, org: int) -> int:
+    """A report of the organisation's January (published once, however many scopes share the organisation)."""
+    period = Period(dt.date(2026, 1, 1), dt.date(2026, 1, 31))
+    kept = latest_version(session, org, series_of(None, period))
+    return kept.id if kept else publish(session, org, None, period, published_by="setup").id
+
+
+def _fresh_period() -> dict:
+    """A month no report covers yet (each allowed caller publishes one)."""
+    year, month = 2000 + secrets.randbelow(25), 1 + secrets.randbelow(12)
+    last = calendar.monthrange(year, month)[1]
+    return {"period_start": f"{year}-{month:02d}-01", "period_end": f"{year}-{month:02d}-{last}",
+            "fund_id": None}
 
 
 def _path(rule: str, values: dict) -> str:

@@ -1,5 +1,5 @@
 """An organisation's public page: its year judged against China's rule in plain sentences, in Chinese and English,
-with the same percentages the public API gives; its funds with the gifts received."""
+with the same percentages the public API gives; its funds with what each raised and holds."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def test_the_page_says_each_test_in_a_sentence_with_the_apis_figures(world):
             f"{management['required_percent']}%: not met.") in text
     zh = chinese.get_data(as_text=True)
     assert "慈善活动支出为上年总收入的75.00%；规定不得低于70.00%：达标。" in zh and "未达标" in zh
-    assert "Gifts received: CN¥" in text and "MINE" in text and "已收捐赠：¥" in zh
+    assert "MINE" in text and "Raised" in text and "已筹" in zh
+    assert 'data-figure="spending">CN¥8,400,000.00<' in text  # 7,500,000 + 900,000 in the year
 
 
 def test_without_public_fundraising_the_sentence_speaks_of_net_assets(world):
