@@ -8,7 +8,8 @@ PORT ?= 8000
 WORKERS ?= 2
 THREADS ?= 8
 
-.PHONY: install run test lint bench bench-api bench-webhook bench-receipts mutation openapi translations clean
+.PHONY: install run test lint bench bench-api bench-webhook bench-receipts bench-transparency mutation openapi translations \
+	clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,6 +63,9 @@ bench-webhook: install  # verified Stripe events through gunicorn on PostgreSQL,
 
 bench-receipts: install  # PDFs per second beside reportlab's QR widget; annual receipts for 100,000 donors
 	$(BIN)/python bench/receipts_bench.py $(BENCH_RECEIPTS_ARGS)
+
+bench-transparency: install  # public pages under 16 readers and a year's report over a fund of 1,000,000 gifts
+	$(BIN)/python bench/transparency_bench.py $(BENCH_TRANSPARENCY_ARGS)
 
 bench-api: install  # POST /donations through gunicorn on PostgreSQL and Redis; e.g. BENCH_API_ARGS=--quick
 	$(BIN)/python bench/api_bench.py $(BENCH_API_ARGS)

@@ -23,10 +23,12 @@ from ledger.access.tokens import issue_token, revoke_token
 from ledger.access.users import create_user, disable_user, find_user_by_email
 from ledger.books.integrity import seal_pending, verify
 from ledger.books.organisations import get_organisation
+from ledger.core.errors import LedgerError
 from ledger.core.money import Money
 from ledger.db.schema import migrate
 from ledger.demo import DEMO_PASSWORD, DEMO_PEOPLE, load_demo_if_empty
 from ledger.payments.stripe_channel import events_since, replay
+from ledger.reports import publishing
 from receipts import documents
 from receipts import register as receipt_register
 from receipts.annual import issue_annual
@@ -269,7 +271,31 @@ def send_receipts_command(skip_pauses: bool) -> None:
                "sent")
 
 
+reports_group = AppGroup("reports", help="Published reports.")
+
+
+@reports_group.command("publish", help="Seal the books, then publish a period's report (or, with --correction, "
+                                       "a corrected version of the one published).")
+@click.option("--organisation", "organisation_id", type=int, required=True)
+@click.option("--fund", "fund_id", type=int, default=None, help="A fund's report; the organisation's by default.")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), required=True, help="The first day of a month.")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), required=True, help="The last day of a month.")
+@click.option("--correction", default="", help="更正说明: what this version corrects, and why.")
+def publish_report_command(organisation_id: int, fund_id: int | None, start, end, correction: str) -> None:
+    try:
+        period = publishing.Period.of(start.date(), end.date(), dt.datetime.now(dt.UTC).date())
+        seal_pending(_database())  # (the report names the seal of every entry written so far)
+        report = _database().write(lambda session: publishing.publish(
+            session, organisation_id, fund_id, period, published_by="console", correction_note=correction))
+    except LedgerError as error:
+        raise click.UsageError(str(error)) from error
+    _database().write(lambda session: _audit(session, "reports.publish", {
+        "organisation_id": organisation_id, "report_id": report.id, "version": report.version}))
+    click.echo(f"report {report.id} (version {report.version}) published: {report.donation_count} gift(s), "
+               f"Merkle root {report.merkle_root}, sealed through entry {report.sealed_through_entry_id}")
+
+
 def register(app: Flask) -> None:
-    for group in (ledger_group, users_group, tokens_group, stripe_group, mail_group, receipts_group):
+    for group in (ledger_group, users_group, tokens_group, stripe_group, mail_group, receipts_group, reports_group):
         app.cli.add_command(group)
     app.cli.add_command(worker_command)

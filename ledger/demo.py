@@ -33,6 +33,7 @@ from ledger.giving.donations import GiftRecord, record_donation
 from ledger.giving.donors import Contact, create_donor
 from ledger.giving.refunds import refund_donation
 from ledger.grants.lifecycle import GrantRequest, approve_grant, pay_grant, request_grant
+from ledger.reports.publishing import Period, publish
 
 DEMO_NAME = "成都市锦城社区发展基金会 Jincheng Community Development Foundation (demo)"
 MANAGER = "demo-manager@jincheng.example.org"
@@ -58,7 +59,13 @@ def load_demo_if_empty(db: Database) -> int | None:
             return None
     organisation_id = db.write(_load)
     seal_pending(db)
+    db.write(lambda session: _publish(session, organisation_id))
     return organisation_id
+
+
+def _publish(session: Session, organisation_id: int) -> None:
+    """The autumn's report, published once the books of those months are sealed, as a manager would."""
+    publish(session, organisation_id, None, Period(dt.date(2026, 9, 1), dt.date(2026, 10, 31)), published_by=ADMIN)
 
 
 def _load(session: Session) -> int:

@@ -11,7 +11,6 @@ import datetime as dt
 
 from flask import Blueprint, Response, request
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext
 
 from api.edge.language import percent
 from api.edge.session import public_session
@@ -21,15 +20,16 @@ from ledger.books.organisations import get_organisation, public_directory
 from ledger.core.errors import NotFound
 from ledger.reports.figures import disclosure
 from ledger.reports.public import SpendingCategory, fund_page, organisation_year
-from ledger.reports.publishing import list_reports
+from ledger.reports.publishing import annual_report, list_reports
 
 # The templates and the stylesheet of every page (the other page modules render through ``render_page``).
 blp = Blueprint("pages", __name__, template_folder="templates", static_folder="static", static_url_path="/assets")
 
-CATEGORY_LABELS = {SpendingCategory.CHARITABLE_ACTIVITIES: lazy_gettext("Charitable activities"),
-                   SpendingCategory.MANAGEMENT: lazy_gettext("Management"),
-                   SpendingCategory.FUNDRAISING: lazy_gettext("Fundraising"),
-                   SpendingCategory.OTHER: lazy_gettext("Other costs")}
+def category_labels() -> dict[SpendingCategory, str]:
+    """The spending categories as China's standard names them, in this request's language."""
+    return {SpendingCategory.CHARITABLE_ACTIVITIES: _("Charitable activities"),
+            SpendingCategory.MANAGEMENT: _("Management"), SpendingCategory.FUNDRAISING: _("Fundraising"),
+            SpendingCategory.OTHER: _("Other costs")}
 
 
 def home_page() -> Response:
@@ -76,8 +76,10 @@ def organisation(organisation_id: int) -> Response:
     figures = organisation_year(session, organisation_id, year)
     this_year = dt.datetime.now(dt.UTC).year
     page = render_page("organisation.html", organisation=found, report=report, money=money, figures=figures,
-                       sentences=[_sentence(test, report) for test in report.tests], labels=CATEGORY_LABELS,
+                       sentences=[_sentence(test, report) for test in report.tests], labels=category_labels(),
                        language=page_language(), reports=list_reports(session, organisation_id),
+                       annual=(this_year - 1, annual_report(session, organisation_id, this_year - 1))
+                       if found.books_opened_on.year < this_year else None,
                        years=[other for other in range(max(found.books_opened_on.year, this_year - 5), this_year + 1)
                               if other != year])
     return conditional(page, figures.updated_at)

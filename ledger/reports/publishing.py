@@ -236,6 +236,13 @@ def _fraction(share) -> str | None:
     return None if share is None else f"{share.numerator}/{share.denominator}"
 
 
+def annual_report(session: Session, organisation_id: int, year: int) -> PublishedReport | None:
+    """The latest version of the organisation's report for the calendar year: the financial part of its annual
+    work report (年度工作报告), due by 31 May of the next year."""
+    return latest_version(session, organisation_id, series_of(None, Period(dt.date(year, 1, 1),
+                                                                           dt.date(year, 12, 31))))
+
+
 def list_reports(session: Session, organisation_id: int, fund_id: int | None = None) -> list[PublishedReport]:
     """Every version published for the organisation (or one fund), newest first, without their leaves."""
     query = select(PublishedReport).where(PublishedReport.organisation_id == organisation_id)

@@ -205,9 +205,31 @@ def test_the_database_refuses_to_change_a_seal_batch(db, ledger, sql):
         execute_and_roll_back(db, sql, {"org": ledger.books.organisation_id})
 
 
+@pytest.mark.parametrize("sql", [
+    "UPDATE monthly_balances SET debits_minor = debits_minor - 1 WHERE organisation_id = :org AND debits_minor > 0",
+    "UPDATE monthly_balances SET credits_minor = 0 WHERE organisation_id = :org AND credits_minor > 0",
+    "DELETE FROM monthly_balances WHERE organisation_id = :org",
+], ids=["debits", "credits", "delete"])
+def test_the_months_the_public_figures_read_only_grow(db, ledger, sql):
+    with pytest.raises(IntegrityError, match="only grow"):
+        execute_and_roll_back(db, sql, {"org": ledger.books.organisation_id})
+
+
+def test_a_posting_adds_to_its_months_by_the_databases_own_trigger(db, ledger):
+    month = ledger.posting["effective_date"]
+    month = (dt.date.fromisoformat(month) if isinstance(month, str) else month).replace(day=1)
+
+    row = _row(db, "SELECT debits_minor, credits_minor FROM monthly_balances WHERE account_id = :account "
+                   "AND fund_id = :fund AND month = :month",
+               {"account": ledger.posting["debit_account_id"], "fund": ledger.posting["fund_id"],
+                "month": month.isoformat()})
+
+    assert row["debits_minor"] >= ledger.posting["amount_minor"]
+
+
 @pytest.mark.parametrize(("table", "message"), [
     ("entries CASCADE", APPEND_ONLY), ("postings", APPEND_ONLY), ("seal_batches", APPEND_ONLY),
-    ("balances", "never deleted"),
+    ("balances", "never deleted"), ("monthly_balances", "only grow"), ("published_reports", "append-only"),
 ])
 def test_postgresql_refuses_to_truncate_the_ledger_tables(postgres_db, table, message):
     # TRUNCATE fires no row triggers: each of these tables needs a statement-level guard of its own.

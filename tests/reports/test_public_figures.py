@@ -181,3 +181,14 @@ def test_public_reads_go_to_the_replica_when_one_is_set(world):
                                   "/data/o/999999/grants.csv"])
 def test_what_is_not_there_is_a_404(world, path):
     assert world.app.test_client().get(path).status_code == 404
+
+
+def test_the_home_page_finds_organisations_and_funds_by_name(world):
+    client = world.app.test_client()
+    html = {"Accept": "text/html"}
+
+    found = client.get("/?lang=en&q=not_mine", headers=html).get_data(as_text=True)
+    none = client.get("/?lang=en&q=zzz-no-such-fund", headers=html).get_data(as_text=True)
+
+    assert f"/o/{world.org}/f/{world.other_fund}" in found and f"/o/{world.org}/f/{world.fund}?" not in found
+    assert "Nothing matches “zzz-no-such-fund”." in none and "/f/" not in none

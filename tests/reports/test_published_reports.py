@@ -155,3 +155,26 @@ def test_the_proof_needs_the_receipts_own_token(world):
     forged = world.app.test_client().get(f"{urlsplit(base).path}/inclusion.json?t=AAAA")
 
     assert forged.status_code == 404 and receipt["number"] not in forged.get_data(as_text=True)
+
+
+def test_the_console_seals_then_publishes_and_names_a_refusals_field(world):
+    the_year(world)
+    runner = world.app.test_cli_runner()
+
+    published = runner.invoke(args=["reports", "publish", "--organisation", str(world.org), "--from",
+                                    f"{YEAR}-03-01", "--to", f"{YEAR}-06-30"])
+    again = runner.invoke(args=["reports", "publish", "--organisation", str(world.org), "--from",
+                                f"{YEAR}-03-01", "--to", f"{YEAR}-06-30"])
+    corrected = runner.invoke(args=["reports", "publish", "--organisation", str(world.org), "--from",
+                                    f"{YEAR}-03-01", "--to", f"{YEAR}-06-30", "--correction", "a typo in a name"])
+    crooked = runner.invoke(args=["reports", "publish", "--organisation", str(world.org), "--from",
+                                  f"{YEAR}-03-02", "--to", f"{YEAR}-06-30"])
+
+    assert published.exit_code == 0 and "version 1" in published.output and "4 gift(s)" in published.output
+    assert again.exit_code == 2 and "correction_note" in again.output
+    assert corrected.exit_code == 0 and "version 2" in corrected.output
+    assert crooked.exit_code == 2 and "period_start" in crooked.output
+    listed = world.call(None, "GET", world.url("/reports")).json
+    with world.db.read() as session:
+        batch = last_batch(session, world.org)
+    assert listed[0]["seal_batch_hash"] == batch.batch_hash  # sealed first: the report names the latest entries
