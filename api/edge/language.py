@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
-from flask_babel import format_currency
+from babel.numbers import format_currency
+from flask_babel import get_locale
 
 from ledger.core.money import currency_exponent
 
@@ -22,4 +24,11 @@ def percent(share: Fraction | None) -> str | None:
 
 def money(amount_minor: int, currency: str) -> str:
     """An amount as the current language writes it (¥100.00; CN¥100.00 in English), from whole minor units."""
-    return format_currency(Decimal(amount_minor).scaleb(-currency_exponent(currency)), currency)
+    return _written(amount_minor, currency, str(get_locale()))
+
+
+@lru_cache(maxsize=8192)
+def _written(amount_minor: int, currency: str, locale: str) -> str:
+    # Babel's formatting is exact but slow (a fund's page writes fifty amounts, many of them the same): each amount
+    # is worked out once per language.
+    return format_currency(Decimal(amount_minor).scaleb(-currency_exponent(currency)), currency, locale=locale)

@@ -23,12 +23,13 @@ from dataclasses import asdict
 
 from flask import Blueprint, Response, current_app
 
+from api.edge.public_cache import kept_or_made
 from api.edge.session import public_session
 from api.pages.layout import conditional
 from ledger.books.organisations import get_organisation, public_directory
 from ledger.core.errors import NotFound
 from ledger.reports.figures import disclosure
-from ledger.reports.public import fund_names, fund_page, public_grants, updated_at
+from ledger.reports.public import fund_names, fund_page, public_grants, public_version, updated_at
 from ledger.reports.public import organisation_year as year_of
 from ledger.reports.threesixty import Funder, awarded, grants_csv, grants_json
 
@@ -37,7 +38,8 @@ COLUMNS = ["section", "key", "label", "amount_minor", "currency", "count"]
 EXTENSIONS = ("json", "csv")
 
 
-def _answer(extension: str, document: dict, rows: Iterable[dict], updated: dt.datetime | None) -> Response:
+def _answer(extension: str, document: dict, rows: Iterable[dict],
+            updated: dt.datetime | None) -> tuple[Response, dt.datetime | None]:
     if extension == "json":
         body, mimetype = json.dumps(document, ensure_ascii=False, default=_plain, indent=1), "application/json"
     else:
@@ -48,7 +50,15 @@ def _answer(extension: str, document: dict, rows: Iterable[dict], updated: dt.da
         body, mimetype = out.getvalue(), "text/csv"
     response = current_app.response_class(body, mimetype=mimetype)
     response.headers["Access-Control-Allow-Origin"] = "*"  # open data: any page may fetch it
-    return conditional(response, updated)
+    return response, updated
+
+
+def _of_organisation(organisation_id: int, make) -> Response:
+    """An organisation's data, kept while its public version holds (``api.edge.public_cache``)."""
+    version = public_version(public_session(), organisation_id)
+    if version[1] is None:  # (every organisation has a public version from its first day)
+        return _not_found()
+    return conditional(*kept_or_made(version, "", make))
 
 
 def _plain(value):
@@ -78,18 +88,19 @@ def directory(extension: str) -> Response:
     rows += [{"section": "fund", "key": f"{organisation['id']}/{fund['id']}", "label": fund["name"],
               "currency": fund["currency"]} for organisation in document["organisations"] for fund in
              organisation["funds"]]
-    return _answer(extension, document, rows, None)
+    return conditional(*_answer(extension, document, rows, None))
 
 
 @blp.route("/o/<int:organisation_id>/<int:year>.<any(json, csv):extension>")
 def organisation_year(organisation_id: int, year: int, extension: str) -> Response:
-    session = public_session()
-    try:
-        organisation = get_organisation(session, organisation_id)
-    except NotFound:
-        return _not_found()
     if not 2000 <= year <= 2200:
         return _not_found()
+    return _of_organisation(organisation_id, lambda: _organisation_year(organisation_id, year, extension))
+
+
+def _organisation_year(organisation_id: int, year: int, extension: str):
+    session = public_session()
+    organisation = get_organisation(session, organisation_id)
     figures = year_of(session, organisation_id, year)
     tests = disclosure(session, organisation_id, year)
     document = {
@@ -128,10 +139,14 @@ def _fund_rows(funds) -> list[dict]:
 
 @blp.route("/o/<int:organisation_id>/f/<int:fund_id>.<any(json, csv):extension>")
 def fund_figures(organisation_id: int, fund_id: int, extension: str) -> Response:
+    return _of_organisation(organisation_id, lambda: _fund_figures(organisation_id, fund_id, extension))
+
+
+def _fund_figures(organisation_id: int, fund_id: int, extension: str):
     try:
         figures = fund_page(public_session(), organisation_id, fund_id, dt.datetime.now(dt.UTC).date())
     except NotFound:
-        return _not_found()
+        return _not_found(), None
     summary = figures.summary
     document = {"fund": asdict(summary), "donors": summary.donor_count + summary.anonymous_gift_count,
                 "months": [asdict(month) for month in figures.months],
@@ -157,11 +172,11 @@ def _grant_rows(grants) -> list[dict]:
 
 @blp.route("/o/<int:organisation_id>/grants.<any(json, csv):extension>")
 def grants(organisation_id: int, extension: str) -> Response:
+    return _of_organisation(organisation_id, lambda: _grants(organisation_id, extension))
+
+
+def _grants(organisation_id: int, extension: str):
     session = public_session()
-    try:
-        get_organisation(session, organisation_id)
-    except NotFound:
-        return _not_found()
     listed = public_grants(session, organisation_id, limit=10_000)
     return _answer(extension, {"grants": [asdict(grant) for grant in listed]}, _grant_rows(listed),
                    updated_at(session, organisation_id))
@@ -170,11 +185,12 @@ def grants(organisation_id: int, extension: str) -> Response:
 @blp.route("/o/<int:organisation_id>/grants-360giving.<any(json, csv):extension>")
 def grants_360giving(organisation_id: int, extension: str) -> Response:
     """The grants in the 360Giving Data Standard (its package schema for JSON, its column titles for CSV)."""
+    return _of_organisation(organisation_id, lambda: _grants_360giving(organisation_id, extension))
+
+
+def _grants_360giving(organisation_id: int, extension: str):
     session = public_session()
-    try:
-        organisation = get_organisation(session, organisation_id)
-    except NotFound:
-        return _not_found()
+    organisation = get_organisation(session, organisation_id)
     funder = Funder(organisation.id, organisation.name, organisation.jurisdiction, organisation.registration_number,
                     current_app.config["PUBLIC_URL"], fund_names(session, organisation_id))
     listed = public_grants(session, organisation_id, limit=10_000)
@@ -187,4 +203,4 @@ def grants_360giving(organisation_id: int, extension: str) -> Response:
     else:
         response = current_app.response_class(grants_csv(funder, listed, moment), mimetype="text/csv")
     response.headers["Access-Control-Allow-Origin"] = "*"
-    return conditional(response, changed)
+    return response, changed

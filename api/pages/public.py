@@ -13,13 +13,14 @@ from flask import Blueprint, Response, request
 from flask_babel import gettext as _
 
 from api.edge.language import percent
+from api.edge.public_cache import kept_or_made
 from api.edge.session import public_session
 from api.pages.chart import month_chart
 from api.pages.layout import conditional, money, page_language, render_page
 from ledger.books.organisations import get_organisation, public_directory
 from ledger.core.errors import NotFound
 from ledger.reports.figures import disclosure
-from ledger.reports.public import SpendingCategory, fund_page, organisation_year
+from ledger.reports.public import SpendingCategory, fund_page, organisation_year, public_version
 from ledger.reports.publishing import annual_report, list_reports
 
 # The templates and the stylesheet of every page (the other page modules render through ``render_page``).
@@ -64,14 +65,18 @@ def _year(found) -> int | None:
 @blp.route("/o/<int:organisation_id>")
 def organisation(organisation_id: int) -> Response:
     """An organisation's public page for a year (``?year=``)."""
-    session = public_session()
-    try:
-        found = get_organisation(session, organisation_id)
-    except NotFound:
+    version = public_version(public_session(), organisation_id)
+    if version[1] is None:  # (every organisation has a public version from its first day)
         return render_page("not_found.html", status=404)
+    return conditional(*kept_or_made(version, page_language(), lambda: _organisation_page(organisation_id)))
+
+
+def _organisation_page(organisation_id: int) -> tuple[Response, dt.datetime | None]:
+    session = public_session()
+    found = get_organisation(session, organisation_id)
     year = _year(found)
     if year is None:
-        return render_page("not_found.html", status=404)
+        return render_page("not_found.html", status=404), None
     report = disclosure(session, organisation_id, year)
     figures = organisation_year(session, organisation_id, year)
     this_year = dt.datetime.now(dt.UTC).year
@@ -82,22 +87,28 @@ def organisation(organisation_id: int) -> Response:
                        if found.books_opened_on.year < this_year else None,
                        years=[other for other in range(max(found.books_opened_on.year, this_year - 5), this_year + 1)
                               if other != year])
-    return conditional(page, figures.updated_at)
+    return page, figures.updated_at
 
 
 @blp.route("/o/<int:organisation_id>/f/<int:fund_id>")
 def fund(organisation_id: int, fund_id: int) -> Response:
     """A fund's public page: its figures now, its last twelve months, its latest gifts and its grants."""
+    version = public_version(public_session(), organisation_id)
+    if version[1] is None:
+        return render_page("not_found.html", status=404)
+    return conditional(*kept_or_made(version, page_language(), lambda: _fund_page(organisation_id, fund_id)))
+
+
+def _fund_page(organisation_id: int, fund_id: int) -> tuple[Response, dt.datetime | None]:
     session = public_session()
     try:
-        found = get_organisation(session, organisation_id)
         figures = fund_page(session, organisation_id, fund_id, dt.datetime.now(dt.UTC).date())
     except NotFound:
-        return render_page("not_found.html", status=404)
-    page = render_page("fund.html", organisation=found, figures=figures, fund=figures.summary, money=money,
-                       chart=month_chart(figures.months, page_language()),
+        return render_page("not_found.html", status=404), None
+    page = render_page("fund.html", organisation=get_organisation(session, organisation_id), figures=figures,
+                       fund=figures.summary, money=money, chart=month_chart(figures.months, page_language()),
                        reports=list_reports(session, organisation_id, fund_id))
-    return conditional(page, figures.updated_at)
+    return page, figures.updated_at
 
 
 def _sentence(test, report) -> tuple[str, bool]:

@@ -8,6 +8,7 @@ import json
 
 from flask import Blueprint, Response, current_app, url_for
 
+from api.edge.public_cache import kept_or_made
 from api.edge.session import public_session
 from api.pages.layout import conditional, page_language
 from ledger.core.errors import NotFound
@@ -19,10 +20,17 @@ blp = Blueprint("published", __name__)
 
 @blp.route("/reports/<int:organisation_id>/<int:report_id>.<any(json, pdf):extension>")
 def report_file(organisation_id: int, report_id: int, extension: str) -> Response:
+    # A report never changes: its files are kept with no version to check (rendering a PDF is the costly part).
+    language = page_language() if extension == "pdf" else ""
+    return conditional(*kept_or_made(None, language, lambda: _file(organisation_id, report_id, extension)))
+
+
+def _file(organisation_id: int, report_id: int, extension: str) -> tuple[Response, object]:
     try:
         report = get_report(public_session(), organisation_id, report_id)
     except NotFound:
-        return Response('{"title": "Not Found", "status": 404}', status=404, mimetype="application/problem+json")
+        return Response('{"title": "Not Found", "status": 404}', status=404,
+                        mimetype="application/problem+json"), None
     json_url = current_app.config["PUBLIC_URL"].rstrip("/") + url_for(
         "published.report_file", organisation_id=organisation_id, report_id=report_id, extension="json")
     if extension == "pdf":
@@ -33,7 +41,7 @@ def report_file(organisation_id: int, report_id: int, extension: str) -> Respons
         response = current_app.response_class(json.dumps(_document(report), ensure_ascii=False, indent=1),
                                               mimetype="application/json")
         response.headers["Access-Control-Allow-Origin"] = "*"
-    return conditional(response, report.published_at)
+    return response, report.published_at
 
 
 def _document(report) -> dict:

@@ -335,6 +335,17 @@ class FundFigures(Base):
     anonymous_gift_count: Mapped[int] = mapped_column(BigInteger)
 
 
+class PublicVersion(Base):
+    """A number the database's triggers raise whenever what an organisation's public pages show changes without an
+    entry (the organisation, a fund or an account edited or added, a donor edited, a report published): with the
+    newest entry's id it tells a cached public page whether it is still true."""
+
+    __tablename__ = "public_versions"
+
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
 class PublishedReport(Base):
     """A period's figures as published: numbered by ``id``, one ``version`` of a ``series`` (an organisation's or a
     fund's period), a correction replacing the version before with its explanation. ``figures``: the canonical

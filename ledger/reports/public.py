@@ -14,14 +14,27 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from ledger.books.organisations import get_fund, get_organisation
+from ledger.books.organisations import get_organisation
 from ledger.core.chart import AccountType
+from ledger.core.errors import NotFound
 from ledger.core.vocabulary import DonorKind, GrantStatus, PayeeKind
-from ledger.db.models import Account, Balance, Donation, Donor, Entry, Fund, FundFigures, Grant, MonthBalance
+from ledger.db.models import (
+    Account,
+    Balance,
+    Donation,
+    Donor,
+    Entry,
+    Fund,
+    FundFigures,
+    Grant,
+    MonthBalance,
+    PublicVersion,
+)
 
 RECENT_GIFTS = 20
 LISTED_GRANTS = 50
@@ -144,22 +157,41 @@ def masked(name: str) -> str:
     return name[:1] + "*"
 
 
-def _accounts(session: Session, organisation_id: int) -> dict[int, Account]:
-    return {account.id: account for account in session.scalars(
-        select(Account).where(Account.organisation_id == organisation_id))}
+class AccountView(NamedTuple):
+    code: str
+    name_zh: str
+    name_en: str
+    type: str
 
 
-def fund_summaries(session: Session, organisation_id: int, fund_ids: list[int] | None = None) -> list[FundSummary]:
+def _rows(session: Session, statement):
+    """Plain rows for a select of columns: the public pages' reads skip the ORM's identity map (a page is read by
+    many at once, and none of it is written back)."""
+    return session.connection().execute(statement)
+
+
+def _accounts(session: Session, organisation_id: int) -> dict[int, AccountView]:
+    return {row.id: AccountView(row.code, row.name_zh, row.name_en, row.type) for row in _rows(session, select(
+        Account.id, Account.code, Account.name_zh, Account.name_en, Account.type)
+        .where(Account.organisation_id == organisation_id))}
+
+
+_FUND_COLUMNS = (Fund.id, Fund.organisation_id, Fund.code, Fund.name, Fund.kind, Fund.purpose, Fund.restricted,
+                 Fund.status, Fund.currency)
+
+
+def fund_summaries(session: Session, organisation_id: int, fund_ids: list[int] | None = None,
+                   accounts: dict[int, AccountView] | None = None) -> list[FundSummary]:
     """Each fund's figures now (all of the organisation's, or those named), from the balances and the counts."""
-    accounts = _accounts(session, organisation_id)
-    funds = select(Fund).where(Fund.organisation_id == organisation_id).order_by(Fund.id)
+    accounts = accounts or _accounts(session, organisation_id)
+    funds = select(*_FUND_COLUMNS).where(Fund.organisation_id == organisation_id).order_by(Fund.id)
     if fund_ids is not None:
         funds = funds.where(Fund.id.in_(fund_ids))
-    found = list(session.scalars(funds))
+    found = list(_rows(session, funds))
     ids = [fund.id for fund in found]
     totals: dict[int, dict[str, int]] = {fund_id: {} for fund_id in ids}
-    for row in session.execute(select(Balance.fund_id, Balance.account_id, Balance.currency, Balance.debits_minor,
-                                      Balance.credits_minor).where(Balance.fund_id.in_(ids))):
+    for row in _rows(session, select(Balance.fund_id, Balance.account_id, Balance.currency, Balance.debits_minor,
+                                     Balance.credits_minor).where(Balance.fund_id.in_(ids))):
         account = accounts[row.account_id]
         figures = totals[row.fund_id]
         net = row.debits_minor - row.credits_minor
@@ -171,14 +203,16 @@ def fund_summaries(session: Session, organisation_id: int, fund_ids: list[int] |
             figures["spent"] = figures.get("spent", 0) + net
         elif account.type in (AccountType.ASSET, AccountType.LIABILITY):
             figures["balance"] = figures.get("balance", 0) + net
-    counts = {row.fund_id: row for row in session.scalars(select(FundFigures).where(FundFigures.fund_id.in_(ids)))}
-    granted = dict(session.execute(
+    counts = {row.fund_id: row for row in _rows(session, select(
+        FundFigures.fund_id, FundFigures.gift_count, FundFigures.donor_count, FundFigures.anonymous_gift_count)
+        .where(FundFigures.fund_id.in_(ids)))}
+    granted = dict(_rows(session,
         select(Grant.fund_id, func.sum(Grant.amount_minor - Grant.cancelled_minor))
         .where(Grant.fund_id.in_(ids), Grant.status.in_(_GIVEN)).group_by(Grant.fund_id)).all())
     return [_summary(fund, totals[fund.id], counts.get(fund.id), int(granted.get(fund.id) or 0)) for fund in found]
 
 
-def _summary(fund: Fund, figures: dict[str, int], counts: FundFigures | None, granted: int) -> FundSummary:
+def _summary(fund, figures: dict[str, int], counts, granted: int) -> FundSummary:
     return FundSummary(
         fund.id, fund.organisation_id, fund.code, fund.name, fund.kind, fund.purpose, fund.restricted, fund.status,
         fund.currency, figures.get("raised", 0), figures.get("income", 0), figures.get("spent", 0), granted,
@@ -193,10 +227,15 @@ def fund_names(session: Session, organisation_id: int) -> dict[int, str]:
 
 def fund_page(session: Session, organisation_id: int, fund_id: int, today: dt.date) -> FundPage:
     """A fund's public page: its figures, the last twelve months, its latest gifts and its grants."""
-    get_fund(session, organisation_id, fund_id)
-    summary = fund_summaries(session, organisation_id, [fund_id])[0]
-    return FundPage(summary, fund_months(session, organisation_id, fund_id, today), recent_gifts(session, fund_id),
-                    public_grants(session, organisation_id, fund_id), updated_at(session, organisation_id))
+    accounts = _accounts(session, organisation_id)
+    found = fund_summaries(session, organisation_id, [fund_id], accounts)
+    if not found:
+        raise NotFound(f"fund {fund_id} does not exist", field="fund_id")
+    summary = found[0]
+    return FundPage(summary, fund_months(session, organisation_id, fund_id, today, accounts=accounts,
+                                         currency=summary.currency),
+                    recent_gifts(session, fund_id), public_grants(session, organisation_id, fund_id),
+                    updated_at(session, organisation_id))
 
 
 def _months_back(today: dt.date, count: int) -> list[dt.date]:
@@ -208,13 +247,12 @@ def _months_back(today: dt.date, count: int) -> list[dt.date]:
     return months[::-1]
 
 
-def fund_months(session: Session, organisation_id: int, fund_id: int, today: dt.date,
-                count: int = CHART_MONTHS) -> tuple[Month, ...]:
+def fund_months(session: Session, organisation_id: int, fund_id: int, today: dt.date, count: int = CHART_MONTHS,
+                *, accounts: dict[int, AccountView], currency: str) -> tuple[Month, ...]:
     """The fund's income and spending in each of the last ``count`` months, this one included."""
     months = _months_back(today, count)
-    accounts = _accounts(session, organisation_id)
     sums = {month: [0, 0] for month in months}
-    for row in session.execute(
+    for row in _rows(session,
             select(MonthBalance.account_id, MonthBalance.month, MonthBalance.debits_minor, MonthBalance.credits_minor)
             .where(MonthBalance.fund_id == fund_id, MonthBalance.month >= months[0])):
         kind = accounts[row.account_id].type
@@ -225,12 +263,11 @@ def fund_months(session: Session, organisation_id: int, fund_id: int, today: dt.
             sums[month][0] += row.credits_minor - row.debits_minor
         elif kind == AccountType.EXPENSE:
             sums[month][1] += row.debits_minor - row.credits_minor
-    currency = session.scalar(select(Fund.currency).where(Fund.id == fund_id))
     return tuple(Month(month, *sums[month], currency) for month in months)
 
 
 def recent_gifts(session: Session, fund_id: int, limit: int = RECENT_GIFTS) -> tuple[PublicGift, ...]:
-    rows = session.execute(
+    rows = _rows(session,
         select(Donation.id, Donation.received_on, Donation.amount_minor, Donation.refunded_minor, Donation.currency,
                Donor.name, Donor.kind, Donor.public_name_consent)
         .outerjoin(Donor, Donor.id == Donation.donor_id)
@@ -259,6 +296,20 @@ def public_grant(grant: Grant, approved_on: dt.date | None) -> PublicGrant:
     return PublicGrant(grant.id, grant.fund_id, approved_on, payee,
                        grant.payee_kind, grant.purpose, grant.category, grant.status, grant.amount_minor,
                        grant.paid_minor, grant.cancelled_minor, grant.currency)
+
+
+_VERSION = select(
+    select(Entry.id).where(Entry.organisation_id == bindparam("organisation_id"))
+    .order_by(Entry.id.desc()).limit(1).scalar_subquery(),
+    select(PublicVersion.version).where(PublicVersion.organisation_id == bindparam("organisation_id"))
+    .scalar_subquery())
+
+
+def public_version(session: Session, organisation_id: int) -> tuple[int | None, int | None]:
+    """What an organisation's public figures are as of, in one indexed read: its newest entry (every gift, refund,
+    grant step and transfer posts one) and its public version (raised by the database for everything else the pages
+    show: ``public_versions``)."""
+    return tuple(_rows(session, _VERSION.params(organisation_id=organisation_id)).one())
 
 
 def updated_at(session: Session, organisation_id: int) -> dt.datetime | None:
@@ -298,7 +349,7 @@ def period_by_account(session: Session, organisation_id: int, currency: str, fir
         query = query.where(MonthBalance.month >= first_month)
     if fund_id is not None:
         query = query.where(MonthBalance.fund_id == fund_id)
-    return {account_id: int(net) for account_id, net in session.execute(query)}
+    return {account_id: int(net) for account_id, net in _rows(session, query)}
 
 
 def _as_date(value) -> dt.date:

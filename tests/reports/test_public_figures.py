@@ -192,3 +192,41 @@ def test_the_home_page_finds_organisations_and_funds_by_name(world):
 
     assert f"/o/{world.org}/f/{world.other_fund}" in found and f"/o/{world.org}/f/{world.fund}?" not in found
     assert "Nothing matches “zzz-no-such-fund”." in none and "/f/" not in none
+
+
+def statements_of(world, path: str) -> int:
+    """How many statements the database ran to answer ``path`` (SQLite's BEGIN aside)."""
+    seen = []
+
+    def listener(_connection, _cursor, statement, *_):
+        if not statement.startswith("BEGIN"):
+            seen.append(statement)
+
+    event.listen(world.db.engine, "before_cursor_execute", listener)
+    try:
+        assert world.app.test_client().get(path).status_code == 200
+    finally:
+        event.remove(world.db.engine, "before_cursor_execute", listener)
+    return len(seen)
+
+
+def test_a_kept_page_costs_one_read_and_is_made_again_when_anything_it_shows_changes(world):
+    the_year(world)
+    page = f"/o/{world.org}/f/{world.fund}?lang=en"
+    client = world.app.test_client()
+    first = statements_of(world, page)
+
+    again = statements_of(world, page)
+    open_before = client.get(page).get_data(as_text=True)
+    closed = world.call("org_admin", "PATCH", world.url(f"/funds/{world.fund}"), {"status": "closed"},
+                        key=uuid.uuid4().hex)
+    after_closing = client.get(page).get_data(as_text=True)
+    world.call("org_admin", "PATCH", world.url(""), {"public_fundraising": True}, key=uuid.uuid4().hex)
+    organisation = client.get(f"/o/{world.org}?year={YEAR}&lang=en").get_data(as_text=True)
+    world.call("org_admin", "POST", world.url("/reports"), key=uuid.uuid4().hex,
+               json={"period_start": f"{YEAR}-03-01", "period_end": f"{YEAR}-03-31"})
+
+    assert first > 5 and again == 1  # kept: only the organisation's version is read
+    assert 'class="give"' in open_before and closed.status_code == 200 and 'class="give"' not in after_closing
+    assert "Holds public-fundraising status" in organisation
+    assert "data-report=" in client.get(f"/o/{world.org}?year={YEAR}&lang=en").get_data(as_text=True)
