@@ -116,6 +116,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         # limits and the audit log see the client's address; with none, the headers are ignored (anyone can send
         # them).
         PROXIES=0,
+        # Public answers kept in each worker while the organisation's version holds (api.edge.public_cache).
+        PUBLIC_CACHE=True,
     )
     if "DATABASE_URL" in os.environ:
         app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
