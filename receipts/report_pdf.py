@@ -26,7 +26,8 @@ LABELS = {
               "gifts": "期间收到的捐赠", "count": "笔数", "amount": "金额", "proof": "核验信息",
               "sha": "数据 SHA-256", "root": "捐赠默克尔根", "seal": "账簿封存哈希（至分录 #{entry}）",
               "charitable_activities": "业务活动成本", "management": "管理费用", "fundraising": "筹资费用",
-              "other": "其他费用", "closing": "期末余额", "none": "无",
+              "other": "其他费用", "closing": "期末余额", "none": "无", "income_short": "收入",
+              "spending_short": "支出",
               "check": "任何人可在 {url} 下载本报告的 JSON 并核对以上数值。"},
     "en": {"title": "Published report", "number": "Report no.", "version": "Version", "period": "Period",
            "correction": "Correction", "income": "Income by source", "spending": "Spending by category",
@@ -35,7 +36,8 @@ LABELS = {
            "gifts": "Gifts received in the period", "count": "Number", "amount": "Amount", "proof": "To check it",
            "sha": "Figures SHA-256", "root": "Gifts' Merkle root", "seal": "Books' seal (through entry #{entry})",
            "charitable_activities": "Charitable activities", "management": "Management", "fundraising": "Fundraising",
-           "other": "Other costs", "closing": "Closing balance", "none": "None",
+           "other": "Other costs", "closing": "Closing balance", "none": "None", "income_short": "Income",
+           "spending_short": "Spending",
            "check": "Anyone can download this report's JSON at {url} and check these figures."},
 }
 
@@ -78,9 +80,11 @@ def _story(report, figures: dict, labels: dict, styles: dict, font: str, languag
     story += _table(labels["net_assets"], [(labels["closing"], amount(figures["closing_net_assets_minor"]))],
                     labels, styles, font)
     if figures.get("funds"):
-        story += _table(labels["funds"], [(f"#{line['fund_id']}", amount(line["income_minor"]),
-                                           amount(line["spending_minor"]), amount(line["closing_net_assets_minor"]))
-                                          for line in figures["funds"]], labels, styles, font)
+        story += _table(labels["funds"], [(labels["fund"], labels["income_short"], labels["spending_short"],
+                                           labels["closing"])]
+                        + [(_escape(line.get("name", f"#{line['fund_id']}")), amount(line["income_minor"]),
+                            amount(line["spending_minor"]), amount(line["closing_net_assets_minor"]))
+                           for line in figures["funds"]], labels, styles, font)
     story += _table(labels["grants"], [(grant["approved_on"], _escape(grant["payee"]), _escape(grant["purpose"]),
                                         amount(grant["amount_minor"])) for grant in figures["grants"]],
                     labels, styles, font)

@@ -24,7 +24,7 @@ from ledger.books.integrity import GENESIS, last_batch
 from ledger.books.organisations import get_fund, get_organisation
 from ledger.core.chart import AccountType
 from ledger.core.errors import Conflict, InvalidInput, NotFound
-from ledger.db.models import Account, Donation, Entry, Grant, MonthBalance, PublishedReport
+from ledger.db.models import Account, Donation, Entry, Fund, Grant, MonthBalance, PublishedReport
 from ledger.db.types import utc_now
 from ledger.reports.figures import disclosure
 from ledger.reports.merkle import GiftLeaf, inclusion_path, index_of, root, split_leaves
@@ -206,7 +206,9 @@ def _fund_lines(session: Session, organisation_id: int, currency: str, period: P
             line["income_minor"] -= net
         elif row.within and kind == AccountType.EXPENSE:
             line["spending_minor"] += net
-    return [lines[fund_id] for fund_id in sorted(lines)]
+    names = {row.id: (row.code, row.name) for row in session.execute(
+        select(Fund.id, Fund.code, Fund.name).where(Fund.organisation_id == organisation_id))}
+    return [{**lines[fund_id], "code": names[fund_id][0], "name": names[fund_id][1]} for fund_id in sorted(lines)]
 
 
 def _period_grants(session: Session, organisation_id: int, fund_id: int | None, period: Period) -> list[dict]:

@@ -149,26 +149,33 @@ def _fund_figures(dialect: str) -> None:
         SELECT fund_id, min(organisation_id), count(*), count(DISTINCT donor_id),
                sum(CASE WHEN donor_id IS NULL THEN 1 ELSE 0 END) FROM donations GROUP BY fund_id""")
     if dialect == "postgresql":
-        # The gift is counted first, which waits for any writer counting a gift to the same fund; the donor is
-        # then looked for in a statement of its own, whose snapshot (read committed) sees that writer's gift: two
-        # first gifts of one donor written at once count one donor.
+        # One statement trigger, so that a statement writing many gifts counts them in two statements, not a row's
+        # update each (a million updates of one row in one transaction grow its version chain without end). The
+        # gifts are counted first, which waits for any writer counting gifts to the same funds; the donors new to a
+        # fund are then looked for in a statement of its own, whose snapshot (read committed) sees that writer's
+        # gifts: two first gifts of one donor written at once count one donor.
         op.execute("""
-            CREATE FUNCTION ledger_count_gift() RETURNS trigger LANGUAGE plpgsql AS $$
+            CREATE FUNCTION ledger_count_gifts() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
-                INSERT INTO fund_figures AS f VALUES (NEW.fund_id, NEW.organisation_id, 1, 0,
-                                                      CASE WHEN NEW.donor_id IS NULL THEN 1 ELSE 0 END)
+                INSERT INTO fund_figures AS f
+                SELECT fund_id, min(organisation_id), count(*), 0, count(*) FILTER (WHERE donor_id IS NULL)
+                  FROM fresh GROUP BY fund_id ORDER BY fund_id
                 ON CONFLICT (fund_id) DO UPDATE
-                  SET gift_count = f.gift_count + 1,
+                  SET gift_count = f.gift_count + excluded.gift_count,
                       anonymous_gift_count = f.anonymous_gift_count + excluded.anonymous_gift_count;
-                IF NEW.donor_id IS NOT NULL AND NOT EXISTS (
-                        SELECT 1 FROM donations WHERE fund_id = NEW.fund_id AND donor_id = NEW.donor_id
-                                                  AND id <> NEW.id) THEN
-                    UPDATE fund_figures SET donor_count = donor_count + 1 WHERE fund_id = NEW.fund_id;
-                END IF;
+                -- a donor is new to a fund when every gift of theirs to it is one of this statement's
+                UPDATE fund_figures f SET donor_count = f.donor_count + n.donors
+                  FROM (SELECT p.fund_id, count(*) AS donors
+                          FROM (SELECT fund_id, donor_id, count(*) AS given FROM fresh WHERE donor_id IS NOT NULL
+                                 GROUP BY fund_id, donor_id) AS p
+                         WHERE (SELECT count(*) FROM donations d
+                                 WHERE d.fund_id = p.fund_id AND d.donor_id = p.donor_id) = p.given
+                         GROUP BY p.fund_id) AS n
+                 WHERE f.fund_id = n.fund_id;
                 RETURN NULL;
             END $$""")
-        op.execute("CREATE TRIGGER donations_count_gift AFTER INSERT ON donations "
-                   "FOR EACH ROW EXECUTE FUNCTION ledger_count_gift()")
+        op.execute("CREATE TRIGGER donations_count_gift AFTER INSERT ON donations REFERENCING NEW TABLE AS fresh "
+                   "FOR EACH STATEMENT EXECUTE FUNCTION ledger_count_gifts()")
         return
     op.execute("""
         CREATE TRIGGER donations_count_gift AFTER INSERT ON donations BEGIN
@@ -257,5 +264,5 @@ def downgrade() -> None:
     op.drop_table("fund_figures")
     op.drop_table("monthly_balances")
     if dialect == "postgresql":
-        for function in ("reports_refuse_change", "ledger_count_gift", "ledger_add_months", "ledger_guard_months"):
+        for function in ("reports_refuse_change", "ledger_count_gifts", "ledger_add_months", "ledger_guard_months"):
             op.execute(f"DROP FUNCTION {function}()")

@@ -13,8 +13,10 @@ spending ¥250.00. The page names 李明 and masks the rest: 赵小红's gift is
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
+import threading
 import uuid
 
 import pytest
@@ -230,3 +232,32 @@ def test_a_kept_page_costs_one_read_and_is_made_again_when_anything_it_shows_cha
     assert 'class="give"' in open_before and closed.status_code == 200 and 'class="give"' not in after_closing
     assert "Holds public-fundraising status" in organisation
     assert "data-report=" in client.get(f"/o/{world.org}?year={YEAR}&lang=en").get_data(as_text=True)
+
+
+def test_two_first_gifts_of_one_donor_written_at_once_count_one_donor(world):
+    """The second gift's transaction starts while the first is uncommitted: its count waits for the first, then
+    sees its gift (on SQLite the second writer waits at BEGIN IMMEDIATE instead)."""
+    from ledger.giving.donations import GiftRecord, record_donation
+
+    donor_id = donor(world, "周同时", True)
+    gift = GiftRecord(world.fund, 1_000, "CNY", "bank", dt.date(YEAR, 8, 1), donor_id)
+    started, second_done = threading.Event(), threading.Event()
+
+    def second() -> None:
+        started.wait()
+        world.db.write(lambda session: record_donation(session, world.org, gift, idempotency_key="second",
+                                                       recorded_by="test"))
+        second_done.set()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    with world.db.session() as session:
+        record_donation(session, world.org, gift, idempotency_key="first", recorded_by="test")
+        session.flush()
+        started.set()
+        assert not second_done.wait(0.5)  # the second writer waits for this one
+        session.commit()
+    thread.join(10)
+
+    fund = data(world, f"/f/{world.fund}.json").json["fund"]
+    assert second_done.is_set() and (fund["gift_count"], fund["donor_count"]) == (2, 1)
