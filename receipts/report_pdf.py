@@ -19,6 +19,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 
 from receipts.pdf import cjk_font, money_text
 
+SPENDING_ORDER = ("charitable_activities", "management", "fundraising", "other")  # as the standard lists them
 LABELS = {
     "zh-CN": {"title": "公开报告", "number": "报告编号", "version": "版本", "period": "期间", "correction": "更正说明",
               "income": "收入（按来源）", "spending": "支出（按类别）", "total": "合计", "net_assets": "期末净资产",
@@ -74,8 +75,8 @@ def _story(report, figures: dict, labels: dict, styles: dict, font: str, languag
     name = "name_zh" if language == "zh-CN" else "name_en"
     story += _table(labels["income"], [(line[name], amount(line["amount_minor"])) for line in figures["income"]]
                     + [(labels["total"], amount(figures["income_minor"]))], labels, styles, font)
-    story += _table(labels["spending"], [(labels[category], amount(value))
-                                         for category, value in figures["spending"].items()]
+    story += _table(labels["spending"], [(labels[category], amount(figures["spending"].get(category, 0)))
+                                         for category in SPENDING_ORDER]
                     + [(labels["total"], amount(figures["spending_minor"]))], labels, styles, font)
     story += _table(labels["net_assets"], [(labels["closing"], amount(figures["closing_net_assets_minor"]))],
                     labels, styles, font)

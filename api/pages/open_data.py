@@ -23,6 +23,7 @@ from dataclasses import asdict
 
 from flask import Blueprint, Response, current_app
 
+from api.edge.language import percent
 from api.edge.public_cache import kept_or_made
 from api.edge.session import public_session
 from api.pages.layout import conditional
@@ -111,7 +112,9 @@ def _organisation_year(organisation_id: int, year: int, extension: str):
         "spending_minor": figures.spending_minor, "income": [asdict(line) for line in figures.income],
         "spending": [{"category": category.value, "amount_minor": amount} for category, amount in figures.spending],
         "disclosure": {"figures": asdict(tests.figures),
-                       "tests": [{"name": test.name, "met": test.met, "basis": test.basis} for test in tests.tests]},
+                       "tests": [{"name": test.name, "met": test.met, "basis": test.basis,
+                                  "required_percent": percent(test.required), "actual_percent": percent(test.actual)}
+                                 for test in tests.tests]},
         "funds": [asdict(fund) for fund in figures.funds]}
     currency = figures.currency
     rows = [{"section": "total", "key": "income", "amount_minor": figures.income_minor, "currency": currency},
@@ -122,6 +125,9 @@ def _organisation_year(organisation_id: int, year: int, extension: str):
              for category, amount in figures.spending]
     rows += [{"section": "disclosure", "key": name, "amount_minor": value, "currency": currency}
              for name, value in asdict(tests.figures).items()]
+    rows += [{"section": "disclosure_test", "key": test["name"], "label": f"{test['actual_percent']}% "
+              f"(rule {test['required_percent']}%): {'met' if test['met'] else 'not met'}"}
+             for test in document["disclosure"]["tests"]]
     rows += _fund_rows(figures.funds)
     return _answer(extension, document, rows, figures.updated_at)
 

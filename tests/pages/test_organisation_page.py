@@ -30,6 +30,9 @@ def test_the_page_says_each_test_in_a_sentence_with_the_apis_figures(world):
     assert "慈善活动支出为上年总收入的75.00%；规定不得低于70.00%：达标。" in zh and "未达标" in zh
     assert "MINE" in text and "Raised" in text and "已筹" in zh
     assert 'data-figure="spending">CN¥8,400,000.00<' in text  # 7,500,000 + 900,000 in the year
+    opened = world.app.test_client().get(f"/data/o/{world.org}/{YEAR}.json").json["disclosure"]["tests"]
+    assert [(test["actual_percent"], test["required_percent"], test["met"]) for test in opened] == [
+        (test["actual_percent"], test["required_percent"], test["met"]) for test in api["tests"]]
 
 
 def test_without_public_fundraising_the_sentence_speaks_of_net_assets(world):
