@@ -297,9 +297,10 @@ class DayBalance(Base):
 
 
 class MonthBalance(Base):
-    """A balance's debits and credits in one calendar month (``month``: its first day), kept by the database's
-    trigger on ``postings`` as they go in and never lowered: the public figures and reports sum months, never
-    postings. The integrity check recomputes them."""
+    """A balance's debits and credits in one calendar month (``month``: its first day), kept as postings go in (by
+    PostgreSQL's statement trigger on ``postings``; on SQLite, which has none, by the store) and never lowered (a
+    trigger refuses it): the public figures and reports sum months, never postings. The integrity check recomputes
+    them."""
 
     __tablename__ = "monthly_balances"
     __table_args__ = (

@@ -817,6 +817,34 @@ ON CONFLICT (account_id, fund_id, currency) DO UPDATE
 """
 
 
+# SQLite's months (``monthly_balances``): PostgreSQL's are added by its statement trigger (revision 0014); SQLite has
+# none, and a row trigger's two UPSERTs a posting cost a third of a batch, so the store adds a batch's months here.
+_SQLITE_UPSERT_MONTH = """
+INSERT INTO monthly_balances (account_id, fund_id, currency, month, organisation_id, debits_minor, credits_minor)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (account_id, fund_id, currency, month) DO UPDATE
+  SET debits_minor = debits_minor + excluded.debits_minor, credits_minor = credits_minor + excluded.credits_minor
+"""
+
+
+def _month_deltas(postings: list[PostingRow]) -> list[tuple]:
+    """What the postings add to each balance's month, in key order: (account, fund, currency, month, organisation,
+    debits, credits)."""
+    sums: dict[tuple, list] = {}
+    months: dict[dt.date, str] = {}  # one isoformat per day: the bulk path's postings share a few days
+    for row in postings:
+        day = row.effective_date
+        month = months.get(day)
+        if month is None:
+            month = months[day] = day.replace(day=1).isoformat()
+        debited = sums.setdefault((row.debit_account_id, row.fund_id, row.currency, month), [row.organisation_id, 0, 0])
+        debited[1] += row.amount_minor
+        credited = sums.setdefault((row.credit_account_id, row.fund_id, row.currency, month),
+                                   [row.organisation_id, 0, 0])
+        credited[2] += row.amount_minor
+    return [(*key, *sums[key]) for key in sorted(sums)]
+
+
 def _sqlite_batch(cursor, batch: Batch) -> EntryIds:
     lookup, last_days = _sqlite_lookup(cursor, batch.request)
     batch.check(lookup)
@@ -838,6 +866,7 @@ def _sqlite_batch(cursor, batch: Batch) -> EntryIds:
         (entry_ids[(row.organisation_id, row.idempotency_key)], row.organisation_id, row.effective_date.isoformat(),
          row.fund_id, row.debit_account_id, row.credit_account_id, row.amount_minor, row.currency)
         for row in fresh_postings])
+    cursor.executemany(_SQLITE_UPSERT_MONTH, _month_deltas(fresh_postings))
     _sqlite_days(cursor, batch, fresh_postings, lookup, last_days)
     return entry_ids
 

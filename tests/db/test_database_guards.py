@@ -215,7 +215,8 @@ def test_the_months_the_public_figures_read_only_grow(db, ledger, sql):
         execute_and_roll_back(db, sql, {"org": ledger.books.organisation_id})
 
 
-def test_a_posting_adds_to_its_months_by_the_databases_own_trigger(db, ledger):
+def test_a_posting_adds_to_its_months(db, ledger):
+    """(PostgreSQL's statement trigger adds them; on SQLite the store does, in the posting's savepoint.)"""
     month = ledger.posting["effective_date"]
     month = (dt.date.fromisoformat(month) if isinstance(month, str) else month).replace(day=1)
 
