@@ -44,6 +44,7 @@ def test_the_organisation_page_shows_the_open_datas_figures_in_both_languages(ch
     assert {name: minor_units(value) for name, value in figures.items()} == {
         "income": data["income_minor"], "spending": data["spending_minor"]}
     assert data["income_minor"] > 0 and page.locator("ul.tests li").count() == 2
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0  # nothing wider than a phone
     for fund in data["funds"]:
         row = page.locator(f'tr[data-fund="{fund["fund_id"]}"] td.amount')
         assert [minor_units(cell) for cell in row.all_inner_texts()] == [fund["raised_minor"], fund["balance_minor"]]
@@ -82,6 +83,8 @@ def test_a_funds_page_shows_its_figures_chart_and_gifts_like_the_open_data(chrom
 
     page.get_by_role("link", name="中文").click()
     assert page.locator("html").get_attribute("lang") == "zh-CN" and "最近十二个月" in page.content()
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     assert minor_units(shown_figures(page)["raised"]) == data["fund"]["raised_minor"]
     screenshot(page, "fund-zh-CN-desktop")
     assert console.problems == []
