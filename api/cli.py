@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import os
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -28,6 +30,7 @@ from ledger.core.money import Money
 from ledger.db.schema import migrate
 from ledger.demo import DEMO_PASSWORD, DEMO_PEOPLE, load_demo_if_empty
 from ledger.payments.stripe_channel import events_since, replay
+from ledger.reconciliation import imports, statements
 from ledger.reports import publishing
 from receipts import documents
 from receipts import register as receipt_register
@@ -295,7 +298,51 @@ def publish_report_command(organisation_id: int, fund_id: int | None, start, end
                f"Merkle root {report.merkle_root}, sealed through entry {report.sealed_through_entry_id}")
 
 
+reconcile_group = AppGroup("reconcile", help="Bank statements and reconciliation.")
+
+
+@reconcile_group.command("import", help="Import a bank statement (CSV, OFX or camt.053) for an account of money; "
+                                        "lines already imported are not added again.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--organisation", "organisation_id", type=int, required=True)
+@click.option("--account", "account_id", type=int, required=True, help="The chart's bank (or cash) account.")
+@click.option("--format", "file_format", type=click.Choice(["csv", "ofx", "camt053"]), default=None,
+              help="By the file's extension when left out (.csv, .ofx/.qfx, .xml).")
+@click.option("--mapping", default="cn_bank", show_default=True,
+              help="A CSV's layout: a preset (cn_bank, generic) or a JSON file of column names.")
+def import_statement_command(file: Path, organisation_id: int, account_id: int, file_format: str | None,
+                             mapping: str) -> None:
+    file_format = file_format or {".csv": "csv", ".ofx": "ofx", ".qfx": "ofx", ".xml": "camt053"}.get(
+        file.suffix.lower())
+    if file_format is None:
+        raise click.UsageError("say the file's --format (csv, ofx or camt053)")
+    layout = _mapping(mapping) if file_format == "csv" else None
+    with click.progressbar(length=0, label="lines written", show_pos=True) as bar:
+        try:
+            done = _database().write(lambda session: imports.import_statement(
+                session, organisation_id, account_id, filename=file.name, content=file.read_bytes(),
+                file_format=file_format, mapping=layout, imported_by="console",
+                progress=lambda count: bar.update(count - bar.pos)), attempts=1)
+        except LedgerError as error:
+            raise click.UsageError(str(error)) from error
+    _database().write(lambda session: _audit(session, "reconcile.import", {
+        "organisation_id": organisation_id, "statement_id": done.statement.id, "new_lines": done.new_lines}))
+    click.echo(f"statement {done.statement.id}: {done.new_lines} new line(s), {done.known_lines} already imported "
+               f"({done.statement.period_start} – {done.statement.period_end})")
+
+
+def _mapping(name: str) -> statements.CsvMapping:
+    if name in statements.PRESETS:
+        return statements.PRESETS[name]
+    try:
+        return statements.CsvMapping(**json.loads(Path(name).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as error:
+        raise click.UsageError(f"--mapping: a preset ({', '.join(statements.PRESETS)}) or a JSON file of "
+                               f"CsvMapping's fields ({error})") from error
+
+
 def register(app: Flask) -> None:
-    for group in (ledger_group, users_group, tokens_group, stripe_group, mail_group, receipts_group, reports_group):
+    for group in (ledger_group, users_group, tokens_group, stripe_group, mail_group, receipts_group, reports_group,
+                  reconcile_group):
         app.cli.add_command(group)
     app.cli.add_command(worker_command)

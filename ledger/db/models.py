@@ -336,6 +336,69 @@ class FundFigures(Base):
     anonymous_gift_count: Mapped[int] = mapped_column(BigInteger)
 
 
+class BankStatement(Base):
+    """One statement file imported for an account of money (``account_id``: a bank account of the chart): what the
+    file was (its format, name and SHA-256), the bank's number for the account, the period and the balances it
+    states, how many lines it had and how many of them were new (an overlapping statement brings some again)."""
+
+    __tablename__ = "bank_statements"
+    __table_args__ = (
+        ForeignKeyConstraint(["organisation_id", "account_id"], ["accounts.organisation_id", "accounts.id"],
+                             name="fk_bank_statements_account_accounts"),
+        UniqueConstraint("organisation_id", "id"),
+        CheckConstraint("format IN ('csv', 'ofx', 'camt053')", name="format"),
+        CheckConstraint("period_start <= period_end", name="period_in_order"),
+        CheckConstraint("new_line_count >= 0 AND new_line_count <= line_count", name="counts"),
+        Index("ix_bank_statements_account_id", "account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Id)
+    account_id: Mapped[int] = mapped_column(Id)
+    currency: Mapped[str] = mapped_column(String(3))
+    format: Mapped[str] = mapped_column(String(10))
+    filename: Mapped[str] = mapped_column(String(300))
+    sha256: Mapped[str] = mapped_column(String(64))
+    bank_account: Mapped[str] = mapped_column(String(100))
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    opening_minor: Mapped[int | None] = mapped_column(BigInteger)
+    closing_minor: Mapped[int | None] = mapped_column(BigInteger)
+    line_count: Mapped[int] = mapped_column(Integer)
+    new_line_count: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    imported_by: Mapped[str] = mapped_column(String(200))
+
+
+class StatementLine(Base):
+    """A bank's line, once per account: ``fingerprint`` (unique per account) is the bank's own id of the
+    transaction when it gives one, else a digest of the line's date, amount, texts and its place among identical
+    lines of the same day, so that importing the same or an overlapping statement again adds nothing."""
+
+    __tablename__ = "statement_lines"
+    __table_args__ = (
+        ForeignKeyConstraint(["organisation_id", "statement_id"],
+                             ["bank_statements.organisation_id", "bank_statements.id"],
+                             name="fk_statement_lines_statement_bank_statements"),
+        UniqueConstraint("account_id", "fingerprint"),
+        CheckConstraint("amount_minor <> 0", name="amount_not_zero"),
+        Index("ix_statement_lines_account_id_booked_on", "account_id", "booked_on"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Id)
+    account_id: Mapped[int] = mapped_column(Id)
+    statement_id: Mapped[int] = mapped_column(Id)
+    booked_on: Mapped[dt.date] = mapped_column(Date)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reference: Mapped[str] = mapped_column(String(200))
+    counterparty: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(String(500))
+    bank_id: Mapped[str] = mapped_column(String(100))
+    fingerprint: Mapped[str] = mapped_column(String(100))
+
+
 class PublicVersion(Base):
     """A number the database's triggers raise whenever what an organisation's public pages show changes without an
     entry (the organisation, a fund or an account edited or added, a donor edited, a report published): with the

@@ -1,0 +1,85 @@
+"""Statements imported for an account of money from the console: every line once, however often or overlapping the
+statements come; a bad file or a wrong account imports nothing and says why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from ledger.db.models import BankStatement, StatementLine
+from tests.reconciliation.test_statements import SAMPLES
+
+
+def account(world, code: str) -> int:
+    return next(row["id"] for row in world.call("auditor", "GET", world.url("/accounts")).json if row["code"] == code)
+
+
+def counts(world) -> tuple[int, int]:
+    with world.db.read() as session:
+        return (session.scalar(select(func.count()).select_from(BankStatement)),
+                session.scalar(select(func.count()).select_from(StatementLine)))
+
+
+def run_import(world, path: Path, account_id: int, *options: str):
+    return world.app.test_cli_runner().invoke(args=["reconcile", "import", str(path), "--organisation",
+                                                    str(world.org), "--account", str(account_id), *options])
+
+
+def test_a_statement_imported_again_or_overlapping_adds_only_what_is_new(world, tmp_path):
+    bank = account(world, "1002")
+    text = (SAMPLES / "icbc-2026-10.gbk.csv").read_bytes().decode("gbk")
+    overlapping = tmp_path / "icbc-2026-10b.csv"  # its last two lines again, and one more, in UTF-8 this time
+    head, *lines = [row for row in text.splitlines() if row.startswith(("交易日期", "2026"))]
+    overlapping.write_text("\n".join([head, *lines[-2:], "2026-11-02,HX20261102006,转账收入,捐赠,,50.00,,李娜"]))
+
+    first = run_import(world, SAMPLES / "icbc-2026-10.gbk.csv", bank)
+    again = run_import(world, SAMPLES / "icbc-2026-10.gbk.csv", bank)
+    later = run_import(world, overlapping, bank)
+
+    assert first.exit_code == 0 and "5 new line(s), 0 already imported" in first.output, first.output
+    assert again.exit_code == 0 and "0 new line(s), 5 already imported" in again.output
+    assert later.exit_code == 0 and "1 new line(s), 2 already imported" in later.output
+    with world.db.read() as session:
+        amounts = sorted(session.scalars(select(StatementLine.amount_minor).where(StatementLine.account_id == bank)))
+    assert amounts == sorted([100_000, 880_000, -1_500, 245_030, 1_234, 5_000])
+
+
+def test_lines_without_the_banks_ids_are_told_apart_by_their_place_among_twins(world, tmp_path):
+    bank = account(world, "1002")
+    twins = tmp_path / "twins.csv"  # two identical gifts the same day: both are lines
+    twins.write_text("date,amount,reference\n2026-10-01,10.00,gift\n2026-10-01,10.00,gift\n")
+
+    first = run_import(world, twins, bank, "--mapping", "generic")
+    again = run_import(world, twins, bank, "--mapping", "generic")
+
+    assert "2 new line(s)" in first.output and "0 new line(s), 2 already imported" in again.output
+
+
+def test_ofx_and_camt_053_are_imported_with_the_balances_they_state(world):
+    bank = account(world, "1002")
+
+    ofx = run_import(world, SAMPLES / "us-bank-2026-10.ofx", bank)
+    camt = run_import(world, SAMPLES / "uk-bank-2026-10.camt053.xml", bank)
+
+    assert "4 new line(s)" in ofx.output and "2 new line(s)" in camt.output
+    with world.db.read() as session:
+        stated = session.execute(select(BankStatement.format, BankStatement.opening_minor, BankStatement.closing_minor)
+                                 .where(BankStatement.account_id == bank).order_by(BankStatement.id)).all()
+    assert [tuple(row) for row in stated] == [("ofx", None, 1_097_256), ("camt053", 500_000, 523_050)]
+
+
+def test_a_bad_file_or_account_imports_nothing_and_says_why(world, tmp_path):
+    bank, revenue = account(world, "1002"), account(world, "4101")
+    broken = tmp_path / "broken.csv"
+    broken.write_text("交易日期,借方发生额,贷方发生额\n2026-10-01,,5.00\n2026-10-02,,five\n")
+    before = counts(world)
+
+    bad_line = run_import(world, broken, bank)
+    not_money = run_import(world, SAMPLES / "icbc-2026-10.gbk.csv", revenue)
+    no_such = run_import(world, SAMPLES / "icbc-2026-10.gbk.csv", 999_999)
+
+    assert bad_line.exit_code == 2 and "broken.csv, line 3: “five” is not an amount" in bad_line.output
+    assert not_money.exit_code == 2 and "account_id" in not_money.output and "account of money" in not_money.output
+    assert no_such.exit_code == 2 and "does not exist" in no_such.output
+    assert counts(world) == before  # the good first line of the broken file is not kept either
