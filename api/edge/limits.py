@@ -20,6 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from api.edge.auth import bearer_token, current_principal
 from ledger.access.tokens import token_prefix
 from ledger.core.errors import Unauthenticated
+from ledger.reconciliation.statements import MAX_STATEMENT_BYTES
 
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
@@ -69,14 +70,21 @@ def register(app: Flask, sign_in: Blueprint) -> None:
     app.after_request(_security_headers)
 
 
+# The few routes whose honest bodies are files (a bank statement), and their own caps.
+LARGE_BODIES = {"reconciliation.Statements": MAX_STATEMENT_BYTES + 1024 * 1024}  # (the multipart's envelope)
+
+
 def _chunked_body_within_the_cap() -> None:
     """A body sent in chunks has no Content-Length for werkzeug to refuse up front, and werkzeug cuts such a body at
     MAX_CONTENT_LENGTH without a word (the JSON parser then calls it invalid: a 400). Read it here, one byte past the
-    cap: beyond it is the 413 it is; within it, the body goes on as if its length had been sent."""
+    cap: beyond it is the 413 it is; within it, the body goes on as if its length had been sent. (A route taking
+    files has a larger cap of its own, ``LARGE_BODIES``.)"""
+    if request.endpoint in LARGE_BODIES and request.method == "POST":
+        request.max_content_length = LARGE_BODIES[request.endpoint]
     environ = request.environ
     if environ.get("CONTENT_LENGTH") or not environ.get("wsgi.input_terminated"):
         return
-    cap = current_app.config["MAX_CONTENT_LENGTH"]
+    cap = request.max_content_length
     body = environ["wsgi.input"].read(cap + 1)
     if len(body) > cap:
         raise RequestEntityTooLarge()

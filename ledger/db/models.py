@@ -399,6 +399,19 @@ class StatementLine(Base):
     fingerprint: Mapped[str] = mapped_column(String(100))
 
 
+class StatementMapping(Base):
+    """A bank's CSV layout saved by an organisation under a name (``ledger.reconciliation.statements.CsvMapping``'s
+    fields as JSON)."""
+
+    __tablename__ = "statement_mappings"
+
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    mapping: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
 class PublicVersion(Base):
     """A number the database's triggers raise whenever what an organisation's public pages show changes without an
     entry (the organisation, a fund or an account edited or added, a donor edited, a report published): with the

@@ -1,6 +1,7 @@
 """Bank statements imported for reconciliation: each import (its file's digest, the account, the period and the
 balances it states) and its lines, each line once per account however many overlapping statements bring it
-(``fingerprint``: the bank's own transaction id, else a digest of what the line says).
+(``fingerprint``: the bank's own transaction id, else a digest of what the line says); and each organisation's CSV
+layouts, saved by name (one per bank).
 
 Revision ID: 0016
 Revises: 0015
@@ -70,9 +71,21 @@ def upgrade() -> None:
         sa.CheckConstraint("amount_minor <> 0", name="ck_statement_lines_amount_not_zero"),
     )
     op.create_index("ix_statement_lines_account_id_booked_on", "statement_lines", ["account_id", "booked_on"])
+    op.create_table(
+        "statement_mappings",
+        sa.Column("organisation_id", ID, nullable=False),
+        sa.Column("name", sa.String(60), nullable=False),
+        sa.Column("mapping", sa.Text(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_by", sa.String(200), nullable=False),
+        sa.PrimaryKeyConstraint("organisation_id", "name", name="pk_statement_mappings"),
+        sa.ForeignKeyConstraint(["organisation_id"], ["organisations.id"],
+                                name="fk_statement_mappings_organisation_id_organisations"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("statement_mappings")
     op.drop_index("ix_statement_lines_account_id_booked_on", table_name="statement_lines")
     op.drop_table("statement_lines")
     op.drop_index("ix_bank_statements_account_id", table_name="bank_statements")

@@ -98,6 +98,11 @@ ROUTE_NEEDS = {
     ("reports.Reports", "GET"): "public",
     ("reports.Reports", "POST"): "org_admin",
     ("reports.Report", "GET"): "public",
+    ("reconciliation.Mappings", "GET"): "member_read",
+    ("reconciliation.MappingItem", "PUT"): "org_admin",
+    ("reconciliation.Statements", "GET"): "org_read",
+    ("reconciliation.Statements", "POST"): "org_admin",
+    ("reconciliation.Lines", "GET"): "org_read",
     ("receipts.GiftAidDeclarations", "GET"): "member_read",
     ("receipts.GiftAidDeclarations", "POST"): "member_write",
     ("receipts.GiftAidCancellation", "POST"): "member_write",
@@ -175,7 +180,7 @@ def _objects(world) -> dict[str, dict]:
                              "revenue_account_id": load_chart(session, org).by_code["4901"],
                              "user_id": world.users["spare"], "year": 2020, "month": 1,
                              "receipt_id": active_receipts(session, donation.id)[0].id,
-                             "report_id": _report(session, org),
+                             "report_id": _report(session, org), "name": "icbc",
                              "declaration_id": declare(session, org, donor.id, declared_on=dt.date(2026, 11, 1),
                                                        effective_from=None, created_by="setup").id}
         return scopes
@@ -222,6 +227,7 @@ def _bodies(world, values: dict, spare_email: str) -> dict:
         ("receipts.ReceiptSettings", "PUT"): {"prefix": f"P{uuid.uuid4().hex[:8]}", "timing": "per_donation",
                                               "jurisdiction": "CN", "language": "zh-CN"},
         ("reports.Reports", "POST"): _fresh_period(),
+        ("reconciliation.MappingItem", "PUT"): {"date": "交易日期", "debit": "借方发生额", "credit": "贷方发生额"},
         ("journal.EntryReversal", "POST"): {},
         ("journal.Entries", "POST"): {"effective_date": day, "description": "interest", "lines": [
             {"account_id": values["account_id"], "fund_id": fund, "side": "debit", "amount_minor": 1,

@@ -3,6 +3,7 @@ statements come; a bad file or a wrong account imports nothing and says why."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -83,3 +84,48 @@ def test_a_bad_file_or_account_imports_nothing_and_says_why(world, tmp_path):
     assert not_money.exit_code == 2 and "account_id" in not_money.output and "account of money" in not_money.output
     assert no_such.exit_code == 2 and "does not exist" in no_such.output
     assert counts(world) == before  # the good first line of the broken file is not kept either
+
+
+def upload(world, role: str, content: bytes, filename: str, **form):
+    return world.app.test_client().post(
+        world.url("/statements"), headers={"Authorization": f"Bearer {world.tokens[role]}"},
+        content_type="multipart/form-data", data={**{key: str(value) for key, value in form.items()},
+                                                  "file": (io.BytesIO(content), filename)})
+
+
+def test_a_statement_is_uploaded_through_the_api_with_a_saved_layout(world):
+    bank = account(world, "1002")
+    saved = world.call("org_admin", "PUT", world.url("/statement-mappings/icbc"), {
+        "date": "交易日期", "debit": "借方发生额", "credit": "贷方发生额", "counterparty": "对方户名",
+        "bank_id": "交易流水号"})
+    content = (SAMPLES / "icbc-2026-10.gbk.csv").read_bytes()
+
+    first = upload(world, "org_admin", content, "icbc.csv", account_id=bank, format="csv", mapping="icbc")
+    again = upload(world, "org_admin", content, "icbc.csv", account_id=bank, format="csv", mapping="icbc")
+    lines = world.call("auditor", "GET", world.url(f"/statement-lines?account_id={bank}")).json["items"]
+    layouts = {row["name"] for row in world.call("fund_manager", "GET", world.url("/statement-mappings")).json}
+
+    assert saved.status_code == 200 and {"cn_bank", "generic", "icbc"} <= layouts
+    assert first.status_code == 201, first.json
+    assert (first.json["line_count"], first.json["new_line_count"]) == (5, 5)
+    assert (again.json["line_count"], again.json["new_line_count"]) == (5, 0)
+    assert [(line["amount_minor"], line["counterparty"]) for line in lines][:2] == [
+        (100_000, "张伟"), (880_000, "成都锦城科技有限公司")]
+
+
+def test_a_refused_upload_names_the_file_and_line_and_writes_nothing(world):
+    bank = account(world, "1002")
+    before = counts(world)
+
+    bad = upload(world, "org_admin", "交易日期,借方发生额,贷方发生额\n2026-10-01,,x\n".encode("gbk"), "bad.csv",
+                 account_id=bank, format="csv")
+    manager = upload(world, "fund_manager", b"date,amount\n2026-10-01,1.00\n", "x.csv", account_id=bank,
+                     format="csv", mapping="generic")
+    unknown = upload(world, "org_admin", b"x", "x.csv", account_id=bank, format="csv", mapping="no-such-bank")
+    hostile = upload(world, "org_admin", b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY b "c">]><a>&b;</a>',
+                     "h.xml", account_id=bank, format="camt053")
+
+    assert bad.status_code == 422 and bad.json["errors"] == {"file": ["bad.csv, line 2: “x” is not an amount"]}
+    assert manager.status_code == 403 and unknown.status_code == 404 and "mapping" in unknown.json["errors"]
+    assert hostile.status_code == 422 and "document type" in hostile.json["detail"]
+    assert counts(world) == before

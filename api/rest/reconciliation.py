@@ -1,0 +1,160 @@
+"""Reconciliation (issue 13, begun): bank statements imported for an account of money (a file upload, all or
+nothing, each line once however often the statement comes), the organisation's CSV layouts (one per bank), and the
+statements and their lines read back."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest.fields import Upload
+from marshmallow import Schema, fields, validate
+
+from api.edge.auth import requires
+from api.edge.session import read_session
+from api.edge.writes import UnitOfWork, perform
+from api.rest.common import Blueprint, PageQuerySchema, documents_problems, object_id, page_schema, text
+from ledger.access.policy import Need
+from ledger.reconciliation import imports, mappings
+
+blp = Blueprint("reconciliation", __name__, url_prefix="/api/v1/organisations/<int:organisation_id>",
+                description="Reconciliation: bank statements and their lines")
+
+FORMATS = ["csv", "ofx", "camt053"]
+
+
+class StatementMappingSchema(Schema):
+    date = text(100, required=True, metadata={"description": "the date column's header", "example": "交易日期"})
+    amount = text(100, metadata={"description": "one signed amount column; or debit and credit"})
+    debit = text(100, metadata={"description": "money out (借方)", "example": "借方发生额"})
+    credit = text(100, metadata={"description": "money in (贷方)", "example": "贷方发生额"})
+    reference = text(100)
+    counterparty = text(100, metadata={"example": "对方户名"})
+    description = text(100, metadata={"example": "摘要"})
+    bank_id = text(100, metadata={"description": "the bank's own transaction id", "example": "交易流水号"})
+    balance = text(100)
+    date_format = text(40, metadata={"description": "strftime's format, when not one of the usual ones"})
+    delimiter = text(1, metadata={"description": "one character; a comma when left out"})
+    currency = text(3, metadata={"description": "the lines' currency; CNY when left out"})
+
+
+class NamedStatementMappingSchema(StatementMappingSchema):
+    name = fields.String(required=True)
+
+
+class BankStatementFormSchema(Schema):
+    account_id = object_id(required=True, metadata={"description": "the chart's bank, cash or clearing account"})
+    format = fields.String(required=True, validate=validate.OneOf(FORMATS))
+    mapping = fields.String(load_default="cn_bank", validate=validate.Length(min=1, max=60), metadata={
+        "description": "a CSV's layout: a preset (cn_bank, generic) or a saved layout's name"})
+
+
+class BankStatementFileSchema(Schema):
+    file = Upload(required=True, metadata={"description": "the statement as the bank gave it"})
+
+
+class BankStatementSchema(Schema):
+    id = fields.Integer(required=True)
+    account_id = fields.Integer(required=True)
+    currency = fields.String(required=True)
+    format = fields.String(required=True)
+    filename = fields.String(required=True)
+    sha256 = fields.String(required=True)
+    bank_account = fields.String(required=True, metadata={"description": "the account's number as the file gives it"})
+    period_start = fields.Date(required=True)
+    period_end = fields.Date(required=True)
+    opening_minor = fields.Integer(required=True, allow_none=True)
+    closing_minor = fields.Integer(required=True, allow_none=True)
+    line_count = fields.Integer(required=True)
+    new_line_count = fields.Integer(required=True, metadata={"description": "lines no earlier statement brought"})
+    imported_at = fields.DateTime(required=True)
+
+
+class BankLineSchema(Schema):
+    id = fields.Integer(required=True)
+    statement_id = fields.Integer(required=True)
+    account_id = fields.Integer(required=True)
+    booked_on = fields.Date(required=True)
+    amount_minor = fields.Integer(required=True, metadata={"description": "money in positive, money out negative"})
+    currency = fields.String(required=True)
+    reference = fields.String(required=True)
+    counterparty = fields.String(required=True)
+    description = fields.String(required=True)
+    bank_id = fields.String(required=True)
+
+
+class BankLineQuerySchema(PageQuerySchema):
+    account_id = object_id(required=True)
+
+
+StatementPageSchema = page_schema(BankStatementSchema, "BankStatementPage")
+LinePageSchema = page_schema(BankLineSchema, "BankLinePage")
+
+
+@blp.route("/statement-mappings")
+class Mappings(MethodView):
+    @requires(Need.MEMBER_READ)
+    @blp.response(200, NamedStatementMappingSchema(many=True))
+    @documents_problems(blp, 403, 404)
+    def get(self, organisation_id: int):
+        """Every CSV layout the organisation can import with: the presets and its own."""
+        return [{"name": name, **_fields(mapping)}
+                for name, mapping in mappings.list_mappings(read_session(), organisation_id).items()]
+
+
+def _fields(mapping) -> dict:
+    return {field: getattr(mapping, field) for field in mappings.FIELDS}
+
+
+@blp.route("/statement-mappings/<name>")
+class MappingItem(MethodView):
+    @requires(Need.ORG_ADMIN)
+    @blp.arguments(StatementMappingSchema())
+    @blp.response(200, NamedStatementMappingSchema)
+    @documents_problems(blp, 403, 404, 422)
+    @perform("statement_mapping.save", moves_money=False)
+    def put(self, data, organisation_id: int, name: str, unit: UnitOfWork):
+        """Saves a bank's CSV layout under a name (the column headers as the bank writes them)."""
+        return {"name": name, **_fields(mappings.save_mapping(unit.session, organisation_id, name, data,
+                                                              unit.recorded_by))}
+
+
+@blp.route("/statements")
+class Statements(MethodView):
+    @requires(Need.ORG_READ)
+    @blp.arguments(PageQuerySchema(), location="query")
+    @blp.response(200, StatementPageSchema)
+    @documents_problems(blp, 403, 404, 422)
+    def get(self, query, organisation_id: int):
+        """The statements imported, oldest first."""
+        return imports.list_statements(read_session(), organisation_id, after=query.get("after"),
+                                       limit=query["limit"])
+
+    @requires(Need.ORG_ADMIN)
+    @blp.arguments(BankStatementFormSchema(), location="form")
+    @blp.arguments(BankStatementFileSchema(), location="files")
+    @blp.response(201, BankStatementSchema)
+    @documents_problems(blp, 403, 404, 413, 422)
+    @perform("statement.import", moves_money=False)
+    def post(self, form, files, organisation_id: int, unit: UnitOfWork):
+        """Imports a bank statement (multipart: ``file``, ``account_id``, ``format``, and for a CSV its layout's
+        ``mapping``), all or nothing. A line any earlier statement of the account brought is not added again
+        (``new_line_count`` says how many were new). A bad file is a 422 naming the file and the line."""
+        upload = files["file"]
+        layout = mappings.get_mapping(unit.session, organisation_id, form["mapping"]) \
+            if form["format"] == "csv" else None
+        return imports.import_statement(
+            unit.session, organisation_id, form["account_id"], filename=upload.filename or "statement",
+            content=upload.read(), file_format=form["format"], mapping=layout,
+            imported_by=unit.recorded_by).statement
+
+
+@blp.route("/statement-lines")
+class Lines(MethodView):
+    @requires(Need.ORG_READ)
+    @blp.arguments(BankLineQuerySchema(), location="query")
+    @blp.response(200, LinePageSchema)
+    @documents_problems(blp, 403, 404, 422)
+    def get(self, query, organisation_id: int):
+        """An account's statement lines, in the order they were imported."""
+        return imports.statement_lines(read_session(), organisation_id, query["account_id"],
+                                       after=query.get("after"), limit=query["limit"])
+
