@@ -2,7 +2,7 @@
 """Checks a FundLedger receipt offline, without the server: is the token in its verification address the
 organisation's signature over what the receipt says?
 
-    python3 scripts/verify_receipt.py --key <the organisation's public key> --organisation 1 \\
+    python3 scripts/verify_receipt.py --key='<the organisation's public key>' --organisation 1 \\
         --amount 100.00 --currency CNY --date 2026-11-30 \\
         --url 'https://give.example.org/verify/R1-2026-000001?t=…'
 

@@ -4,6 +4,8 @@ statements and their lines read back."""
 
 from __future__ import annotations
 
+import json
+
 from flask.views import MethodView
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
@@ -13,7 +15,7 @@ from api.edge.session import read_session
 from api.edge.writes import UnitOfWork, perform
 from api.rest.common import Blueprint, PageQuerySchema, documents_problems, object_id, page_schema, text
 from ledger.access.policy import Need
-from ledger.reconciliation import imports, mappings
+from ledger.reconciliation import imports, mappings, matches
 
 blp = Blueprint("reconciliation", __name__, url_prefix="/api/v1/organisations/<int:organisation_id>",
                 description="Reconciliation: bank statements and their lines")
@@ -158,3 +160,122 @@ class Lines(MethodView):
         return imports.statement_lines(read_session(), organisation_id, query["account_id"],
                                        after=query.get("after"), limit=query["limit"])
 
+
+
+class ReconciliationMatchInSchema(Schema):
+    account_id = object_id(required=True)
+    line_ids = fields.List(object_id(), required=True, validate=validate.Length(min=1, max=100))
+    entry_ids = fields.List(object_id(), required=True, validate=validate.Length(min=1, max=100))
+
+
+class ReconciliationMatchSchema(Schema):
+    id = fields.Integer(required=True)
+    account_id = fields.Integer(required=True)
+    rule = fields.String(required=True, metadata={
+        "description": "one_to_one, one_line_many_items, many_lines_one_item (automatic), manual, manual_split"})
+    amount_minor = fields.Integer(required=True)
+    line_ids = fields.Function(lambda match: json.loads(match.line_ids), required=True)
+    entry_ids = fields.Function(lambda match: json.loads(match.entry_ids), required=True)
+    created_at = fields.DateTime(required=True)
+    unmatched_at = fields.DateTime(required=True, allow_none=True)
+
+
+class MatchProposalSchema(Schema):
+    line_ids = fields.List(fields.Integer(), required=True)
+    entry_ids = fields.List(fields.Integer(), required=True, attribute="item_ids")
+    score = fields.Integer(required=True)
+    rule = fields.String(required=True)
+
+
+class ReconciliationAccountSchema(Schema):
+    account_id = object_id(required=True)
+
+
+class ReconciliationReportQuerySchema(ReconciliationAccountSchema):
+    start = fields.Date(required=True)
+    end = fields.Date(required=True)
+
+
+class UnmatchedSchema(Schema):
+    id = fields.Integer(required=True)
+    day = fields.Date(required=True)
+    amount_minor = fields.Integer(required=True)
+    text = fields.String(required=True)
+
+
+class ReconciliationReportSchema(Schema):
+    account_id = fields.Integer(required=True)
+    start = fields.Date(required=True)
+    end = fields.Date(required=True)
+    bank_closing_minor = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "the latest statement's closing balance through the end; null when none states one"})
+    books_closing_minor = fields.Integer(required=True)
+    matched_lines = fields.Integer(required=True)
+    matched_minor = fields.Integer(required=True)
+    unmatched_lines = fields.List(fields.Nested(UnmatchedSchema), required=True, metadata={
+        "description": "in the bank, not in the books (from the start)"})
+    unmatched_entries = fields.List(fields.Nested(UnmatchedSchema), required=True, attribute="unmatched_items",
+                                    metadata={"description": "in the books, not in the bank (from the start)"})
+    unexplained_minor = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "bank closing − bank-only lines + books-only entries − books closing: 0 when it reconciles"})
+    reconciled = fields.Boolean(required=True)
+
+
+@blp.route("/reconciliation/suggestions")
+class Suggestions(MethodView):
+    @requires(Need.ORG_READ)
+    @blp.arguments(ReconciliationAccountSchema(), location="query")
+    @blp.response(200, MatchProposalSchema(many=True))
+    @documents_problems(blp, 403, 404, 422)
+    def get(self, query, organisation_id: int):
+        """Scored proposals for the account's unmatched lines and entries, best first (one to one by amount and
+        date, with a word of the payer's name or reference in the entry; a line to several entries and back)."""
+        return matches.suggestions(read_session(), organisation_id, query["account_id"])
+
+
+@blp.route("/reconciliation/auto-match")
+class AutoMatch(MethodView):
+    @requires(Need.ORG_ADMIN)
+    @blp.arguments(ReconciliationAccountSchema())
+    @blp.response(201, ReconciliationMatchSchema(many=True))
+    @documents_problems(blp, 403, 404, 422)
+    @perform("reconciliation.auto_match", moves_money=False)
+    def post(self, data, organisation_id: int, unit: UnitOfWork):
+        """Takes every proposal that is the best, untied, for each of its lines and entries."""
+        return matches.auto_match(unit.session, organisation_id, data["account_id"], unit.recorded_by)
+
+
+@blp.route("/reconciliation/matches")
+class Matches(MethodView):
+    @requires(Need.ORG_ADMIN)
+    @blp.arguments(ReconciliationMatchInSchema())
+    @blp.response(201, ReconciliationMatchSchema)
+    @documents_problems(blp, 403, 404, 409, 422)
+    @perform("reconciliation.match", moves_money=False)
+    def post(self, data, organisation_id: int, unit: UnitOfWork):
+        """Matches unmatched lines to unmatched entries of the account; they must sum alike (in the audit log)."""
+        return matches.match(unit.session, organisation_id, data["account_id"], data["line_ids"], data["entry_ids"],
+                             unit.recorded_by)
+
+
+@blp.route("/reconciliation/matches/<int:match_id>/unmatch")
+class Unmatch(MethodView):
+    @requires(Need.ORG_ADMIN)
+    @blp.response(200, ReconciliationMatchSchema)
+    @documents_problems(blp, 403, 404, 409)
+    @perform("reconciliation.unmatch", moves_money=False)
+    def post(self, organisation_id: int, match_id: int, unit: UnitOfWork):
+        """Undoes a match: its lines and entries are unmatched again, the match kept with who undid it and when."""
+        return matches.unmatch(unit.session, organisation_id, match_id, unit.recorded_by)
+
+
+@blp.route("/reconciliation/report")
+class ReconciliationReport(MethodView):
+    @requires(Need.ORG_READ)
+    @blp.arguments(ReconciliationReportQuerySchema(), location="query")
+    @blp.response(200, ReconciliationReportSchema)
+    @documents_problems(blp, 403, 404, 422)
+    def get(self, query, organisation_id: int):
+        """The account's reconciliation through ``end``: the bank's closing balance, the books', what only each side
+        has from ``start``, and the difference left unexplained (0: reconciled)."""
+        return matches.report(read_session(), organisation_id, query["account_id"], query["start"], query["end"])

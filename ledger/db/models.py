@@ -397,6 +397,44 @@ class StatementLine(Base):
     description: Mapped[str] = mapped_column(String(500))
     bank_id: Mapped[str] = mapped_column(String(100))
     fingerprint: Mapped[str] = mapped_column(String(100))
+    # The match it is in, while it is matched (one at most: a line is never matched for more than it is).
+    match_id: Mapped[int | None] = mapped_column(ForeignKey("reconciliation_matches.id"))
+
+
+class ReconciliationMatch(Base):
+    """Statement lines and entries found to be the same money on one account: their amounts sum alike. Kept when
+    unmatched (``unmatched_at``), with the lines and entries it held (JSON lists of ids), for the record."""
+
+    __tablename__ = "reconciliation_matches"
+    __table_args__ = (
+        ForeignKeyConstraint(["organisation_id", "account_id"], ["accounts.organisation_id", "accounts.id"],
+                             name="fk_reconciliation_matches_account_accounts"),
+        CheckConstraint("(unmatched_at IS NULL) = (unmatched_by IS NULL)", name="unmatched_by_someone"),
+        Index("ix_reconciliation_matches_account_id", "account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Id)
+    account_id: Mapped[int] = mapped_column(Id)
+    rule: Mapped[str] = mapped_column(String(30))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    line_ids: Mapped[str] = mapped_column(Text)
+    entry_ids: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+    unmatched_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    unmatched_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class MatchedEntry(Base):
+    """An entry matched on an account, while it is (its primary key: an entry is matched once per account)."""
+
+    __tablename__ = "matched_entries"
+
+    account_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), primary_key=True)
+    match_id: Mapped[int] = mapped_column(ForeignKey("reconciliation_matches.id"))
+    organisation_id: Mapped[int] = mapped_column(Id)
 
 
 class StatementMapping(Base):

@@ -145,7 +145,7 @@ def read_csv(filename: str, content: bytes, mapping: CsvMapping) -> Statement:
     _checked_size(filename, content)
     rows = csv.reader(io.StringIO(decoded(filename, content)), delimiter=mapping.delimiter)
     header, start = _header(filename, rows, mapping)
-    lines = []
+    lines, balances = [], []
     for number, row in enumerate(rows, start=start + 1):
         if not any(cell.strip() for cell in row):
             continue
@@ -153,9 +153,27 @@ def read_csv(filename: str, content: bytes, mapping: CsvMapping) -> Statement:
         if not cells.get(mapping.date) or cells[mapping.date].startswith(TOTALS):
             continue  # a totals or signature row under the lines
         lines.append(_csv_line(filename, number, cells, mapping))
+        if cells.get(mapping.balance):
+            balances.append((lines[-1], _balance(filename, number, cells[mapping.balance], mapping.currency)))
     if not lines:
         raise _unreadable(filename, "no transactions under the header row")
-    return _with_period(Statement(tuple(lines), mapping.currency))
+    return _with_period(Statement(tuple(lines), mapping.currency, *_opening_and_closing(balances)))
+
+
+def _balance(filename: str, number: int, text: str, currency: str) -> int:
+    try:
+        return amount_minor(text, currency)
+    except ValueError as error:
+        raise _unreadable(filename, str(error), number) from error
+
+
+def _opening_and_closing(balances: list[tuple[StatementLine, int]]) -> tuple[str, int | None, int | None]:
+    """The balance before the earliest line and after the latest (a bank lists its lines oldest or newest first)."""
+    if not balances:
+        return "", None, None
+    earliest = min(balances, key=lambda pair: (pair[0].booked_on, pair[0].line))
+    latest = max(balances, key=lambda pair: (pair[0].booked_on, pair[0].line))
+    return "", earliest[1] - earliest[0].amount_minor, latest[1]
 
 
 def _header(filename: str, rows: Iterator[list[str]], mapping: CsvMapping) -> tuple[list[str], int]:

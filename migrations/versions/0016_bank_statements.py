@@ -82,9 +82,50 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["organisation_id"], ["organisations.id"],
                                 name="fk_statement_mappings_organisation_id_organisations"),
     )
+    op.create_table(
+        "reconciliation_matches",
+        sa.Column("id", ID, nullable=False),
+        sa.Column("organisation_id", ID, nullable=False),
+        sa.Column("account_id", ID, nullable=False),
+        sa.Column("rule", sa.String(30), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+        sa.Column("line_ids", sa.Text(), nullable=False),
+        sa.Column("entry_ids", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(200), nullable=False),
+        sa.Column("unmatched_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("unmatched_by", sa.String(200), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_reconciliation_matches"),
+        sa.ForeignKeyConstraint(["organisation_id", "account_id"], ["accounts.organisation_id", "accounts.id"],
+                                name="fk_reconciliation_matches_account_accounts"),
+        sa.CheckConstraint("(unmatched_at IS NULL) = (unmatched_by IS NULL)",
+                           name="ck_reconciliation_matches_unmatched_by_someone"),
+    )
+    op.create_index("ix_reconciliation_matches_account_id", "reconciliation_matches", ["account_id"])
+    with op.batch_alter_table("statement_lines") as batch:
+        batch.add_column(sa.Column("match_id", ID, nullable=True))
+        batch.create_foreign_key("fk_statement_lines_match_id_reconciliation_matches", "reconciliation_matches",
+                                 ["match_id"], ["id"])
+    op.create_table(
+        "matched_entries",
+        sa.Column("account_id", ID, nullable=False),
+        sa.Column("entry_id", ID, nullable=False),
+        sa.Column("match_id", ID, nullable=False),
+        sa.Column("organisation_id", ID, nullable=False),
+        sa.PrimaryKeyConstraint("account_id", "entry_id", name="pk_matched_entries"),
+        sa.ForeignKeyConstraint(["match_id"], ["reconciliation_matches.id"],
+                                name="fk_matched_entries_match_id_reconciliation_matches"),
+        sa.ForeignKeyConstraint(["entry_id"], ["entries.id"], name="fk_matched_entries_entry_id_entries"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("matched_entries")
+    with op.batch_alter_table("statement_lines") as batch:
+        batch.drop_constraint("fk_statement_lines_match_id_reconciliation_matches", type_="foreignkey")
+        batch.drop_column("match_id")
+    op.drop_index("ix_reconciliation_matches_account_id", table_name="reconciliation_matches")
+    op.drop_table("reconciliation_matches")
     op.drop_table("statement_mappings")
     op.drop_index("ix_statement_lines_account_id_booked_on", table_name="statement_lines")
     op.drop_table("statement_lines")

@@ -103,6 +103,11 @@ ROUTE_NEEDS = {
     ("reconciliation.Statements", "GET"): "org_read",
     ("reconciliation.Statements", "POST"): "org_admin",
     ("reconciliation.Lines", "GET"): "org_read",
+    ("reconciliation.Suggestions", "GET"): "org_read",
+    ("reconciliation.AutoMatch", "POST"): "org_admin",
+    ("reconciliation.Matches", "POST"): "org_admin",
+    ("reconciliation.Unmatch", "POST"): "org_admin",
+    ("reconciliation.ReconciliationReport", "GET"): "org_read",
     ("receipts.GiftAidDeclarations", "GET"): "member_read",
     ("receipts.GiftAidDeclarations", "POST"): "member_write",
     ("receipts.GiftAidCancellation", "POST"): "member_write",
@@ -180,7 +185,7 @@ def _objects(world) -> dict[str, dict]:
                              "revenue_account_id": load_chart(session, org).by_code["4901"],
                              "user_id": world.users["spare"], "year": 2020, "month": 1,
                              "receipt_id": active_receipts(session, donation.id)[0].id,
-                             "report_id": _report(session, org), "name": "icbc",
+                             "report_id": _report(session, org), "name": "icbc", "match_id": 999_999,
                              "declaration_id": declare(session, org, donor.id, declared_on=dt.date(2026, 11, 1),
                                                        effective_from=None, created_by="setup").id}
         return scopes

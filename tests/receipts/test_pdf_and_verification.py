@@ -146,7 +146,8 @@ def test_the_offline_script_agrees_with_the_page(world):
     public_key = world.call(None, "GET", world.url("/receipt-key")).json["public_key"]
 
     def check(amount: str) -> int:
-        return subprocess.run([sys.executable, str(ROOT / "scripts/verify_receipt.py"), "--key", public_key,
+        # (--key=…: a base64url key may begin with "-", which argparse would take for an option)
+        return subprocess.run([sys.executable, str(ROOT / "scripts/verify_receipt.py"), f"--key={public_key}",
                                "--organisation", str(world.org), "--url", receipt["verify_url"], "--amount", amount,
                                "--currency", "CNY", "--date", receipt["issued_on"]], capture_output=True).returncode
 

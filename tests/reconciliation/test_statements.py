@@ -100,6 +100,6 @@ def test_a_bad_file_is_refused_naming_the_file_and_line(name, content, file_form
 def test_an_oversized_file_is_refused_before_it_is_read(monkeypatch):
     monkeypatch.setattr(statements, "MAX_STATEMENT_BYTES", 100)
 
-    with pytest.raises(StatementUnreadable, match="big.csv: larger than"):
+    with pytest.raises(StatementUnreadable, match=r"big\.csv: larger than"):
         read_statement("big.csv", b"date,amount\n" + b"2026-10-01,1.00\n" * 20, "csv",
                        CsvMapping(date="date", amount="amount"))

@@ -1,0 +1,170 @@
+"""Matches kept: statement lines and the entries they are, on one account of money, and the reconciliation report.
+
+The ledger's side of an account is its **items**: each entry's net effect on the account over every fund (a transfer
+between funds' bank balances nets to nothing and is no item); an entry reversed and its reversal cancel and are
+left out. A match holds lines and items of equal sums; each line and each entry is in one live match at most
+(``statement_lines.match_id``; ``matched_entries``' key), so nothing is matched for more than it is. Unmatching
+ends the match (kept, with who and when) and frees its lines and entries, exactly as before it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import exists, func, select, union_all
+from sqlalchemy.orm import Session, aliased
+
+from ledger.core.errors import InvalidInput, InvalidState, NotFound
+from ledger.db.models import BankStatement, Entry, MatchedEntry, Posting, ReconciliationMatch, StatementLine
+from ledger.db.types import utc_now
+from ledger.reconciliation.imports import money_account
+from ledger.reconciliation.matching import Item, Line, Proposal, automatic, propose
+
+
+def ledger_items(session: Session, organisation_id: int, account_id: int, *, unmatched: bool = True,
+                 end: dt.date | None = None) -> list[Item]:
+    """The account's items (see the module's docstring), oldest first."""
+    sides = union_all(
+        select(Posting.entry_id, Posting.amount_minor.label("amount"))
+        .where(Posting.organisation_id == organisation_id, Posting.debit_account_id == account_id),
+        select(Posting.entry_id, (-Posting.amount_minor).label("amount"))
+        .where(Posting.organisation_id == organisation_id, Posting.credit_account_id == account_id)).subquery()
+    reversal = aliased(Entry)
+    query = (select(Entry.id, Entry.effective_date, Entry.description, func.sum(sides.c.amount).label("net"))
+             .join(sides, sides.c.entry_id == Entry.id)
+             .where(Entry.reverses_entry_id.is_(None), ~exists().where(reversal.reverses_entry_id == Entry.id))
+             .group_by(Entry.id, Entry.effective_date, Entry.description)
+             .having(func.sum(sides.c.amount) != 0).order_by(Entry.effective_date, Entry.id))
+    if unmatched:
+        query = query.where(~exists().where(MatchedEntry.account_id == account_id, MatchedEntry.entry_id == Entry.id))
+    if end is not None:
+        query = query.where(Entry.effective_date <= end)
+    return [Item(row.id, row.effective_date, int(row.net), row.description) for row in session.execute(query)]
+
+
+def bank_lines(session: Session, organisation_id: int, account_id: int, *, unmatched: bool = True,
+               end: dt.date | None = None) -> list[Line]:
+    query = select(StatementLine).where(StatementLine.organisation_id == organisation_id,
+                                        StatementLine.account_id == account_id)
+    if unmatched:
+        query = query.where(StatementLine.match_id.is_(None))
+    if end is not None:
+        query = query.where(StatementLine.booked_on <= end)
+    return [Line(line.id, line.booked_on, line.amount_minor,
+                 " ".join(filter(None, (line.reference, line.counterparty, line.description))))
+            for line in session.scalars(query.order_by(StatementLine.booked_on, StatementLine.id))]
+
+
+def suggestions(session: Session, organisation_id: int, account_id: int) -> list[Proposal]:
+    money_account(session, organisation_id, account_id)
+    return propose(bank_lines(session, organisation_id, account_id), ledger_items(session, organisation_id,
+                                                                                   account_id))
+
+
+def auto_match(session: Session, organisation_id: int, account_id: int, matched_by: str) -> list[ReconciliationMatch]:
+    """Takes every unambiguous proposal (``ledger.reconciliation.matching.automatic``)."""
+    taken = automatic(suggestions(session, organisation_id, account_id))
+    return [_keep(session, organisation_id, account_id, list(proposal.line_ids), list(proposal.item_ids),
+                  proposal.rule, matched_by) for proposal in taken]
+
+
+def match(session: Session, organisation_id: int, account_id: int, line_ids: list[int], entry_ids: list[int],
+          matched_by: str) -> ReconciliationMatch:
+    """A person's match: the lines (still unmatched, of the account) and the entries (items of the account, still
+    unmatched) must sum alike."""
+    money_account(session, organisation_id, account_id)
+    if not line_ids or not entry_ids or len(set(line_ids)) != len(line_ids) or len(set(entry_ids)) != len(entry_ids):
+        raise InvalidInput("name one line and one entry at least, each once", field="line_ids")
+    lines = {line.id: line for line in bank_lines(session, organisation_id, account_id)}
+    items = {item.id: item for item in ledger_items(session, organisation_id, account_id)}
+    for name, wanted, found in (("line_ids", line_ids, lines), ("entry_ids", entry_ids, items)):
+        missing = [value for value in wanted if value not in found]
+        if missing:
+            raise InvalidState(f"{missing[0]} is not an unmatched {name[:-4]} of account {account_id}", field=name)
+    banked = sum(lines[line_id].amount_minor for line_id in line_ids)
+    booked = sum(items[entry_id].amount_minor for entry_id in entry_ids)
+    if banked != booked:
+        raise InvalidInput(f"the lines come to {banked} and the entries to {booked}: a match must be exact",
+                           field="entry_ids")
+    rule = "manual" if len(line_ids) == len(entry_ids) == 1 else "manual_split"
+    return _keep(session, organisation_id, account_id, line_ids, entry_ids, rule, matched_by)
+
+
+def _keep(session: Session, organisation_id: int, account_id: int, line_ids: list[int], entry_ids: list[int],
+          rule: str, matched_by: str) -> ReconciliationMatch:
+    amount = session.scalar(select(func.sum(StatementLine.amount_minor)).where(StatementLine.id.in_(line_ids)))
+    kept = ReconciliationMatch(organisation_id=organisation_id, account_id=account_id, rule=rule,
+                               amount_minor=int(amount), line_ids=json.dumps(sorted(line_ids)),
+                               entry_ids=json.dumps(sorted(entry_ids)), created_at=utc_now(), created_by=matched_by)
+    session.add(kept)
+    session.flush()
+    session.add_all(MatchedEntry(account_id=account_id, entry_id=entry_id, match_id=kept.id,
+                                 organisation_id=organisation_id) for entry_id in entry_ids)
+    for line in session.scalars(select(StatementLine).where(StatementLine.id.in_(line_ids))):
+        if line.match_id is not None:  # (read unmatched a moment ago: a concurrent match took it)
+            raise InvalidState(f"line {line.id} was matched meanwhile", field="line_ids")
+        line.match_id = kept.id
+    session.flush()
+    return kept
+
+
+def unmatch(session: Session, organisation_id: int, match_id: int, unmatched_by: str) -> ReconciliationMatch:
+    kept = session.get(ReconciliationMatch, match_id)
+    if kept is None or kept.organisation_id != organisation_id:
+        raise NotFound(f"match {match_id} does not exist", field="match_id")
+    if kept.unmatched_at is not None:
+        raise InvalidState(f"match {match_id} was undone already", field="match_id")
+    for line in session.scalars(select(StatementLine).where(StatementLine.match_id == match_id)):
+        line.match_id = None
+    for matched in session.scalars(select(MatchedEntry).where(MatchedEntry.match_id == match_id)):
+        session.delete(matched)
+    kept.unmatched_at, kept.unmatched_by = utc_now(), unmatched_by
+    session.flush()
+    return kept
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """An account's reconciliation through ``end``: the bank's balance (the latest statement's closing balance
+    through then, if one states it), the books' (every item through then), the lines and items left unmatched on each
+    side, and what of the difference they do not explain (nothing, when the account reconciles)."""
+
+    account_id: int
+    start: dt.date
+    end: dt.date
+    bank_closing_minor: int | None
+    books_closing_minor: int
+    matched_lines: int
+    matched_minor: int
+    unmatched_lines: list[Line]
+    unmatched_items: list[Item]
+    unexplained_minor: int | None
+
+    @property
+    def reconciled(self) -> bool:
+        return self.unexplained_minor == 0
+
+
+def report(session: Session, organisation_id: int, account_id: int, start: dt.date, end: dt.date) -> Report:
+    """The bank reconciliation's identity: the bank's closing balance, less what only the bank has, plus what only
+    the books have, is the books' balance (the statements are taken to start where the books did)."""
+    money_account(session, organisation_id, account_id)
+    books = sum(item.amount_minor for item in ledger_items(session, organisation_id, account_id, unmatched=False,
+                                                             end=end))
+    stated = session.scalars(select(BankStatement.closing_minor).where(
+        BankStatement.account_id == account_id, BankStatement.closing_minor.is_not(None),
+        BankStatement.period_end <= end).order_by(BankStatement.period_end.desc(), BankStatement.id.desc())
+        .limit(1)).first()
+    lines = bank_lines(session, organisation_id, account_id, end=end)
+    items = ledger_items(session, organisation_id, account_id, end=end)
+    matched = session.execute(select(func.count(), func.coalesce(func.sum(StatementLine.amount_minor), 0)).where(
+        StatementLine.account_id == account_id, StatementLine.match_id.is_not(None),
+        StatementLine.booked_on >= start, StatementLine.booked_on <= end)).one()
+    unexplained = None if stated is None else \
+        (stated - books) - (sum(line.amount_minor for line in lines) - sum(item.amount_minor for item in items))
+    return Report(account_id, start, end, stated, books, int(matched[0]), int(matched[1]),
+                  [line for line in lines if line.day >= start], [item for item in items if item.day >= start],
+                  unexplained)
+
