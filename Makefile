@@ -8,7 +8,7 @@ PORT ?= 8000
 WORKERS ?= 2
 THREADS ?= 8
 
-.PHONY: install run test lint bench bench-api bench-webhook bench-receipts bench-transparency mutation openapi translations \
+.PHONY: install run test lint bench bench-api bench-webhook bench-receipts bench-transparency bench-reconciliation mutation openapi translations \
 	clean
 
 $(STAMP): pyproject.toml
@@ -66,6 +66,9 @@ bench-receipts: install  # PDFs per second beside reportlab's QR widget; annual 
 
 bench-transparency: install  # public pages under 16 readers and a year's report over a fund of 1,000,000 gifts
 	$(BIN)/python bench/transparency_bench.py $(BENCH_TRANSPARENCY_ARGS)
+
+bench-reconciliation: install  # import and auto-match a 100,000-line statement against 100,000 entries
+	$(BIN)/python bench/reconciliation_bench.py $(BENCH_RECONCILIATION_ARGS)
 
 bench-api: install  # POST /donations through gunicorn on PostgreSQL and Redis; e.g. BENCH_API_ARGS=--quick
 	$(BIN)/python bench/api_bench.py $(BENCH_API_ARGS)

@@ -30,7 +30,7 @@ from ledger.core.money import Money
 from ledger.db.schema import migrate
 from ledger.demo import DEMO_PASSWORD, DEMO_PEOPLE, load_demo_if_empty
 from ledger.payments.stripe_channel import events_since, replay
-from ledger.reconciliation import imports, statements
+from ledger.reconciliation import imports, matches, statements
 from ledger.reports import publishing
 from receipts import documents
 from receipts import register as receipt_register
@@ -329,6 +329,23 @@ def import_statement_command(file: Path, organisation_id: int, account_id: int, 
         "organisation_id": organisation_id, "statement_id": done.statement.id, "new_lines": done.new_lines}))
     click.echo(f"statement {done.statement.id}: {done.new_lines} new line(s), {done.known_lines} already imported "
                f"({done.statement.period_start} – {done.statement.period_end})")
+
+
+@reconcile_group.command("auto-match", help="Match the account's statement lines to its entries wherever the match "
+                                            "is unambiguous.")
+@click.option("--organisation", "organisation_id", type=int, required=True)
+@click.option("--account", "account_id", type=int, required=True)
+def auto_match_command(organisation_id: int, account_id: int) -> None:
+    try:
+        done = _database().write(lambda session: matches.auto_match(session, organisation_id, account_id, "console"),
+                                 attempts=1)
+    except LedgerError as error:
+        raise click.UsageError(str(error)) from error
+    _database().write(lambda session: _audit(session, "reconcile.auto-match", {
+        "organisation_id": organisation_id, "account_id": account_id, "matches": done.matches}))
+    rules = ", ".join(f"{count} {rule.replace('_', ' ')}" for rule, count in sorted(done.by_rule.items()))
+    click.echo(f"{done.matches} match(es): {done.lines} line(s) to {done.entries} entr(ies)"
+               + (f" ({rules})" if rules else ""))
 
 
 def _mapping(name: str) -> statements.CsvMapping:

@@ -180,6 +180,14 @@ class ReconciliationMatchSchema(Schema):
     unmatched_at = fields.DateTime(required=True, allow_none=True)
 
 
+class AutoMatchedSchema(Schema):
+    matches = fields.Integer(required=True)
+    by_rule = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True, metadata={
+        "description": "one_to_one, one_line_many_items, many_lines_one_item"})
+    lines = fields.Integer(required=True)
+    entries = fields.Integer(required=True)
+
+
 class MatchProposalSchema(Schema):
     line_ids = fields.List(fields.Integer(), required=True)
     entry_ids = fields.List(fields.Integer(), required=True, attribute="item_ids")
@@ -237,11 +245,12 @@ class Suggestions(MethodView):
 class AutoMatch(MethodView):
     @requires(Need.ORG_ADMIN)
     @blp.arguments(ReconciliationAccountSchema())
-    @blp.response(201, ReconciliationMatchSchema(many=True))
+    @blp.response(201, AutoMatchedSchema)
     @documents_problems(blp, 403, 404, 422)
     @perform("reconciliation.auto_match", moves_money=False)
     def post(self, data, organisation_id: int, unit: UnitOfWork):
-        """Takes every proposal that is the best, untied, for each of its lines and entries."""
+        """Takes every proposal that is the best, untied, for each of its lines and entries; says how many, by rule
+        (the matches are in the report, and each can be undone)."""
         return matches.auto_match(unit.session, organisation_id, data["account_id"], unit.recorded_by)
 
 

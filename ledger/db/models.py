@@ -383,6 +383,7 @@ class StatementLine(Base):
         UniqueConstraint("account_id", "fingerprint"),
         CheckConstraint("amount_minor <> 0", name="amount_not_zero"),
         Index("ix_statement_lines_account_id_booked_on", "account_id", "booked_on"),
+        Index("ix_statement_lines_match_id", "match_id"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

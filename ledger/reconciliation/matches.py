@@ -13,10 +13,10 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import exists, func, select, union_all
+from sqlalchemy import bindparam, exists, func, insert, select, union_all, update
 from sqlalchemy.orm import Session, aliased
 
-from ledger.core.errors import InvalidInput, InvalidState, NotFound
+from ledger.core.errors import ConcurrentWrite, InvalidInput, InvalidState, NotFound
 from ledger.db.models import BankStatement, Entry, MatchedEntry, Posting, ReconciliationMatch, StatementLine
 from ledger.db.types import utc_now
 from ledger.reconciliation.imports import money_account
@@ -63,11 +63,60 @@ def suggestions(session: Session, organisation_id: int, account_id: int) -> list
                                                                                    account_id))
 
 
-def auto_match(session: Session, organisation_id: int, account_id: int, matched_by: str) -> list[ReconciliationMatch]:
-    """Takes every unambiguous proposal (``ledger.reconciliation.matching.automatic``)."""
-    taken = automatic(suggestions(session, organisation_id, account_id))
-    return [_keep(session, organisation_id, account_id, list(proposal.line_ids), list(proposal.item_ids),
-                  proposal.rule, matched_by) for proposal in taken]
+@dataclass(frozen=True, slots=True)
+class AutoMatched:
+    """What automatic matching did: how many matches, by rule, and how many lines and entries they hold."""
+
+    matches: int
+    by_rule: dict[str, int]
+    lines: int
+    entries: int
+
+
+def auto_match(session: Session, organisation_id: int, account_id: int, matched_by: str) -> AutoMatched:
+    """Takes every unambiguous proposal (``ledger.reconciliation.matching.automatic``), written in bulk and in
+    chunks: a statement of a hundred thousand lines is matched in a few dozen statements and little memory."""
+    money_account(session, organisation_id, account_id)
+    lines = bank_lines(session, organisation_id, account_id)
+    taken = automatic(propose(lines, ledger_items(session, organisation_id, account_id)))
+    amounts = {line.id: line.amount_minor for line in lines}
+    del lines
+    now = utc_now()
+    for start in range(0, len(taken), AUTO_CHUNK):
+        _keep_chunk(session, organisation_id, account_id, taken[start:start + AUTO_CHUNK], amounts, now, matched_by)
+    by_rule: dict[str, int] = {}
+    for proposal in taken:
+        by_rule[proposal.rule] = by_rule.get(proposal.rule, 0) + 1
+    return AutoMatched(len(taken), by_rule, sum(len(p.line_ids) for p in taken), sum(len(p.item_ids) for p in taken))
+
+
+AUTO_CHUNK = 5_000
+
+
+def _keep_chunk(session: Session, organisation_id: int, account_id: int, chunk: list[Proposal], amounts: dict,
+                now: dt.datetime, matched_by: str) -> None:
+    matches_table, lines_table = ReconciliationMatch.__table__, StatementLine.__table__
+    kept = insert(matches_table).returning(matches_table.c.id, sort_by_parameter_order=True)
+    ids = session.connection().execute(kept, [{"organisation_id": organisation_id, "account_id": account_id,
+                                         "rule": proposal.rule,
+                                         "amount_minor": sum(amounts[line_id] for line_id in proposal.line_ids),
+                                         "line_ids": json.dumps(sorted(proposal.line_ids)),
+                                         "entry_ids": json.dumps(sorted(proposal.item_ids)), "created_at": now,
+                                         "created_by": matched_by} for proposal in chunk]).scalars().all()
+    session.connection().execute(insert(MatchedEntry.__table__), [
+        {"account_id": account_id, "entry_id": entry_id, "match_id": match_id, "organisation_id": organisation_id}
+        for match_id, proposal in zip(ids, chunk, strict=True) for entry_id in proposal.item_ids])
+    wanted = [{"line": line_id, "match": match_id}
+              for match_id, proposal in zip(ids, chunk, strict=True) for line_id in proposal.line_ids]
+    session.connection().execute(
+        update(lines_table).where(lines_table.c.id == bindparam("line"), lines_table.c.match_id.is_(None))
+        .values(match_id=bindparam("match")), wanted)
+    linked = session.scalar(select(func.count()).select_from(StatementLine).where(
+        StatementLine.match_id.between(min(ids), max(ids)), StatementLine.account_id == account_id,
+        StatementLine.match_id.in_(select(ReconciliationMatch.id).where(  # (this call's: their moment is ``now``)
+            ReconciliationMatch.id.between(min(ids), max(ids)), ReconciliationMatch.created_at == now))))
+    if linked != len(wanted):  # a concurrent match took a line: refuse, and let the caller start again
+        raise ConcurrentWrite("a line was matched meanwhile", field="account_id")
 
 
 def match(session: Session, organisation_id: int, account_id: int, line_ids: list[int], entry_ids: list[int],

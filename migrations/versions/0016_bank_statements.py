@@ -106,6 +106,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("match_id", ID, nullable=True))
         batch.create_foreign_key("fk_statement_lines_match_id_reconciliation_matches", "reconciliation_matches",
                                  ["match_id"], ["id"])
+    op.create_index("ix_statement_lines_match_id", "statement_lines", ["match_id"])
     op.create_table(
         "matched_entries",
         sa.Column("account_id", ID, nullable=False),
@@ -121,6 +122,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("matched_entries")
+    op.drop_index("ix_statement_lines_match_id", table_name="statement_lines")
     with op.batch_alter_table("statement_lines") as batch:
         batch.drop_constraint("fk_statement_lines_match_id_reconciliation_matches", type_="foreignkey")
         batch.drop_column("match_id")

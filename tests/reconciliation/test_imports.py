@@ -129,3 +129,16 @@ def test_a_refused_upload_names_the_file_and_line_and_writes_nothing(world):
     assert manager.status_code == 403 and unknown.status_code == 404 and "mapping" in unknown.json["errors"]
     assert hostile.status_code == 422 and "document type" in hostile.json["detail"]
     assert counts(world) == before
+
+
+def test_the_console_matches_what_is_unambiguous(world, tmp_path):
+    bank = account(world, "1002")
+    world.call("org_admin", "POST", world.url("/donations"), {
+        "fund_id": world.fund, "amount_minor": 100_000, "currency": "CNY", "channel": "bank",
+        "received_on": "2026-10-03"}, key="console-gift")
+    run_import(world, SAMPLES / "icbc-2026-10.gbk.csv", bank)
+
+    matched = world.app.test_cli_runner().invoke(args=["reconcile", "auto-match", "--organisation", str(world.org),
+                                                       "--account", str(bank)])
+
+    assert matched.exit_code == 0 and "1 match(es): 1 line(s) to 1 entr(ies) (1 one to one)" in matched.output
