@@ -288,3 +288,28 @@ class ReconciliationReport(MethodView):
         """The account's reconciliation through ``end``: the bank's closing balance, the books', what only each side
         has from ``start``, and the difference left unexplained (0: reconciled)."""
         return matches.report(read_session(), organisation_id, query["account_id"], query["start"], query["end"])
+
+
+class FromLineSchema(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(["gift", "entry"]), metadata={
+        "description": "gift: money in, recorded as a bank gift; entry: against account_id (a bank fee, interest)"})
+    fund_id = object_id(required=True)
+    account_id = object_id(allow_none=True, load_default=None, metadata={
+        "description": "for an entry: the other account (an expense for a fee, a revenue for interest)"})
+    donor_id = object_id(allow_none=True, load_default=None, metadata={"description": "for a gift, if known"})
+    description = text(500)
+
+
+@blp.route("/reconciliation/lines/<int:line_id>/entry")
+class EntryFromLine(MethodView):
+    @requires(Need.ORG_ADMIN)
+    @blp.arguments(FromLineSchema())
+    @blp.response(201, ReconciliationMatchSchema)
+    @documents_problems(blp, 403, 404, 409, 422)
+    @perform("reconciliation.entry_from_line")
+    def post(self, data, organisation_id: int, line_id: int, unit: UnitOfWork):
+        """Records what the books lack for a line — a gift, or an entry such as a bank fee or interest — dated the
+        day the bank booked it, through the ledger's own rules, and matches the line to it (one entry per line,
+        however often asked)."""
+        return matches.entry_from_line(unit.session, organisation_id, line_id, matches.FromLine(**data),
+                                       unit.recorded_by)

@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, exists, func, insert, select, union_all, update
 from sqlalchemy.orm import Session, aliased
 
+from ledger.books.adjustments import Line as AdjustmentLine
+from ledger.books.adjustments import ManualEntry, post_manual_entry
 from ledger.core.errors import ConcurrentWrite, InvalidInput, InvalidState, NotFound
 from ledger.db.models import BankStatement, Entry, MatchedEntry, Posting, ReconciliationMatch, StatementLine
 from ledger.db.types import utc_now
+from ledger.giving.donations import GiftRecord, record_donation
 from ledger.reconciliation.imports import money_account
 from ledger.reconciliation.matching import Item, Line, Proposal, automatic, propose
 
@@ -217,3 +220,50 @@ def report(session: Session, organisation_id: int, account_id: int, start: dt.da
                   [line for line in lines if line.day >= start], [item for item in items if item.day >= start],
                   unexplained)
 
+
+
+@dataclass(frozen=True, slots=True)
+class FromLine:
+    """What a line the books lack is: a ``gift`` (money in, recorded as a bank gift to ``fund_id``, from
+    ``donor_id`` if known) or an ``entry`` against ``account_id`` (a bank fee to an expense account, interest to a
+    revenue account), in ``fund_id``."""
+
+    kind: str
+    fund_id: int
+    account_id: int | None = None
+    donor_id: int | None = None
+    description: str = ""
+
+
+def entry_from_line(session: Session, organisation_id: int, line_id: int, made: FromLine,
+                    recorded_by: str) -> ReconciliationMatch:
+    """Records what the line is, through the ledger's own recipes (a gift through the gifts' record, anything else
+    as a manual entry, with every rule of each), dated the day the bank booked it, and matches the line to it. The
+    entry's key is the line's: asked twice, the line gets one entry."""
+    line = session.get(StatementLine, line_id)
+    if line is None or line.organisation_id != organisation_id:
+        raise NotFound(f"statement line {line_id} does not exist", field="line_id")
+    if line.match_id is not None:
+        raise InvalidState(f"line {line_id} is matched already", field="line_id")
+    key = f"statement-line-{line.id}"
+    text = made.description.strip() or " ".join(filter(None, (line.description, line.counterparty,
+                                                               line.reference)))[:500] or "bank statement line"
+    if made.kind == "gift":
+        if line.amount_minor < 0:
+            raise InvalidInput("a gift is money in: this line is money out", field="kind")
+        entry_id = record_donation(session, organisation_id, GiftRecord(
+            made.fund_id, line.amount_minor, line.currency, "bank", line.booked_on, made.donor_id,
+            reference=(line.bank_id or line.reference)[:200], description=text, account_id=line.account_id),
+            idempotency_key=key, recorded_by=recorded_by).entry_id
+    elif made.kind == "entry":
+        if made.account_id is None:
+            raise InvalidInput("is required for an entry", field="account_id")
+        money_in = line.amount_minor > 0
+        sides = [(line.account_id, "debit" if money_in else "credit"), (made.account_id, "credit" if money_in
+                                                                          else "debit")]
+        entry_id = post_manual_entry(session, organisation_id, ManualEntry(line.booked_on, text, [
+            AdjustmentLine(account_id, made.fund_id, side, abs(line.amount_minor), line.currency)
+            for account_id, side in sides]), idempotency_key=key, recorded_by=recorded_by).id
+    else:
+        raise InvalidInput("must be gift or entry", field="kind")
+    return _keep(session, organisation_id, line.account_id, [line.id], [entry_id], "created", recorded_by)

@@ -108,6 +108,7 @@ ROUTE_NEEDS = {
     ("reconciliation.Matches", "POST"): "org_admin",
     ("reconciliation.Unmatch", "POST"): "org_admin",
     ("reconciliation.ReconciliationReport", "GET"): "org_read",
+    ("reconciliation.EntryFromLine", "POST"): "org_admin",
     ("receipts.GiftAidDeclarations", "GET"): "member_read",
     ("receipts.GiftAidDeclarations", "POST"): "member_write",
     ("receipts.GiftAidCancellation", "POST"): "member_write",
@@ -186,6 +187,7 @@ def _objects(world) -> dict[str, dict]:
                              "user_id": world.users["spare"], "year": 2020, "month": 1,
                              "receipt_id": active_receipts(session, donation.id)[0].id,
                              "report_id": _report(session, org), "name": "icbc", "match_id": 999_999,
+                             "line_id": 999_999,
                              "declaration_id": declare(session, org, donor.id, declared_on=dt.date(2026, 11, 1),
                                                        effective_from=None, created_by="setup").id}
         return scopes

@@ -143,3 +143,33 @@ def test_the_books_and_the_bank_matched_undone_and_the_report_balancing(world):
     assert undone.status_code == 200 and undone.json["unmatched_at"] and again.status_code == 409
     assert len(after["unmatched_lines"]) == 1 + len(matched["line_ids"]) and after["unexplained_minor"] == 0
     assert redone.status_code == 201 and reconcile(world, bank)["unmatched_lines"] == report["unmatched_lines"]
+
+
+def test_what_the_books_lack_is_recorded_from_its_line_once_and_the_account_reconciles(world):
+    bank = account(world, "1002")
+    fees = account(world, "5201")
+    world.call("org_admin", "PUT", world.url("/statement-mappings/plain"), {
+        "date": "date", "amount": "amount", "reference": "reference", "counterparty": "counterparty",
+        "bank_id": "id", "balance": "balance"})
+    upload(world, "org_admin", STATEMENT.encode(), "oct.csv", account_id=bank, format="csv", mapping="plain")
+    lines = {line["amount_minor"]: line["id"] for line in world.call(
+        "auditor", "GET", world.url(f"/statement-lines?account_id={bank}")).json["items"]}
+
+    def made(line_id, key, **body):
+        return world.call("org_admin", "POST", world.url(f"/reconciliation/lines/{line_id}/entry"),
+                          {"fund_id": world.fund, **body}, key=key)
+
+    early = made(lines[-1_500], "too-early", kind="entry", account_id=fees)  # the fund's bank holds nothing yet
+    gifts = [made(lines[amount], f"gift-{amount}", kind="gift") for amount in (100_000, 880_000, 245_030)]
+    fee = made(lines[-1_500], "fee", kind="entry", account_id=fees, description="账户管理费 bank charge")
+    again = made(lines[-1_500], "fee-again", kind="entry", account_id=fees)
+    outward_gift = made(lines[-1_500], "wrong", kind="gift")
+    report = reconcile(world, bank)
+
+    assert early.status_code == 422 and early.json["code"] == "account_limit_exceeded"  # the books' rules hold
+    assert fee.status_code == 201, fee.json
+    assert fee.json["rule"] == "created" and again.status_code == 409
+    assert outward_gift.status_code == 409  # (matched already: nothing is recorded twice)
+    assert [gift.status_code for gift in gifts] == [201, 201, 201]
+    assert report["unmatched_lines"] == [] and report["unmatched_entries"] == [] and report["reconciled"] is True
+    assert report["books_closing_minor"] == report["bank_closing_minor"] == 1_223_530
