@@ -13,7 +13,16 @@ from marshmallow import Schema, fields, validate
 from api.edge.auth import requires
 from api.edge.session import read_session
 from api.edge.writes import UnitOfWork, perform
-from api.rest.common import Blueprint, PageQuerySchema, documents_problems, object_id, page_schema, text
+from api.rest.common import (
+    Blueprint,
+    PageQuerySchema,
+    csv_response,
+    documents_problems,
+    object_id,
+    page_schema,
+    text,
+    wants_csv,
+)
 from ledger.access.policy import Need
 from ledger.reconciliation import imports, mappings, matches
 
@@ -286,8 +295,29 @@ class ReconciliationReport(MethodView):
     @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
         """The account's reconciliation through ``end``: the bank's closing balance, the books', what only each side
-        has from ``start``, and the difference left unexplained (0: reconciled)."""
-        return matches.report(read_session(), organisation_id, query["account_id"], query["start"], query["end"])
+        has from ``start``, and the difference left unexplained (0: reconciled). ``Accept: text/csv``: the same as
+        one table (``section`` summary, bank_only or books_only)."""
+        found = matches.report(read_session(), organisation_id, query["account_id"], query["start"], query["end"])
+        if wants_csv():
+            return csv_response(_report_rows(found), REPORT_COLUMNS,
+                                f"reconciliation-{found.account_id}-{found.start}-{found.end}")
+        return found
+
+
+REPORT_COLUMNS = ["section", "item", "id", "day", "amount_minor", "text"]
+
+
+def _report_rows(found) -> list[dict]:
+    summary = [("bank_closing_minor", found.bank_closing_minor), ("books_closing_minor", found.books_closing_minor),
+               ("matched_lines", found.matched_lines), ("matched_minor", found.matched_minor),
+               ("unexplained_minor", found.unexplained_minor), ("reconciled", found.reconciled)]
+    rows = [{"section": "summary", "item": name, "amount_minor": "" if value is None else value}
+            for name, value in summary]
+    rows += [{"section": "bank_only", "item": "line", "id": line.id, "day": line.day, "amount_minor": line.amount_minor,
+              "text": line.text} for line in found.unmatched_lines]
+    rows += [{"section": "books_only", "item": "entry", "id": item.id, "day": item.day,
+              "amount_minor": item.amount_minor, "text": item.text} for item in found.unmatched_items]
+    return rows
 
 
 class FromLineSchema(Schema):

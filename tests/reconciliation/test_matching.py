@@ -4,7 +4,9 @@ and the report that balances once every difference is explained."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import uuid
 
@@ -173,3 +175,24 @@ def test_what_the_books_lack_is_recorded_from_its_line_once_and_the_account_reco
     assert [gift.status_code for gift in gifts] == [201, 201, 201]
     assert report["unmatched_lines"] == [] and report["unmatched_entries"] == [] and report["reconciled"] is True
     assert report["books_closing_minor"] == report["bank_closing_minor"] == 1_223_530
+
+
+def test_the_report_as_one_csv_table(world):
+    bank = account(world, "1002")
+    gift(world, 100_000, "2026-10-03")
+    world.call("org_admin", "PUT", world.url("/statement-mappings/plain"), {
+        "date": "date", "amount": "amount", "reference": "reference", "counterparty": "counterparty",
+        "bank_id": "id", "balance": "balance"})
+    upload(world, "org_admin", STATEMENT.encode(), "oct.csv", account_id=bank, format="csv", mapping="plain")
+    world.call("org_admin", "POST", world.url("/reconciliation/auto-match"), {"account_id": bank})
+
+    answer = world.call("auditor", "GET", world.url(
+        f"/reconciliation/report?account_id={bank}&start=2026-10-01&end=2026-10-31"), headers={"Accept": "text/csv"})
+    rows = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
+    summary = {row["item"]: row["amount_minor"] for row in rows if row["section"] == "summary"}
+
+    assert answer.mimetype == "text/csv" and summary["books_closing_minor"] == "100000"
+    assert summary["bank_closing_minor"] == "1223530" and summary["unexplained_minor"] == "0"
+    assert sorted(int(row["amount_minor"]) for row in rows if row["section"] == "bank_only") == [
+        -1_500, 245_030, 880_000]
+    assert [row for row in rows if row["section"] == "books_only"] == []
