@@ -23,7 +23,18 @@ import receipts
 from api import cli, pages
 from api.edge import errors, limits, refusals
 from api.edge.session import close_session
-from api.rest import gifts, grants, health, journal, organisations, people, reconciliation, reports
+from api.rest import (
+    gifts,
+    grants,
+    health,
+    journal,
+    organisations,
+    payouts,
+    people,
+    reconciliation,
+    reconciliation_closes,
+    reports,
+)
 from api.rest import receipts as receipt_routes
 from api.rest.common import MAX_ID, ProblemSchema
 from api.webhooks import stripe as stripe_webhook
@@ -146,7 +157,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api = LedgerApi(app)
     for blueprint in (health.home_blp, health.blp, people.sign_in_blp, people.blp, organisations.blp, gifts.blp,
                       grants.blp, journal.blp, receipt_routes.blp, reports.blp, reconciliation.blp,
-                      stripe_webhook.blp):
+                      reconciliation_closes.blp, payouts.blp, stripe_webhook.blp):
         api.register_blueprint(blueprint)
     app.extensions["ledger_api"] = api
     # Swagger UI from the flask-swagger-ui package, served by the app itself: the documentation works on a

@@ -30,7 +30,7 @@ from ledger.core.money import Money
 from ledger.db.schema import migrate
 from ledger.demo import DEMO_PASSWORD, DEMO_PEOPLE, load_demo_if_empty
 from ledger.payments.stripe_channel import events_since, replay
-from ledger.reconciliation import imports, matches, statements
+from ledger.reconciliation import closes, imports, matches, payouts, statements
 from ledger.reports import publishing
 from receipts import documents
 from receipts import register as receipt_register
@@ -346,6 +346,59 @@ def auto_match_command(organisation_id: int, account_id: int) -> None:
     rules = ", ".join(f"{count} {rule.replace('_', ' ')}" for rule, count in sorted(done.by_rule.items()))
     click.echo(f"{done.matches} match(es): {done.lines} line(s) to {done.entries} entr(ies)"
                + (f" ({rules})" if rules else ""))
+
+
+@reconcile_group.command("close", help="Close an account's month as reconciled: the ledger's month is closed and "
+                                       "its reconciliation report frozen (refused while anything is unexplained).")
+@click.option("--organisation", "organisation_id", type=int, required=True)
+@click.option("--account", "account_id", type=int, required=True)
+@click.option("--month", type=click.DateTime(["%Y-%m"]), required=True, help="The month, as 2026-10.")
+def close_month_command(organisation_id: int, account_id: int, month: dt.datetime) -> None:
+    try:
+        frozen = _database().write(lambda session: closes.close_reconciled_month(
+            session, organisation_id, account_id, month.year, month.month, "console"))
+    except LedgerError as error:
+        raise click.UsageError(str(error)) from error
+    _database().write(lambda session: _audit(session, "reconcile.close", {
+        "organisation_id": organisation_id, "account_id": account_id, "month": f"{month:%Y-%m}",
+        "version": frozen.version, "sha256": frozen.sha256}))
+    click.echo(f"{month:%Y-%m} closed as reconciled (version {frozen.version}, closed at "
+               f"{frozen.closed_at.isoformat(timespec='seconds')}): sha256 {frozen.sha256}")
+
+
+@reconcile_group.command("payout", help="Tie a Stripe payout's balance transactions to the organisation's donations "
+                                        "and its amount to the entries posted; exit code 1 when it does not "
+                                        "reconcile.")
+@click.argument("payout_id")
+@click.option("--organisation", "organisation_id", type=int, required=True)
+def payout_command(payout_id: str, organisation_id: int) -> None:
+    account = stripe_account()
+    if account is None:
+        raise click.UsageError("no Stripe account is configured: set STRIPE_SECRET_KEY")
+    try:
+        with _database().read() as session:
+            get_organisation(session, organisation_id)
+            found = payouts.payout_tie(session, account, organisation_id, payout_id)
+    except LedgerError as error:
+        raise click.UsageError(str(error)) from error
+    payout = found.payout
+    click.echo(f"payout {payout.id}: {Money(payout.amount_minor, payout.currency)}, {payout.status}, arriving "
+               f"{payout.arrival_date} (amounts below in minor units)")
+    table = [("transaction", "type", "donation", "Stripe net", "ledger net", "difference")] + [
+        (row.transaction_id, row.type, str(row.donation_id or "-"), str(row.stripe_net_minor),
+         "-" if row.ledger_net_minor is None else str(row.ledger_net_minor), str(row.difference_minor))
+        for row in found.rows]
+    widths = [max(len(cells[column]) for cells in table) for column in range(len(table[0]))]
+    for cells in table:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip())
+    click.echo(f"Stripe's nets {found.transactions_net_minor}, the ledger's {found.tied_net_minor}, posted "
+               f"{found.posted_minor}")
+    for difference in found.differences:
+        click.echo(f"difference: {difference.kind} {difference.amount_minor}"
+                   + (f" ({difference.transaction_id})" if difference.transaction_id else ""))
+    click.echo("reconciled" if found.reconciled else f"does not reconcile: {len(found.differences)} difference(s)")
+    if not found.reconciled:
+        raise SystemExit(1)
 
 
 def _mapping(name: str) -> statements.CsvMapping:

@@ -2,14 +2,17 @@
 made of real records through the same services the API uses: donors (some consenting to be named), a few dozen
 gifts recorded with them, a refund, an in-kind gift, a grant requested by the fund manager, approved and paid by
 the administrator, a transfer between funds and a release from restriction. Online gifts with processor fees and
-their payout are posted by their recipes until online giving (issue 10) records them. Deterministic, so every
-fresh checkout shows the same books.
+their payout are posted by their recipes until online giving (issue 10) records them. Then the bank's statement
+for the autumn (ledger/demo_data/, made from these books by scripts/demo_bank_statement.py) is imported and matched,
+and the two things only the bank knew (its interest and a charge) are recorded from their lines, so the bank
+account reconciles. Deterministic, so every fresh checkout shows the same books.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
+from importlib.resources import files
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,20 +25,25 @@ from ledger.books.entries import post_entries
 from ledger.books.integrity import seal_pending
 from ledger.books.organisations import create_fund, create_organisation
 from ledger.books.transfers import Transfer, transfer
-from ledger.core.chart import Chart
+from ledger.core.chart import Chart, Role
 from ledger.core.drafts import EntryDraft
+from ledger.core.errors import InvalidState
 from ledger.core.money import Money
 from ledger.core.recipes import Particulars, online_donation, payout
 from ledger.core.registration import unified_social_credit_code
 from ledger.db.engine import Database
-from ledger.db.models import Organisation
+from ledger.db.models import Donation, Donor, Fund, Organisation, StatementLine
 from ledger.giving.donations import GiftRecord, record_donation
 from ledger.giving.donors import Contact, create_donor
 from ledger.giving.refunds import refund_donation
 from ledger.grants.lifecycle import GrantRequest, approve_grant, pay_grant, request_grant
+from ledger.reconciliation.imports import import_statement
+from ledger.reconciliation.matches import FromLine, auto_match, bank_lines, entry_from_line, ledger_items, match
+from ledger.reconciliation.statements import CN_BANK
 from ledger.reports.publishing import Period, publish
 
 DEMO_NAME = "成都市锦城社区发展基金会 Jincheng Community Development Foundation (demo)"
+DEMO_STATEMENT = "jincheng-bank-2026-09-11.gbk.csv"  # in ledger/demo_data/
 MANAGER = "demo-manager@jincheng.example.org"
 ADMIN = "demo-admin@jincheng.example.org"
 # The demo's people, all with DEMO_PASSWORD: for trying the API on a laptop, never for a real deployment.
@@ -69,6 +77,13 @@ def _publish(session: Session, organisation_id: int) -> None:
 
 
 def _load(session: Session) -> int:
+    organisation_id = load_books(session)
+    _reconcile(session, organisation_id)
+    return organisation_id
+
+
+def load_books(session: Session) -> int:
+    """The demo's books, without its bank statement (which scripts/demo_bank_statement.py makes from them)."""
     organisation = create_organisation(
         session, name=DEMO_NAME, kind="foundation", base_currency="CNY", jurisdiction="CN",
         registration_number=unified_social_credit_code("53510100MJ0123456"), books_opened_on=dt.date(2026, 9, 1),
@@ -158,3 +173,47 @@ def _online_entries(chart: Chart, fund_id: int) -> list[EntryDraft]:
     entries.append(payout(chart, fund_id, Money(net, "CNY"),
                           Particulars(dt.date(2026, 10, 20), "demo-payout-1", "processor", "支付机构结算 payout")))
     return entries
+
+
+# 《民间非营利组织会计制度》, 5301 筹资费用: a bank's charges are fundraising costs, and interest on deposits is
+# credited to the same account (冲减筹资费用), not to revenue. Both are the foundation's own: its general fund's.
+FUNDRAISING_COSTS = "5301"
+BANK_ONLY_LINES = {"利息": "存款利息 interest on deposits", "手续费": "银行手续费 bank charges"}
+
+
+def _reconcile(session: Session, organisation_id: int) -> None:
+    """The autumn's statement imported for the bank account and matched by the administrator, as a foundation does
+    before it publishes; what the bank alone knew is then recorded from its lines, so every line is matched."""
+    bank = load_chart(session, organisation_id).account(Role.BANK)
+    content = (files("ledger") / "demo_data" / DEMO_STATEMENT).read_bytes()
+    import_statement(session, organisation_id, bank, filename=DEMO_STATEMENT, content=content, file_format="csv",
+                     mapping=CN_BANK, imported_by=ADMIN)
+    auto_match(session, organisation_id, bank, matched_by=ADMIN)
+    _match_by_payer(session, organisation_id, bank)
+    general = session.scalars(select(Fund.id).where(Fund.organisation_id == organisation_id,
+                                                    Fund.kind == "general")).one()
+    costs = load_chart(session, organisation_id).by_code[FUNDRAISING_COSTS]
+    for line in bank_lines(session, organisation_id, bank):
+        what = next((text for word, text in BANK_ONLY_LINES.items() if word in line.text), None)
+        if what is None:  # the statement and the books have parted: scripts/demo_bank_statement.py remakes it
+            raise InvalidState(f"the demo's statement line {line.text!r} of {line.day} matches nothing in the books",
+                               field="statement")
+        entry_from_line(session, organisation_id, line.id, FromLine("entry", general, costs, description=what),
+                        recorded_by=ADMIN)
+
+
+def _match_by_payer(session: Session, organisation_id: int, bank: int) -> None:
+    """The lines the matcher leaves for a person, because two gifts fit one alike (the same amount, the same days),
+    the administrator tells apart by the payer's name the bank shows, the earliest gift first."""
+    gifts: dict[tuple[int, str], list[int]] = {}
+    for item in ledger_items(session, organisation_id, bank):
+        gift = session.scalars(select(Donation).where(Donation.entry_id == item.id)).first()
+        if gift is not None and gift.donor_id is not None:
+            payer = session.get(Donor, gift.donor_id).name.split(" ")[0]  # (its Chinese words, as the bank prints it)
+            gifts.setdefault((item.amount_minor, payer), []).append(item.id)
+    for line in session.scalars(select(StatementLine).where(
+            StatementLine.account_id == bank, StatementLine.match_id.is_(None))
+            .order_by(StatementLine.booked_on, StatementLine.id)).all():
+        found = gifts.get((line.amount_minor, line.counterparty))
+        if found:
+            match(session, organisation_id, bank, [line.id], [found.pop(0)], matched_by=ADMIN)

@@ -71,7 +71,8 @@ def register(app: Flask, sign_in: Blueprint) -> None:
 
 
 # The few routes whose honest bodies are files (a bank statement), and their own caps.
-LARGE_BODIES = {"reconciliation.Statements": MAX_STATEMENT_BYTES + 1024 * 1024}  # (the multipart's envelope)
+LARGE_BODIES = {"reconciliation.Statements": MAX_STATEMENT_BYTES + 1024 * 1024,  # (the multipart's envelope)
+                "manage.import_statement": MAX_STATEMENT_BYTES + 1024 * 1024}
 
 
 def _chunked_body_within_the_cap() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Flask, request
 from flask_limiter.util import get_remote_address
 
-from api.pages import donor_receipts, giving, layout, open_data, public, published, verify
+from api.pages import donor_receipts, giving, layout, manage, open_data, public, published, verify
 
 
 def register(app: Flask) -> None:
@@ -25,6 +25,10 @@ def register(app: Flask) -> None:
     app.register_blueprint(donor_receipts.blp)
     app.register_blueprint(open_data.blp)
     app.register_blueprint(published.blp)
+    # The manager's screen: signing in with a password is limited per address as the API's is.
+    app.extensions["ledger_limiter"].limit(app.config["RATELIMIT_SIGN_IN"], key_func=get_remote_address,
+                                           methods=["POST"])(manage.sign_in)
+    app.register_blueprint(manage.blp)
     app.before_request(_browsers_get_the_home_page)
 
 

@@ -3,15 +3,16 @@ and CSV answers for lists and statements."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 
 import flask_smorest
-from flask import Response, request, stream_with_context
+from flask import request
 from flask_smorest.utils import resolve_schema_instance
 from marshmallow import Schema, ValidationError, fields, validate
+
+from api.edge.csv_export import CSV as CSV
+from api.edge.csv_export import csv_response as csv_response
 
 # The problem documents are the edge's (the webhooks document them too); the resources take them from here.
 from api.edge.documented import PROBLEMS as PROBLEMS
@@ -21,7 +22,6 @@ from api.edge.session import database
 from ledger.core.money import MAX_AMOUNT_MINOR
 from ledger.db.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
 
-CSV = "text/csv"
 MAX_ID = 2**63 - 1  # ids are BIGINT on PostgreSQL, INTEGER (64-bit) on SQLite
 
 
@@ -104,29 +104,6 @@ def wants_csv() -> bool:
     return best == CSV
 
 
-def csv_response(rows: Iterable[dict], columns: list[str], filename: str) -> Response:
-    """The rows as CSV, streamed as they come (a generator of rows spanning many pages holds one page at a time)."""
-    def generate() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\r\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({key: _inert(value) for key, value in row.items()})
-            if buffer.tell() > 64 * 1024:
-                yield _drained(buffer)
-        yield _drained(buffer)
-
-    return Response(stream_with_context(generate()), mimetype=CSV,
-                    headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'})
-
-
-def _drained(buffer: io.StringIO) -> str:
-    text = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    return text
-
-
 def every_row(fetch: Callable[..., Page], after: int | None,
               dump: Callable[[list], list[dict]]) -> Iterator[dict]:
     """Every row a list's filters select, from ``after`` on, page after page of the largest size: a CSV export
@@ -140,14 +117,6 @@ def every_row(fetch: Callable[..., Page], after: int | None,
         if page.next_after is None:
             return
         after = page.next_after
-
-
-def _inert(value):
-    """A text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading apostrophe:
-    donors' names and descriptions come from outside. Numbers stay numbers."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 # The status is an int, as @blp.response keys it: with "200" this would replace the JSON answer's documentation

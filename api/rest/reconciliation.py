@@ -24,7 +24,8 @@ from api.rest.common import (
     wants_csv,
 )
 from ledger.access.policy import Need
-from ledger.reconciliation import imports, mappings, matches
+from ledger.reconciliation import closes, imports, mappings, matches
+from ledger.reconciliation.matches import REPORT_COLUMNS, report_rows
 
 blp = Blueprint("reconciliation", __name__, url_prefix="/api/v1/organisations/<int:organisation_id>",
                 description="Reconciliation: bank statements and their lines")
@@ -236,6 +237,13 @@ class ReconciliationReportSchema(Schema):
     unexplained_minor = fields.Integer(required=True, allow_none=True, metadata={
         "description": "bank closing − bank-only lines + books-only entries − books closing: 0 when it reconciles"})
     reconciled = fields.Boolean(required=True)
+    frozen = fields.Boolean(required=True, metadata={
+        "description": "a whole month closed as reconciled: the report frozen when it was closed, never changed"})
+    closed_at = fields.DateTime(required=True, allow_none=True, metadata={"description": "when it was frozen"})
+    sha256 = fields.String(required=True, allow_none=True, metadata={
+        "description": "the SHA-256 of the frozen report's canonical JSON"})
+    version = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "the month's close it is (a month reopened and closed again: the next)"})
 
 
 @blp.route("/reconciliation/suggestions")
@@ -295,29 +303,15 @@ class ReconciliationReport(MethodView):
     @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
         """The account's reconciliation through ``end``: the bank's closing balance, the books', what only each side
-        has from ``start``, and the difference left unexplained (0: reconciled). ``Accept: text/csv``: the same as
+        has from ``start``, and the difference left unexplained (0: reconciled); for a whole month closed as reconciled,
+        the report frozen when it was closed. ``Accept: text/csv``: the same as
         one table (``section`` summary, bank_only or books_only)."""
-        found = matches.report(read_session(), organisation_id, query["account_id"], query["start"], query["end"])
+        found = closes.read_report(read_session(), organisation_id, query["account_id"], query["start"],
+                                   query["end"])
         if wants_csv():
-            return csv_response(_report_rows(found), REPORT_COLUMNS,
+            return csv_response(report_rows(found), REPORT_COLUMNS,
                                 f"reconciliation-{found.account_id}-{found.start}-{found.end}")
         return found
-
-
-REPORT_COLUMNS = ["section", "item", "id", "day", "amount_minor", "text"]
-
-
-def _report_rows(found) -> list[dict]:
-    summary = [("bank_closing_minor", found.bank_closing_minor), ("books_closing_minor", found.books_closing_minor),
-               ("matched_lines", found.matched_lines), ("matched_minor", found.matched_minor),
-               ("unexplained_minor", found.unexplained_minor), ("reconciled", found.reconciled)]
-    rows = [{"section": "summary", "item": name, "amount_minor": "" if value is None else value}
-            for name, value in summary]
-    rows += [{"section": "bank_only", "item": "line", "id": line.id, "day": line.day, "amount_minor": line.amount_minor,
-              "text": line.text} for line in found.unmatched_lines]
-    rows += [{"section": "books_only", "item": "entry", "id": item.id, "day": item.day,
-              "amount_minor": item.amount_minor, "text": item.text} for item in found.unmatched_items]
-    return rows
 
 
 class FromLineSchema(Schema):

@@ -451,6 +451,31 @@ class StatementMapping(Base):
     updated_by: Mapped[str] = mapped_column(String(200))
 
 
+class ReconciliationClose(Base):
+    """An account's month closed as reconciled: the month's reconciliation report as it stood (``report``, canonical
+    JSON; ``sha256`` its digest), ``version`` counting the closes of that month (reopened and closed again: the next
+    one). Append-only (triggers)."""
+
+    __tablename__ = "reconciliation_closes"
+    __table_args__ = (
+        ForeignKeyConstraint(["organisation_id", "account_id"], ["accounts.organisation_id", "accounts.id"],
+                             name="fk_reconciliation_closes_account_accounts"),
+        UniqueConstraint("account_id", "month", "version"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint("length(sha256) = 64", name="sha256_whole"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(Id)
+    account_id: Mapped[int] = mapped_column(Id)
+    month: Mapped[dt.date] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer)
+    report: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    closed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    closed_by: Mapped[str] = mapped_column(String(200))
+
+
 class PublicVersion(Base):
     """A number the database's triggers raise whenever what an organisation's public pages show changes without an
     entry (the organisation, a fund or an account edited or added, a donor edited, a report published): with the

@@ -19,6 +19,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from ledger.books.charts import load_chart
 from ledger.books.entries import post_entry, reverse_entry
-from ledger.core.errors import ChannelUnavailable, EventMalformed, InvalidState, SignatureInvalid
+from ledger.core.errors import ChannelUnavailable, EventMalformed, InvalidState, NotFound, SignatureInvalid
 from ledger.core.money import Money
 from ledger.core.recipes import Particulars, payout, payout_netted, processor_fee, processor_fee_returned
 from ledger.core.vocabulary import EventStatus, GiftStatus
@@ -296,7 +297,7 @@ def _record_refunds(session: Session, account: StripeAccount, gift: OnlineGift, 
         if found.status == "succeeded":
             refund_donation(session, gift.organisation_id, gift.donation_id, amount_minor=found.amount,
                             refunded_on=dt.datetime.fromtimestamp(found.created, dt.UTC).date(),
-                            reason=f"Stripe refund {found.id}", idempotency_key=f"stripe-refund-{found.id}",
+                            reason=f"Stripe refund {found.id}", idempotency_key=refund_key(found.id),
                             recorded_by="stripe")
 
 
@@ -329,7 +330,7 @@ def _dispute_movement(session: Session, gift: OnlineGift, dispute_id: str, trans
         raise InvalidState(f"dispute {dispute_id} was settled in {transaction.currency.upper()}, the gift in "
                            f"{gift.currency}: a manager records it by hand", field="dispute")
     day = dt.datetime.fromtimestamp(transaction.created, dt.UTC).date()
-    withdrawn = f"stripe-dispute-{dispute_id}"
+    withdrawn = dispute_key(dispute_id)
     if transaction.amount < 0 and _refund_keyed(session, gift, withdrawn) is None:
         refund_donation(session, gift.organisation_id, gift.donation_id, amount_minor=-transaction.amount,
                         refunded_on=day, reason=f"Stripe dispute {dispute_id}: the donor's bank took the gift back",
@@ -341,7 +342,7 @@ def _dispute_movement(session: Session, gift: OnlineGift, dispute_id: str, trans
         verb = "charged" if transaction.fee > 0 else "returned"
         post_entry(session, recipe(load_chart(session, gift.organisation_id), gift.fund_id,
                                    Money(abs(transaction.fee), gift.currency),
-                                   Particulars(day, f"stripe-dispute-fee-{transaction.id}", "stripe",
+                                   Particulars(day, dispute_fee_key(transaction.id), "stripe",
                                                f"Stripe dispute fee {verb}, dispute {dispute_id}")))
 
 
@@ -372,7 +373,7 @@ def _settle_payout(session: Session, account: StripeAccount, found: dict, *, fai
         log.warning("stripe payout %s: %s minor units of its balance transactions belong to no gift of this ledger",
                     payout_id, unexplained)
     for (organisation_id, fund_id, currency), net in sorted(shares.items()):
-        key = f"stripe-payout-{payout_id}-{fund_id}"
+        key = payout_key(payout_id, fund_id)
         if failed:
             _reverse_if_posted(session, organisation_id, key)
         elif net:  # (below zero: the fund owed Stripe more than its gifts brought, netted out of the payout)
@@ -385,20 +386,79 @@ def _settle_payout(session: Session, account: StripeAccount, found: dict, *, fai
 def _payout_shares(session: Session, account: StripeAccount, payout_id: str) -> tuple[dict, int]:
     shares: dict[tuple, int] = {}
     unexplained = 0
-    listing = account.client().v1.balance_transactions.list(
-        params={"payout": payout_id, "limit": 100, "expand": ["data.source"]})
-    for transaction in listing.auto_paging_iter():
-        if transaction.type == "payout":
-            continue
-        source = transaction.source
-        intent_id = _intent_of(account, source) if source is not None and not isinstance(source, str) else None
-        gift = _recorded_gift(session, account, intent_id) if intent_id else None
-        if gift is None or transaction.currency.upper() != gift.currency:
-            unexplained += transaction.net
+    for transaction in payout_transactions(account, payout_id):
+        gift = _recorded_gift(session, account, transaction.intent_id) if transaction.intent_id else None
+        if gift is None or transaction.currency != gift.currency:
+            unexplained += transaction.net_minor
             continue
         key = (gift.organisation_id, gift.fund_id, gift.currency)
-        shares[key] = shares.get(key, 0) + transaction.net
+        shares[key] = shares.get(key, 0) + transaction.net_minor
     return shares, unexplained
+
+
+@dataclass(frozen=True, slots=True)
+class Payout:
+    """A payout as Stripe holds it (its currency upper-case, as the ledger writes currencies)."""
+
+    id: str
+    amount_minor: int
+    currency: str
+    arrival_date: dt.date
+    status: str  # paid, pending, in_transit, canceled, failed
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceTransaction:
+    """One of a payout's balance transactions: what moved (``amount``), Stripe's fee, the net paid out, and what
+    it came from (``source_kind``: charge, refund, dispute…; ``intent_id``: the payment it concerns, if any)."""
+
+    id: str
+    type: str
+    amount_minor: int
+    fee_minor: int
+    net_minor: int
+    currency: str
+    source_id: str | None
+    source_kind: str | None
+    intent_id: str | None
+
+
+PAYOUT_ID = re.compile(r"po_[A-Za-z0-9]{1,250}")
+
+
+def payout_of(account: StripeAccount, payout_id: str) -> Payout:
+    """The payout, read from Stripe; unknown there (or of another account) is not found, naming ``payout_id``."""
+    if not PAYOUT_ID.fullmatch(payout_id):
+        raise NotFound("is not a Stripe payout's id (po_…)", field="payout_id")
+    try:
+        found = account.client().v1.payouts.retrieve(payout_id)
+    except stripe.InvalidRequestError:
+        raise NotFound("is no payout of this Stripe account", field="payout_id") from None
+    except stripe.StripeError as error:
+        log.warning("stripe could not answer for payout %s: %s", payout_id, error)
+        raise ChannelUnavailable("Stripe could not be asked for the payout; try again later") from None
+    return Payout(found.id, found.amount, found.currency.upper(),
+                  dt.datetime.fromtimestamp(found.arrival_date, dt.UTC).date(), found.status)
+
+
+def payout_transactions(account: StripeAccount, payout_id: str) -> list[BalanceTransaction]:
+    """The balance transactions a payout paid out (its own, of type payout, left out), each with the payment its
+    source concerns."""
+    try:
+        listing = account.client().v1.balance_transactions.list(
+            params={"payout": payout_id, "limit": 100, "expand": ["data.source"]})
+        return [_balance_transaction(account, found) for found in listing.auto_paging_iter() if found.type != "payout"]
+    except stripe.StripeError as error:
+        log.warning("stripe could not list the transactions of payout %s: %s", payout_id, error)
+        raise ChannelUnavailable("Stripe could not list the payout's transactions; try again later") from None
+
+
+def _balance_transaction(account: StripeAccount, found) -> BalanceTransaction:
+    source = found.source if found.source is not None and not isinstance(found.source, str) else None
+    return BalanceTransaction(
+        found.id, found.type, found.amount, found.fee, found.net, found.currency.upper(),
+        source.id if source is not None else found.source, getattr(source, "object", None),
+        _intent_of(account, source) if source is not None else None)
 
 
 def _recorded_gift(session: Session, account: StripeAccount, intent_id: str) -> OnlineGift | None:
@@ -414,6 +474,26 @@ def _reverse_if_posted(session: Session, organisation_id: int, key: str) -> None
     if entry_id is not None:
         reverse_entry(session, organisation_id, entry_id, idempotency_key=f"{key}-failed", recorded_by="stripe",
                       description="Stripe payout failed: the money is back at Stripe")
+
+
+def refund_key(refund_id: str) -> str:
+    """The idempotency key of the ledger's refund for a refund made at Stripe."""
+    return f"stripe-refund-{refund_id}"
+
+
+def dispute_key(dispute_id: str) -> str:
+    """The key of the refund a dispute's withdrawal recorded (``-won`` after it: its cancellation)."""
+    return f"stripe-dispute-{dispute_id}"
+
+
+def dispute_fee_key(transaction_id: str) -> str:
+    return f"stripe-dispute-fee-{transaction_id}"
+
+
+def payout_key(payout_id: str, fund_id: int | None = None) -> str:
+    """The key of a fund's share of a payout (``-failed`` after it: its reversal); without a fund, the start of
+    every fund's."""
+    return f"stripe-payout-{payout_id}-{'' if fund_id is None else fund_id}"
 
 
 def events_since(account: StripeAccount, since: dt.datetime) -> list[ArrivedEvent]:

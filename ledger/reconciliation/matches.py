@@ -222,6 +222,23 @@ def report(session: Session, organisation_id: int, account_id: int, start: dt.da
 
 
 
+REPORT_COLUMNS = ["section", "item", "id", "day", "amount_minor", "text"]
+
+
+def report_rows(found: Report) -> list[dict]:
+    """The report as one table's rows (the API's CSV and the manager's): its summary, then each side's items."""
+    summary = [("bank_closing_minor", found.bank_closing_minor), ("books_closing_minor", found.books_closing_minor),
+               ("matched_lines", found.matched_lines), ("matched_minor", found.matched_minor),
+               ("unexplained_minor", found.unexplained_minor), ("reconciled", found.reconciled)]
+    rows = [{"section": "summary", "item": name, "amount_minor": "" if value is None else value}
+            for name, value in summary]
+    rows += [{"section": "bank_only", "item": "line", "id": line.id, "day": line.day, "amount_minor": line.amount_minor,
+              "text": line.text} for line in found.unmatched_lines]
+    rows += [{"section": "books_only", "item": "entry", "id": item.id, "day": item.day,
+              "amount_minor": item.amount_minor, "text": item.text} for item in found.unmatched_items]
+    return rows
+
+
 @dataclass(frozen=True, slots=True)
 class FromLine:
     """What a line the books lack is: a ``gift`` (money in, recorded as a bank gift to ``fund_id``, from

@@ -53,7 +53,7 @@ def donors_world(world):
                  "donation_id": donation["id"], "entry_id": donation["entry_id"], "grant_id": grant["id"],
                  "account_id": 1, "report_id": report["id"], "name": "cn_bank", "match_id": 1, "line_id": 1,
                  "user_id": world.users["org_admin"], "year": 2026, "month": 11, "path": "index.html",
-                 "filename": "x"}
+                 "filename": "x", "payout_id": "po_privacy"}
     return world
 
 

@@ -59,6 +59,7 @@ class StripeStandIn:
     disputes: dict[str, dict] = field(default_factory=dict)
     subscriptions: dict[str, dict] = field(default_factory=dict)
     invoices: dict[str, dict] = field(default_factory=dict)
+    payouts: dict[str, dict] = field(default_factory=dict)
     events: list[dict] = field(default_factory=list)
     requests: list[dict] = field(default_factory=list)
     by_idempotency_key: dict[str, dict] = field(default_factory=dict)
@@ -111,7 +112,7 @@ class StripeStandIn:
         if request.method == "GET" and parts[:2] == ["v1", "invoices"] and len(parts) == 3:
             return self._invoice(parts[2], expand=[value for key, value in request.args.items(multi=True)
                                                    if key.startswith("expand")])
-        if request.method == "GET" and len(parts) == 3 and parts[1] in ("disputes", "charges"):
+        if request.method == "GET" and len(parts) == 3 and parts[1] in ("disputes", "charges", "payouts"):
             return copy.deepcopy(getattr(self, parts[1]).get(parts[2]))
         if request.method == "DELETE" and parts[:2] == ["v1", "subscriptions"] and len(parts) == 3:
             return self._cancel(parts[2])
@@ -312,6 +313,7 @@ class StripeStandIn:
             self.balance_transactions[txn["id"]] = txn
             total += extra
         payout["amount"] = total
+        self.payouts[payout["id"]] = payout  # (the same object: a test's change to it is Stripe's)
         return payout
 
     def refund(self, session_id: str, amount: int) -> dict:
