@@ -45,7 +45,7 @@ class StatementMappingSchema(Schema):
     balance = text(100)
     date_format = text(40, metadata={"description": "strftime's format, when not one of the usual ones"})
     delimiter = text(1, metadata={"description": "one character; a comma when left out"})
-    currency = text(3, metadata={"description": "the lines' currency; CNY when left out"})
+    currency = text(3, metadata={"description": "the lines' currency; the books' when left out"})
 
 
 class NamedStatementMappingSchema(StatementMappingSchema):

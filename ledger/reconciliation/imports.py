@@ -18,6 +18,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from ledger.books.charts import load_chart
+from ledger.books.organisations import get_organisation
 from ledger.core.chart import Role
 from ledger.core.errors import InvalidInput, NotFound
 from ledger.core.money import currency_exponent
@@ -67,8 +68,10 @@ def import_statement(session: Session, organisation_id: int, account_id: int, *,
                      progress: Callable[[int], None] = lambda _done: None) -> Imported:
     """Reads the file and records its statement and its new lines (``progress`` hears how many lines are done)."""
     money_account(session, organisation_id, account_id)
-    statement = read_statement(filename, content, file_format, mapping)
+    books = get_organisation(session, organisation_id).base_currency
+    statement = read_statement(filename, content, file_format, mapping, books)
     currency_exponent(statement.currency)  # (a currency the ledger does not know is refused here)
+    _in_the_books_currency(filename, statement, books)
     prints = fingerprints(statement)
     known = _known(session, account_id, prints)
     record = BankStatement(
@@ -84,6 +87,15 @@ def import_statement(session: Session, organisation_id: int, account_id: int, *,
     session.flush()
     _insert_lines(session, record, fresh, progress)
     return Imported(record, record.new_line_count, len(prints) - len(fresh))
+
+
+def _in_the_books_currency(filename: str, statement: Statement, books: str) -> None:
+    """A statement is reconciled against the books in their currency: one in another currency (a foreign-currency
+    account) would be compared amount for amount with money it is not, so it is refused."""
+    foreign = next((line.currency for line in statement.lines if line.currency != books), None)
+    if statement.currency != books or foreign is not None:
+        raise InvalidInput(f"{filename}: the statement is in {foreign or statement.currency}, the books in {books}; "
+                           f"only statements in {books} are reconciled here", field="file")
 
 
 def _known(session: Session, account_id: int, prints: list[str]) -> set[str]:

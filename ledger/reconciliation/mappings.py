@@ -31,7 +31,7 @@ def mapping_of(values: dict) -> CsvMapping:
     if len(texts["delimiter"] or ",") != 1:
         raise InvalidInput("must be one character", field="delimiter")
     texts["delimiter"] = texts["delimiter"] or ","
-    texts["currency"] = (texts["currency"] or "CNY").upper()
+    texts["currency"] = texts["currency"].upper()  # (none: the books' currency)
     return CsvMapping(**texts)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from ledger.books.adjustments import Line as AdjustmentLine
 from ledger.books.adjustments import ManualEntry, post_manual_entry
+from ledger.books.organisations import get_organisation
 from ledger.core.errors import ConcurrentWrite, InvalidInput, InvalidState, NotFound
 from ledger.db.models import BankStatement, Entry, MatchedEntry, Posting, ReconciliationMatch, StatementLine
 from ledger.db.types import utc_now
@@ -28,12 +29,16 @@ from ledger.reconciliation.matching import Item, Line, Proposal, automatic, prop
 
 def ledger_items(session: Session, organisation_id: int, account_id: int, *, unmatched: bool = True,
                  end: dt.date | None = None) -> list[Item]:
-    """The account's items (see the module's docstring), oldest first."""
+    """The account's items (see the module's docstring), oldest first: in the books' currency, as its statements are
+    (a fund kept in another currency is not reconciled against them)."""
+    currency = get_organisation(session, organisation_id).base_currency
     sides = union_all(
         select(Posting.entry_id, Posting.amount_minor.label("amount"))
-        .where(Posting.organisation_id == organisation_id, Posting.debit_account_id == account_id),
+        .where(Posting.organisation_id == organisation_id, Posting.debit_account_id == account_id,
+               Posting.currency == currency),
         select(Posting.entry_id, (-Posting.amount_minor).label("amount"))
-        .where(Posting.organisation_id == organisation_id, Posting.credit_account_id == account_id)).subquery()
+        .where(Posting.organisation_id == organisation_id, Posting.credit_account_id == account_id,
+               Posting.currency == currency)).subquery()
     reversal = aliased(Entry)
     query = (select(Entry.id, Entry.effective_date, Entry.description, func.sum(sides.c.amount).label("net"))
              .join(sides, sides.c.entry_id == Entry.id)

@@ -14,7 +14,7 @@ import io
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from functools import partial
 
@@ -73,7 +73,7 @@ class CsvMapping:
     balance: str = ""
     date_format: str = ""
     delimiter: str = ","
-    currency: str = "CNY"
+    currency: str = "CNY"  # "": the books' (``read_statement`` is told which)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def required(self) -> list[str]:
@@ -85,7 +85,7 @@ CN_BANK = CsvMapping(date="交易日期", debit="借方发生额", credit="贷�
                      description="摘要", reference="用途", bank_id="交易流水号", balance="余额")
 PRESETS = {"cn_bank": CN_BANK,
            "generic": CsvMapping(date="date", amount="amount", reference="reference", counterparty="counterparty",
-                                 description="description", bank_id="id")}
+                                 description="description", bank_id="id", currency="")}
 
 
 def _unreadable(filename: str, what: str, line: int | None = None) -> StatementUnreadable:
@@ -312,10 +312,13 @@ def _camt_line(filename: str, number: int, entry, text, ns: str) -> StatementLin
                          (text(entry, "AcctSvcrRef") or text(entry, "NtryRef"))[:100])
 
 
-def read_statement(filename: str, content: bytes, file_format: str, mapping: CsvMapping | None = None) -> Statement:
-    """The statement in the file, by its format: ``csv`` (with a mapping), ``ofx`` or ``camt053``."""
+def read_statement(filename: str, content: bytes, file_format: str, mapping: CsvMapping | None = None,
+                   books_currency: str = "CNY") -> Statement:
+    """The statement in the file, by its format: ``csv`` (with a mapping; a mapping that names no currency reads the
+    books'), ``ofx`` or ``camt053``."""
     if file_format == "csv":
-        return read_csv(filename, content, mapping or PRESETS["generic"])
+        mapping = mapping or PRESETS["generic"]
+        return read_csv(filename, content, mapping if mapping.currency else replace(mapping, currency=books_currency))
     if file_format == "ofx":
         return read_ofx(filename, content)
     if file_format == "camt053":

@@ -57,19 +57,6 @@ def test_lines_without_the_banks_ids_are_told_apart_by_their_place_among_twins(w
     assert "2 new line(s)" in first.output and "0 new line(s), 2 already imported" in again.output
 
 
-def test_ofx_and_camt_053_are_imported_with_the_balances_they_state(world):
-    bank = account(world, "1002")
-
-    ofx = run_import(world, SAMPLES / "us-bank-2026-10.ofx", bank)
-    camt = run_import(world, SAMPLES / "uk-bank-2026-10.camt053.xml", bank)
-
-    assert "4 new line(s)" in ofx.output and "2 new line(s)" in camt.output
-    with world.db.read() as session:
-        stated = session.execute(select(BankStatement.format, BankStatement.opening_minor, BankStatement.closing_minor)
-                                 .where(BankStatement.account_id == bank).order_by(BankStatement.id)).all()
-    assert [tuple(row) for row in stated] == [("ofx", None, 1_097_256), ("camt053", 500_000, 523_050)]
-
-
 def test_a_bad_file_or_account_imports_nothing_and_says_why(world, tmp_path):
     bank, revenue = account(world, "1002"), account(world, "4101")
     broken = tmp_path / "broken.csv"
