@@ -42,7 +42,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 from typing import NamedTuple
 
 import psycopg
@@ -319,6 +319,12 @@ _CLOSED_DAYS = """closed AS (
 # The balances upsert's own SET keeps the day it moves from (see _CLOSED_DAYS).
 _LAST_DAYS = ("last_day = greatest(balances.last_day, excluded.last_day),\n"
               "        last_day_before = balances.last_day")
+# What a batch adds to each balance's month (``monthly_balances``, the public figures' months): written by the store's
+# own statements on both engines, like the balances (a statement trigger on postings cost a fifth of a gift's time on
+# the server), after the balances in the same key order, so writers meeting on a month never deadlock.
+_ADD_TO_MONTH = ("ON CONFLICT (account_id, fund_id, currency, month) DO UPDATE\n"
+                 "    SET debits_minor = m.debits_minor + excluded.debits_minor,\n"
+                 "        credits_minor = m.credits_minor + excluded.credits_minor")
 
 
 # Many entries: every column as an array. Replayed keys are skipped before the insert (so that its
@@ -350,14 +356,15 @@ WITH e AS (
     JOIN e ON e.organisation_id = u.organisation_id AND e.idempotency_key = u.key
    ORDER BY u.position
   RETURNING organisation_id, fund_id, debit_account_id, credit_account_id, amount_minor, currency, effective_date
+), sides AS (
+  SELECT debit_account_id AS account_id, fund_id, currency, organisation_id, amount_minor AS debit, 0 AS credit,
+         effective_date AS day FROM p
+  UNION ALL
+  SELECT credit_account_id, fund_id, currency, organisation_id, 0, amount_minor, effective_date FROM p
 ), delta AS (
   SELECT account_id, fund_id, currency, organisation_id, sum(debit) AS debits, sum(credit) AS credits,
          max(day) AS last_day, min(day) AS first_day
-    FROM (SELECT debit_account_id AS account_id, fund_id, currency, organisation_id, amount_minor AS debit,
-                 0 AS credit, effective_date AS day FROM p
-          UNION ALL
-          SELECT credit_account_id, fund_id, currency, organisation_id, 0, amount_minor, effective_date FROM p) AS sides
-   GROUP BY account_id, fund_id, currency, organisation_id
+    FROM sides GROUP BY account_id, fund_id, currency, organisation_id
 ), b AS (
   INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_minor, credits_minor, last_day)
   SELECT account_id, fund_id, currency, organisation_id, debits, credits, last_day
@@ -368,6 +375,12 @@ WITH e AS (
         {_LAST_DAYS}
   RETURNING *
 ), {_CLOSED_DAYS}
+), months AS (
+  INSERT INTO monthly_balances AS m (account_id, fund_id, currency, month, organisation_id, debits_minor, credits_minor)
+  SELECT account_id, fund_id, currency, date_trunc('month', day)::date AS month, min(organisation_id), sum(debit),
+         sum(credit)
+    FROM sides GROUP BY account_id, fund_id, currency, month ORDER BY account_id, fund_id, currency, month
+  {_ADD_TO_MONTH}
 )
 SELECT 'inserted', id, organisation_id, idempotency_key::text, NULL::bigint, NULL::bigint FROM e
 UNION ALL
@@ -682,6 +695,12 @@ WITH lookup AS MATERIALIZED ({_POSTGRES_LOOKUP_ONE}
         {_LAST_DAYS}
   RETURNING *
 ), {_CLOSED_DAYS}
+), months AS (
+  INSERT INTO monthly_balances AS m (account_id, fund_id, currency, month, organisation_id, debits_minor, credits_minor)
+  SELECT d.account_id, d.fund_id, d.currency, date_trunc('month', %(effective_date)s::date)::date, e.organisation_id,
+         d.debits, d.credits
+    FROM delta d, e ORDER BY d.account_id, d.fund_id, d.currency
+  {_ADD_TO_MONTH}
 )
 SELECT * FROM lookup
 UNION ALL
@@ -793,15 +812,6 @@ def _sqlite_post(session: Session, batches: Iterable[Batch]) -> None:
         cursor.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
 
 
-def _in_chunks(cursor, sql: str, values: list) -> list[tuple]:
-    """Runs ``sql`` (with one ``{marks}`` for an IN list) over ``values`` in chunks."""
-    rows = []
-    for start in range(0, len(values), _SQLITE_CHUNK):
-        chunk = values[start:start + _SQLITE_CHUNK]
-        rows += cursor.execute(sql.format(marks=",".join("?" * len(chunk))), chunk).fetchall()
-    return rows
-
-
 _SQLITE_INSERT_ENTRY = (
     "INSERT INTO entries (id, organisation_id, kind, effective_date, posted_at, description, idempotency_key,"
     " payload_digest, recorded_by, reverses_entry_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -817,8 +827,8 @@ ON CONFLICT (account_id, fund_id, currency) DO UPDATE
 """
 
 
-# SQLite's months (``monthly_balances``): PostgreSQL's are added by its statement trigger (revision 0014); SQLite has
-# none, and a row trigger's two UPSERTs a posting cost a third of a batch, so the store adds a batch's months here.
+# SQLite's months (``monthly_balances``, see ``_ADD_TO_MONTH``): a row trigger's two UPSERTs a posting cost a third of
+# a batch, so the store adds a batch's months here, one row per balance and month.
 _SQLITE_UPSERT_MONTH = """
 INSERT INTO monthly_balances (account_id, fund_id, currency, month, organisation_id, debits_minor, credits_minor)
 VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -846,12 +856,10 @@ def _month_deltas(postings: list[PostingRow]) -> list[tuple]:
 
 
 def _sqlite_batch(cursor, batch: Batch) -> EntryIds:
-    lookup, last_days = _sqlite_lookup(cursor, batch.request)
+    lookup, last_days, highest = _sqlite_lookup(cursor, batch.request)
     batch.check(lookup)
     # Keys as plain (organisation, key) tuples, equal to EntryKeys: these lines run once per row of the import.
     fresh = [row for row in batch.entries if (row.organisation_id, row.idempotency_key) not in lookup.existing]
-    # BEGIN IMMEDIATE gave this transaction SQLite's only write lock: no other writer can take these ids.
-    highest = cursor.execute("SELECT coalesce(max(id), 0) FROM entries").fetchone()[0]
     entry_ids = {(row.organisation_id, row.idempotency_key): highest + offset
                  for offset, row in enumerate(fresh, start=1)}
     fresh_postings = [row for row in batch.postings if (row.organisation_id, row.idempotency_key) in entry_ids]
@@ -909,19 +917,43 @@ def _sqlite_days(cursor, batch: Batch, fresh_postings: list[PostingRow], lookup:
     changes = batch.day_changes()
     if not changes or not fresh_postings:
         return
-    facts: DailyFacts = {key: _sqlite_facts(cursor, lookup, last_days, key, min(by_day))
-                         for key, by_day in changes.items()}
-    batch.check_days(facts)
-    organisations = {(row.debit_account_id, row.fund_id, row.currency): row.organisation_id for row in fresh_postings}
-    organisations.update({(row.credit_account_id, row.fund_id, row.currency): row.organisation_id
-                          for row in fresh_postings})
-    new_last = {key: max(max(by_day), last_days.get(key) or dt.date.min) for key, by_day in changes.items()}
-    written = [(day.key, day.after) for day in days_after(changes, facts) if day.after.day < new_last[day.key]]
-    written += [(key, days[-1]) for key, days in facts.items()  # (the last day, read, is the facts' last row)
-                if days and days[-1].day < min(changes[key])]
-    cursor.executemany(_SQLITE_UPSERT_DAY, [
-        (*key, totals.day.isoformat(), organisations[key], totals.debits_minor, totals.credits_minor)
-        for key, totals in written])
+    if all(len(by_day) == 1 and not _before_last_day(by_day, last_days.get(key)) for key, by_day in changes.items()):
+        written = _closed_last_days(changes, lookup, last_days)
+    else:
+        facts: DailyFacts = {key: _sqlite_facts(cursor, lookup, last_days, key, min(by_day))
+                             for key, by_day in changes.items()}
+        batch.check_days(facts)
+        new_last = {key: max(max(by_day), last_days.get(key) or dt.date.min) for key, by_day in changes.items()}
+        written = [(day.key, day.after) for day in days_after(changes, facts) if day.after.day < new_last[day.key]]
+        written += [(key, days[-1]) for key, days in facts.items()  # (the last day, read, is the facts' last row)
+                    if days and days[-1].day < min(changes[key])]
+    if written:
+        organisations = {(row.debit_account_id, row.fund_id, row.currency): row.organisation_id
+                         for row in fresh_postings}
+        organisations.update({(row.credit_account_id, row.fund_id, row.currency): row.organisation_id
+                              for row in fresh_postings})
+        cursor.executemany(_SQLITE_UPSERT_DAY, [
+            (*key, totals.day.isoformat(), organisations[key], totals.debits_minor, totals.credits_minor)
+            for key, totals in written])
+
+
+def _before_last_day(by_day: dict[dt.date, list[int]], last_day: dt.date | None) -> bool:
+    return last_day is not None and min(by_day) < last_day
+
+
+def _closed_last_days(changes: DayChanges, lookup: Lookup, last_days: dict[tuple, dt.date | None]
+                      ) -> list[tuple[tuple, DayTotals]]:
+    """The commonest batch (every limited balance moved on one day, its last or a later one): its one day's totals
+    after the batch are the balance's, which ``check`` has just judged on totals this transaction's lock keeps current,
+    so no day can end further beyond a limit and there is nothing more to judge. What it writes: each balance's
+    previous last day, closed with the totals before the batch, when the batch moved on past it."""
+    written = []
+    for key, by_day in changes.items():
+        last = last_days.get(key)
+        if last is not None and last < min(by_day):
+            totals = lookup.balances[BalanceKey(*key)]
+            written.append((key, DayTotals(last, totals.debits_minor, totals.credits_minor)))
+    return written
 
 
 def _deltas(postings: list[PostingRow]) -> list[BalanceDelta]:
@@ -940,48 +972,96 @@ def _deltas(postings: list[PostingRow]) -> list[BalanceDelta]:
     return [BalanceDelta(*key, *sums[key]) for key in sorted(sums)]
 
 
-def _sqlite_lookup(cursor, request: LookupRequest) -> tuple[Lookup, dict[tuple, dt.date | None]]:
-    """The lookup, and the last day of each balance it read (``balances.last_day``)."""
-    lookup = Lookup()
-    for row_id, organisation_id, code, limit in _in_chunks(
-            cursor, "SELECT id, organisation_id, code, balance_limit FROM accounts WHERE id IN ({marks})",
-            request.account_ids):
-        lookup.accounts[row_id] = AccountFacts(organisation_id, code, limit)
-    for row_id, organisation_id, code, status, currency in _in_chunks(
-            cursor, "SELECT id, organisation_id, code, status, currency FROM funds WHERE id IN ({marks})",
-            request.fund_ids):
-        lookup.funds[row_id] = FundFacts(organisation_id, code, status, currency)
-    for organisation_id, (first, last) in request.date_ranges.items():
-        for start, end in cursor.execute(
-                "SELECT start_date, end_date FROM periods WHERE organisation_id = ? AND status = 'closed' "
-                "AND start_date <= ? AND end_date >= ?", (organisation_id, last.isoformat(), first.isoformat())):
-            lookup.closed_periods.setdefault(organisation_id, []).append(
-                ClosedPeriod(dt.date.fromisoformat(start), dt.date.fromisoformat(end)))
-    _sqlite_kept_entries(cursor, request.keys, lookup)
-    return lookup, _sqlite_balances(cursor, request.balance_keys, lookup)
+# SQLite's lookup: one UNION ALL of every kind of row, like PostgreSQL's (one statement instead of seven for a gift),
+# its kind in the first column; a big batch's keys and balances go in statements of their own (``_SQLITE_CHUNK`` each).
+_SQLITE_VALUES_PER_STATEMENT = 10_000
+_SQLITE_LOOKUP = {
+    "account": "SELECT 'account', id, organisation_id, code, balance_limit, NULL, NULL FROM accounts"
+               " WHERE id IN ({marks})",
+    "fund": "SELECT 'fund', id, organisation_id, code, status, currency, NULL FROM funds WHERE id IN ({marks})",
+    "period": "SELECT 'period', NULL, organisation_id, start_date, end_date, NULL, NULL FROM periods"
+              " WHERE organisation_id = ? AND status = 'closed' AND start_date <= ? AND end_date >= ?",
+    "key": "SELECT 'key', e.id, e.organisation_id, e.idempotency_key, e.payload_digest, NULL, NULL FROM entries e"
+           " WHERE e.organisation_id = ? AND e.idempotency_key IN ({marks})",
+    "highest": "SELECT 'highest', coalesce(max(id), 0), NULL, NULL, NULL, NULL, NULL FROM entries",
+    "balance": "SELECT 'balance', b.account_id, b.fund_id, b.currency, b.debits_minor, b.credits_minor, b.last_day"
+               " FROM (VALUES {marks}) AS k JOIN balances b ON b.account_id = k.column1 AND b.fund_id = k.column2"
+               " AND b.currency = k.column3",
+}
 
 
-def _sqlite_kept_entries(cursor, keys: list[EntryKey], lookup: Lookup) -> None:
+def _sqlite_lookup_rows(cursor, request: LookupRequest) -> list[tuple]:
+    """Every row of the lookup: one statement when the batch is small (a gift: its shape's text is made once),
+    more for a big batch's keys and balances."""
+    organisations = list(request.date_ranges)
     by_organisation: dict[int, list[str]] = {}
-    for key in keys:
+    for key in request.keys:
         by_organisation.setdefault(key.organisation_id, []).append(key.idempotency_key)
-    for organisation_id, idempotency_keys in by_organisation.items():
-        sql = (f"SELECT idempotency_key, id, payload_digest FROM entries WHERE organisation_id = {organisation_id:d}"
-               " AND idempotency_key IN ({marks})")
-        for idempotency_key, row_id, digest in _in_chunks(cursor, sql, idempotency_keys):
-            lookup.existing[EntryKey(organisation_id, idempotency_key)] = KeptEntry(row_id, digest)
+    values: list = [*request.account_ids, *request.fund_ids]
+    for organisation_id in organisations:
+        first, last = request.date_ranges[organisation_id]
+        values += (organisation_id, last.isoformat(), first.isoformat())
+    key_counts = []
+    for organisation_id, keys in by_organisation.items():
+        values.append(organisation_id)
+        values += keys
+        key_counts.append(len(keys))
+    if len(values) + 3 * len(request.balance_keys) > _SQLITE_VALUES_PER_STATEMENT or max(key_counts, default=0) > \
+            _SQLITE_CHUNK or len(request.balance_keys) > _SQLITE_CHUNK:
+        return _sqlite_lookup_in_parts(cursor, request, by_organisation)
+    for key in request.balance_keys:
+        values += key
+    sql = _sqlite_lookup_sql(len(request.account_ids), len(request.fund_ids), len(organisations), tuple(key_counts),
+                             len(request.balance_keys))
+    return cursor.execute(sql, values).fetchall()
 
 
-def _sqlite_balances(cursor, keys: list[BalanceKey], lookup: Lookup) -> dict[tuple, dt.date | None]:
-    by_account_fund: dict[tuple[int, int], set[str]] = {}
-    for key in keys:
-        by_account_fund.setdefault((key.account_id, key.fund_id), set()).add(key.currency)
-    last_days = {}
-    for (account_id, fund_id), currencies in by_account_fund.items():
-        for currency, debits, credits, last_day in cursor.execute(
-                "SELECT currency, debits_minor, credits_minor, last_day FROM balances"
-                " WHERE account_id = ? AND fund_id = ?", (account_id, fund_id)):
-            if currency in currencies:
-                lookup.balances[BalanceKey(account_id, fund_id, currency)] = Cumulative(debits, credits)
-                last_days[(account_id, fund_id, currency)] = last_day and dt.date.fromisoformat(last_day)
-    return last_days
+@lru_cache(maxsize=256)  # a shape per batch size: a gift's few, a bulk import's chunks
+def _sqlite_lookup_sql(accounts: int, funds: int, ranges: int, key_counts: tuple[int, ...], balances: int) -> str:
+    parts = [_SQLITE_LOOKUP["highest"]]
+    if accounts:
+        parts.append(_SQLITE_LOOKUP["account"].format(marks=",".join("?" * accounts)))
+    if funds:
+        parts.append(_SQLITE_LOOKUP["fund"].format(marks=",".join("?" * funds)))
+    parts += [_SQLITE_LOOKUP["period"]] * ranges
+    parts += [_SQLITE_LOOKUP["key"].format(marks=",".join("?" * count)) for count in key_counts]
+    if balances:
+        parts.append(_SQLITE_LOOKUP["balance"].format(marks=",".join(["(?, ?, ?)"] * balances)))
+    return " UNION ALL ".join(parts)
+
+
+def _sqlite_lookup_in_parts(cursor, request: LookupRequest, by_organisation: dict[int, list[str]]) -> list[tuple]:
+    """A big batch's lookup: the small parts in one statement, its keys and balances in chunks."""
+    small = LookupRequest(request.account_ids, request.fund_ids, request.date_ranges, [], [])
+    rows = _sqlite_lookup_rows(cursor, small)
+    for organisation_id, keys in by_organisation.items():
+        for start in range(0, len(keys), _SQLITE_CHUNK):
+            chunk = keys[start:start + _SQLITE_CHUNK]
+            rows += cursor.execute(_SQLITE_LOOKUP["key"].format(marks=",".join("?" * len(chunk))),
+                                   [organisation_id, *chunk]).fetchall()
+    for start in range(0, len(request.balance_keys), _SQLITE_CHUNK):
+        chunk = request.balance_keys[start:start + _SQLITE_CHUNK]
+        rows += cursor.execute(_SQLITE_LOOKUP["balance"].format(marks=",".join(["(?, ?, ?)"] * len(chunk))),
+                               [value for key in chunk for value in key]).fetchall()
+    return rows
+
+
+def _sqlite_lookup(cursor, request: LookupRequest) -> tuple[Lookup, dict[tuple, dt.date | None], int]:
+    """The lookup, the last day of each balance it read (``balances.last_day``), and the entries' highest id."""
+    lookup, last_days, highest = Lookup(), {}, 0
+    for what, row_id, owner, text_a, text_b, text_c, day in _sqlite_lookup_rows(cursor, request):
+        if what == "account":
+            lookup.accounts[row_id] = AccountFacts(owner, text_a, text_b)
+        elif what == "fund":
+            lookup.funds[row_id] = FundFacts(owner, text_a, text_b, text_c)
+        elif what == "period":
+            lookup.closed_periods.setdefault(owner, []).append(
+                ClosedPeriod(dt.date.fromisoformat(text_a), dt.date.fromisoformat(text_b)))
+        elif what == "key":
+            lookup.existing[EntryKey(owner, text_a)] = KeptEntry(row_id, text_b)
+        elif what == "highest":
+            highest = row_id
+        else:  # a balance: account, fund, currency, debits, credits, last day
+            lookup.balances[BalanceKey(row_id, owner, text_a)] = Cumulative(text_b, text_c)
+            last_days[(row_id, owner, text_a)] = day and dt.date.fromisoformat(day)
+    return lookup, last_days, highest
