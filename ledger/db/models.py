@@ -252,6 +252,10 @@ class Balance(Base):
             ["funds.organisation_id", "funds.id", "funds.currency"],
             name="fk_balances_fund_funds",
         ),
+        # The account's limit on each balance row, kept equal by the cascade, so that the guards are conditions on
+        # the row (revision 0018).
+        ForeignKeyConstraint(["account_id", "balance_limit"], ["accounts.id", "accounts.balance_limit"],
+                             name="fk_balances_limit_accounts", onupdate="CASCADE"),
         Index("ix_balances_organisation_id_fund_id", "organisation_id", "fund_id"),
     )
 
@@ -266,6 +270,7 @@ class Balance(Base):
     last_day: Mapped[dt.date | None] = mapped_column(Date)
     # ``last_day`` as it was before the balance's latest write, set by that write: the day it closed, if it moved on.
     last_day_before: Mapped[dt.date | None] = mapped_column(Date)
+    balance_limit: Mapped[str] = mapped_column(String(40))
 
 
 class DayBalance(Base):

@@ -18,7 +18,7 @@ from ledger.core import recipes
 from ledger.core.chart import Role
 from ledger.core.errors import AccountLimitExceeded, Conflict
 from ledger.core.money import Money
-from ledger.db.models import DayBalance
+from ledger.db.models import Balance, DayBalance
 from tests.builders import key, new_books, particulars
 
 SEP_30, NOV_2, NOV_10 = dt.date(2026, 9, 30), dt.date(2026, 11, 2), dt.date(2026, 11, 10)
@@ -112,12 +112,32 @@ def test_a_days_row_carries_its_accounts_limit_and_cannot_claim_another(db):
         connection.execute(update(DayBalance).where(DayBalance.fund_id == books.restricted)
                            .values(balance_limit="none", credits_minor=DayBalance.debits_minor + 1))
     with db.engine.begin() as connection:  # (a limit the books already keep: the change alone, as a cascade)
-        connection.execute(text("UPDATE accounts SET balance_limit = 'debits_must_not_exceed_credits' WHERE id = :id"),
+        connection.execute(text("UPDATE accounts SET balance_limit = 'none' WHERE id = :id"),
                            {"id": books.account(Role.BANK)})
         limits = connection.execute(select(DayBalance.balance_limit).where(
             DayBalance.account_id == books.account(Role.BANK))).scalars().all()
+        balance_limits = connection.execute(select(Balance.balance_limit).where(
+            Balance.account_id == books.account(Role.BANK))).scalars().all()
         connection.rollback()
-    assert limits and set(limits) == {"debits_must_not_exceed_credits"}
+    assert limits and set(limits) == {"none"} and balance_limits and set(balance_limits) == {"none"}
+
+
+def test_a_balance_row_carries_its_accounts_limit_and_the_database_refuses_a_limit_it_breaks(db):
+    """Each balance row carries its account's limit (a foreign key that cascades a change), so its guards are
+    conditions on the row: a row cannot claim another limit, and a limit the balances break is refused by the
+    database itself, whoever asks."""
+    books = new_books(db)
+    _two_days(db, books)
+    bank = books.account(Role.BANK)
+
+    with pytest.raises(IntegrityError, match=r"(?i)foreign key"), db.engine.begin() as connection:
+        connection.execute(update(Balance).where(Balance.account_id == bank).values(balance_limit="none"))
+    with pytest.raises(IntegrityError, match="account_limit_exceeded"), db.engine.begin() as connection:
+        connection.execute(text("UPDATE accounts SET balance_limit = 'debits_must_not_exceed_credits' WHERE id = :id"),
+                           {"id": bank})
+    with db.read() as session:
+        assert set(session.scalars(select(Balance.balance_limit).where(Balance.account_id == bank))) == {
+            "credits_must_not_exceed_debits"}
 
 
 def test_a_limit_set_later_holds_over_the_whole_history(db):
