@@ -15,7 +15,7 @@ from itertools import islice
 
 from sqlalchemy import text
 
-from ledger.books.entries import post_chunks
+from ledger.books.entries import cycle_collection_paused, post_chunks
 from ledger.core.drafts import MAX_ENTRIES_PER_CALL, EntryDraft
 from ledger.db.engine import Database
 
@@ -32,7 +32,8 @@ def import_entries(db: Database, drafts: Iterable[EntryDraft], chunk_size: int =
     def work(session) -> int:
         return post_chunks(session, _chunks(drafts, chunk_size))
 
-    new = db.write(work, attempts=1)  # an iterable can be consumed only once: no blind retry
+    with cycle_collection_paused():
+        new = db.write(work, attempts=1)  # an iterable can be consumed only once: no blind retry
     analyze(db)
     return new
 

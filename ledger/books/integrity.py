@@ -270,8 +270,8 @@ def verify_days(session: Session, organisation_id: int | None = None) -> list[Pr
 
 
 def verify_months(session: Session, organisation_id: int | None = None) -> list[Problem]:
-    """Every balance's monthly totals (``monthly_balances``, kept by a trigger) recomputed from the postings: a
-    Problem per month whose stored debits or credits differ, or that is missing or extra."""
+    """Every balance's monthly totals (``monthly_balances``, kept by the store with the postings) recomputed from the
+    postings: a Problem per month whose stored debits or credits differ, or that is missing or extra."""
     expected: dict[tuple, Cumulative] = {}
     for row in session.execute(_daily_sums(organisation_id, limited_only=False)):
         key = (row.account_id, row.fund_id, row.currency, _as_date(row.day).replace(day=1))

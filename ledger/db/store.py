@@ -884,9 +884,14 @@ ON CONFLICT (account_id, fund_id, currency, month) DO UPDATE
 """
 
 
-def _month_deltas(postings: list[PostingRow]) -> list[tuple]:
+def _month_deltas(postings: list[PostingRow], deltas: list[BalanceDelta]) -> list[tuple]:
     """What the postings add to each balance's month, in key order: (account, fund, currency, month, organisation,
-    debits, credits)."""
+    debits, credits). A batch within one month (a gift, most chunks of an import) adds its balances' deltas."""
+    months_touched = {day.replace(day=1) for day in {row.effective_date for row in postings}}
+    if len(months_touched) == 1:
+        month = months_touched.pop().isoformat()
+        return [(delta.account_id, delta.fund_id, delta.currency, month, delta.organisation_id, delta.debits_minor,
+                 delta.credits_minor) for delta in deltas]
     sums: dict[tuple, list] = {}
     months: dict[dt.date, str] = {}  # one isoformat per day: the bulk path's postings share a few days
     for row in postings:
@@ -910,9 +915,10 @@ def _sqlite_batch(cursor, batch: Batch) -> EntryIds:
     entry_ids = {(row.organisation_id, row.idempotency_key): highest + offset
                  for offset, row in enumerate(fresh, start=1)}
     fresh_postings = [row for row in batch.postings if (row.organisation_id, row.idempotency_key) in entry_ids]
+    deltas = _deltas(fresh_postings)
     cursor.executemany(_SQLITE_UPSERT_BALANCE, [
         (*delta[:6], delta.last_day.isoformat(), lookup.accounts[delta.account_id].balance_limit)
-        for delta in _deltas(fresh_postings)])
+        for delta in deltas])
     posted_at = {moment: sqlite_text(moment) for moment in {row.posted_at for row in fresh}}  # one per batch
     cursor.executemany(_SQLITE_INSERT_ENTRY, [
         (entry_ids[(row.organisation_id, row.idempotency_key)], row.organisation_id, row.kind,
@@ -922,7 +928,7 @@ def _sqlite_batch(cursor, batch: Batch) -> EntryIds:
         (entry_ids[(row.organisation_id, row.idempotency_key)], row.organisation_id, row.effective_date.isoformat(),
          row.fund_id, row.debit_account_id, row.credit_account_id, row.amount_minor, row.currency)
         for row in fresh_postings])
-    cursor.executemany(_SQLITE_UPSERT_MONTH, _month_deltas(fresh_postings))
+    cursor.executemany(_SQLITE_UPSERT_MONTH, _month_deltas(fresh_postings, deltas))
     _sqlite_days(cursor, batch, fresh_postings, lookup, last_days)
     return entry_ids
 

@@ -215,7 +215,7 @@ def test_an_altered_posting_amount_is_found_with_its_posting_and_its_totals(db):
         row_problem(books, "posting_altered", "posting_id", posting["id"]),
         totals_problem(books, posting["debit_account_id"]),
         totals_problem(books, posting["credit_account_id"]),
-        # (the months the public figures read, kept by a trigger on inserts only, disagree too)
+        # (the months the public figures read, added by the store with the postings, disagree too)
         month_problem(books, posting["debit_account_id"], posting["effective_date"]),
         month_problem(books, posting["credit_account_id"], posting["effective_date"]),
     ])

@@ -216,7 +216,7 @@ def test_the_months_the_public_figures_read_only_grow(db, ledger, sql):
 
 
 def test_a_posting_adds_to_its_months(db, ledger):
-    """(PostgreSQL's statement trigger adds them; on SQLite the store does, in the posting's savepoint.)"""
+    """(The store adds them in the statement, or savepoint, that writes the postings, on both engines.)"""
     month = ledger.posting["effective_date"]
     month = (dt.date.fromisoformat(month) if isinstance(month, str) else month).replace(day=1)
 
