@@ -16,9 +16,10 @@ Limits on every date (``daily_balances``): each balance row records the latest d
 its totals are that day's, so ``daily_balances`` keeps only the days before it. An entry dated on its balance's
 last day (the commonest write: a gift recorded today) writes no day row at all. The first entry of a later day
 closes the balance's previous last day, a row written once with the totals before it (``_CLOSED_DAYS``: the day
-read from the row the write just locked, so a later day committed by another writer meanwhile is seen). The days
-of a backdated entry are rewritten by the days statement (``_POSTGRES_DAYS``): pipelined after each write of a
-batch, and for one entry sent in a second round trip only when it is needed.
+read from the row the write just locked, so a later day committed by another writer meanwhile is seen; for one
+entry, ``_TO_CLOSE`` returns it and ``_close_days`` writes it, only when there is one). The days of a backdated
+entry are rewritten by the days statement (``_POSTGRES_DAYS``): pipelined after each write of a batch, and for one
+entry sent in a second round trip only when it is needed.
 
 PostgreSQL, many batches (the bulk import): everything goes out in one pipeline, so this process
 prepares the next chunk while the server writes the previous one; the checks then run on what each read
