@@ -318,7 +318,7 @@ _CLOSED_DAYS = """closed AS (
     FROM b JOIN delta d ON d.account_id = b.account_id AND d.fund_id = b.fund_id AND d.currency = b.currency
    WHERE b.last_day = d.first_day"""
 # One entry's statement returns the days to close instead (``to_close``), and the code writes them in a second
-# statement only when there are some (the first entry of a day on a balance): an INSERT in a statement costs it about
+# statement only when there are some (the first entry of a day on a balance): an INSERT in a statement costs it 20-
 # 30 µs on the server even when it inserts nothing. This transaction holds the balance rows' locks from the upsert on,
 # so the totals it returns are still the balance's when the code writes them.
 _TO_CLOSE = """to_close AS (
