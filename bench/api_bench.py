@@ -622,7 +622,9 @@ class RoundTrips:
         def statement(cursor, query, *_args, **_kwargs):
             if cursor.connection.info.transaction_status == idle and not cursor.connection.autocommit:
                 self.calls["BEGIN (sent by psycopg before the statement below)"] += 1
-            text = query if isinstance(query, str) else query.as_string(cursor)
+            # (the store's raw cursors send bytes with $n placeholders; psycopg.sql objects need the cursor)
+            text = query.decode() if isinstance(query, bytes) else query if isinstance(query, str) \
+                else query.as_string(cursor)
             return "SQL " + " ".join(text.split())[:80]
 
         def ending(kind: str):
