@@ -302,10 +302,9 @@ class DayBalance(Base):
 
 
 class MonthBalance(Base):
-    """A balance's debits and credits in one calendar month (``month``: its first day), kept as postings go in (by
-    PostgreSQL's statement trigger on ``postings``; on SQLite, which has none, by the store) and never lowered (a
-    trigger refuses it): the public figures and reports sum months, never postings. The integrity check recomputes
-    them."""
+    """A balance's debits and credits in one calendar month (``month``: its first day), added by the store's own
+    statement as postings go in, on both engines (revision 0018), and never lowered (a trigger refuses it): the public
+    figures and reports sum months, never postings. The integrity check recomputes them."""
 
     __tablename__ = "monthly_balances"
     __table_args__ = (
