@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQL
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.core.errors import ConcurrentWrite
+from ledger.db import held
 
 T = TypeVar("T")
 
@@ -75,6 +76,7 @@ def make_engine(url: str, **options) -> Engine:
     options.setdefault("pool_size", 10)
     engine = create_engine(url, **options)
     event.listen(engine, "checkout", _refuse_a_dropped_connection)
+    held.install(engine)
     return engine
 
 

@@ -15,6 +15,7 @@ from ledger.db.store import (
     _POSTGRES_LOOKUP,
     _POSTGRES_WRITE,
     Batch,
+    _balances_sql,
     _checked_single_entry,
     _days_parameters,
     _positional,
@@ -29,8 +30,9 @@ def gift_batch() -> Batch:
                     lambda days: None, dict)
 
 
-@pytest.mark.parametrize("sql", [_checked_single_entry(gift_batch())[0], _POSTGRES_DAYS, _POSTGRES_WRITE,
-                                 _POSTGRES_LOOKUP], ids=["one entry", "days", "write", "lookup"])
+@pytest.mark.parametrize("sql", [_checked_single_entry(gift_batch())[0], _checked_single_entry(gift_batch(), False)[0],
+                                 _balances_sql(2), _POSTGRES_DAYS, _POSTGRES_WRITE, _POSTGRES_LOOKUP],
+                         ids=["one entry", "one entry without balances", "balances apart", "days", "write", "lookup"])
 def test_each_statement_is_converted_to_positional_placeholders_as_psycopg_itself_would(sql):
     statement, names = _positional(sql)
     expected, _, order, _ = _query2pg_nocache(sql.encode(), "utf-8")
@@ -41,8 +43,8 @@ def test_each_statement_is_converted_to_positional_placeholders_as_psycopg_itsel
 
 def test_every_parameter_a_statement_names_is_given_and_none_is_left_over():
     batch = gift_batch()
-    for sql, parameters in (_checked_single_entry(batch), (_POSTGRES_DAYS, _days_parameters(batch)),
-                            _postgres_write(batch)):
+    for sql, parameters in (_checked_single_entry(batch), _checked_single_entry(batch, False),
+                            (_POSTGRES_DAYS, _days_parameters(batch)), _postgres_write(batch)):
         assert set(_positional(sql)[1]) == set(parameters)
 
 
