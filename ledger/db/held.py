@@ -58,7 +58,7 @@ class Connection(psycopg.Connection):
         COMMIT, in one round trip: one simple query, ``EXECUTE name(arguments); COMMIT``. The arguments go as
         literals, so only numbers, dates, booleans and plain words are taken. (psycopg prepares its own statements
         only for the extended protocol, which takes one statement a round trip unless in pipeline mode, whose
-        bookkeeping cost a contended gift a twelfth of its time.)"""
+        bookkeeping cost eight writers on one fund about 7 % of their rate, measured.)"""
         if self._statements is None:
             self._statements = set()
         if name not in self._statements:
