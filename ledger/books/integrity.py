@@ -39,12 +39,14 @@ from ledger.db.models import (
     Donation,
     Entry,
     FundFigures,
-    MonthBalance,
     Organisation,
     Posting,
     SealBatch,
+    month_totals,
 )
 from ledger.db.types import utc_now
+
+_months = month_totals.c  # a balance's totals by month (a view: monthly_balances and the current month)
 
 MAX_ENTRIES_PER_BATCH = 10_000
 GENESIS = "0" * 64
@@ -270,17 +272,17 @@ def verify_days(session: Session, organisation_id: int | None = None) -> list[Pr
 
 
 def verify_months(session: Session, organisation_id: int | None = None) -> list[Problem]:
-    """Every balance's monthly totals (``monthly_balances``, kept by the store with the postings) recomputed from the
+    """Every balance's monthly totals (``month_totals``, kept by the store with the postings) recomputed from the
     postings: a Problem per month whose stored debits or credits differ, or that is missing or extra."""
     expected: dict[tuple, Cumulative] = {}
     for row in session.execute(_daily_sums(organisation_id, limited_only=False)):
         key = (row.account_id, row.fund_id, row.currency, _as_date(row.day).replace(day=1))
         debits, credits = expected.get(key, (0, 0))
         expected[key] = Cumulative(debits + int(row.debits), credits + int(row.credits))
-    query = select(MonthBalance.account_id, MonthBalance.fund_id, MonthBalance.currency, MonthBalance.month,
-                   MonthBalance.debits_minor, MonthBalance.credits_minor)
+    query = select(_months.account_id, _months.fund_id, _months.currency, _months.month,
+                   _months.debits_minor, _months.credits_minor)
     if organisation_id is not None:
-        query = query.where(MonthBalance.organisation_id == organisation_id)
+        query = query.where(_months.organisation_id == organisation_id)
     stored = {(*row[:3], _as_date(row.month)): Cumulative(row.debits_minor, row.credits_minor)
               for row in session.execute(query)}
     return [Problem("month_total_mismatch", f"the totals of the month are {stored.get(key)}, the postings give "

@@ -18,13 +18,16 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     Date,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
+    MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     false,
@@ -243,6 +246,9 @@ class Balance(Base):
     __tablename__ = "balances"
     __table_args__ = (
         CheckConstraint("debits_minor >= 0 AND credits_minor >= 0", name="totals_not_negative"),
+        CheckConstraint("month_debits_minor BETWEEN 0 AND debits_minor AND month_credits_minor BETWEEN 0 AND "
+                        "credits_minor AND (month IS NOT NULL OR (month_debits_minor = 0 AND month_credits_minor = 0))",
+                        name="month_within_totals"),
         ForeignKeyConstraint(
             ["organisation_id", "account_id"], ["accounts.organisation_id", "accounts.id"],
             name="fk_balances_account_accounts",
@@ -271,6 +277,12 @@ class Balance(Base):
     # ``last_day`` as it was before the balance's latest write, set by that write: the day it closed, if it moved on.
     last_day_before: Mapped[dt.date | None] = mapped_column(Date)
     balance_limit: Mapped[str] = mapped_column(String(40))
+    # The balance's current month (its first day) and what the store's one-entry writes added to it; the rest of the
+    # month's totals, and every other month's, are in ``monthly_balances`` (revision 0020; read them as
+    # ``month_totals``). The month only moves forward; within it the totals only grow.
+    month: Mapped[dt.date | None] = mapped_column(Date)
+    month_debits_minor: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    month_credits_minor: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
 
 
 class DayBalance(Base):
@@ -304,7 +316,9 @@ class DayBalance(Base):
 class MonthBalance(Base):
     """A balance's debits and credits in one calendar month (``month``: its first day), added by the store's own
     statement as postings go in, on both engines (revision 0018), and never lowered (a trigger refuses it): the public
-    figures and reports sum months, never postings. The integrity check recomputes them."""
+    figures and reports sum months, never postings. On PostgreSQL a balance's current month is on its row instead
+    (``Balance.month``, revision 0020) until the row moves on: read months through ``month_totals``, which sums the two.
+    The integrity check recomputes them."""
 
     __tablename__ = "monthly_balances"
     __table_args__ = (
@@ -325,6 +339,16 @@ class MonthBalance(Base):
     organisation_id: Mapped[int] = mapped_column(Id)
     debits_minor: Mapped[int] = mapped_column(BigInteger)
     credits_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+# A balance's totals in each month: ``monthly_balances`` plus the balance row's current month (revision 0020). A view,
+# so on a MetaData of its own: the schema comparison and the append-only guards look at tables.
+views = MetaData()
+month_totals = Table(
+    "month_totals", views,
+    Column("account_id", Id), Column("fund_id", Id), Column("currency", String(3)), Column("month", Date),
+    Column("organisation_id", Id), Column("debits_minor", BigInteger), Column("credits_minor", BigInteger),
+)
 
 
 class FundFigures(Base):

@@ -3,7 +3,7 @@ year-end's net assets, and this year's charitable-activity spending, management 
 base currency (postings in other currencies are not counted).
 
 Revenue and expense accounts are never closed into net assets here, so a year's income or spending is the sum of
-its twelve months (``monthly_balances``, kept with the postings), and net assets at a year-end the sum of every
+its twelve months (``month_totals``, kept with the postings), and net assets at a year-end the sum of every
 month through it. Charitable spending is the
 chart's charitable-activity cost accounts (5101, role ``program_expense``), management the management accounts
 (5201), total spending every expense account. Last year's income is its actual income: the ledger keeps no time

@@ -32,9 +32,11 @@ from ledger.db.models import (
     Fund,
     FundFigures,
     Grant,
-    MonthBalance,
     PublicVersion,
+    month_totals,
 )
+
+_months = month_totals.c  # a balance's totals by month (a view: monthly_balances and the current month)
 
 RECENT_GIFTS = 20
 LISTED_GRANTS = 50
@@ -253,8 +255,9 @@ def fund_months(session: Session, organisation_id: int, fund_id: int, today: dt.
     months = _months_back(today, count)
     sums = {month: [0, 0] for month in months}
     for row in _rows(session,
-            select(MonthBalance.account_id, MonthBalance.month, MonthBalance.debits_minor, MonthBalance.credits_minor)
-            .where(MonthBalance.fund_id == fund_id, MonthBalance.month >= months[0])):
+            select(_months.account_id, _months.month, _months.debits_minor, _months.credits_minor)
+            .where(_months.organisation_id == organisation_id, _months.fund_id == fund_id,
+                   _months.month >= months[0])):
         kind = accounts[row.account_id].type
         month = _as_date(row.month)
         if month not in sums:
@@ -341,14 +344,14 @@ def period_by_account(session: Session, organisation_id: int, currency: str, fir
                       last_month: dt.date, fund_id: int | None = None) -> dict[int, int]:
     """Each account's debits less credits over the months from ``first_month`` (None: from the start) through
     ``last_month`` (first days of months), over the organisation's funds or one, in the currency."""
-    query = (select(MonthBalance.account_id, func.sum(MonthBalance.debits_minor - MonthBalance.credits_minor))
-             .where(MonthBalance.organisation_id == organisation_id, MonthBalance.currency == currency,
-                    MonthBalance.month <= last_month)
-             .group_by(MonthBalance.account_id))
+    query = (select(_months.account_id, func.sum(_months.debits_minor - _months.credits_minor))
+             .where(_months.organisation_id == organisation_id, _months.currency == currency,
+                    _months.month <= last_month)
+             .group_by(_months.account_id))
     if first_month is not None:
-        query = query.where(MonthBalance.month >= first_month)
+        query = query.where(_months.month >= first_month)
     if fund_id is not None:
-        query = query.where(MonthBalance.fund_id == fund_id)
+        query = query.where(_months.fund_id == fund_id)
     return {account_id: int(net) for account_id, net in _rows(session, query)}
 
 

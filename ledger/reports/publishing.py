@@ -24,11 +24,13 @@ from ledger.books.integrity import GENESIS, last_batch
 from ledger.books.organisations import get_fund, get_organisation
 from ledger.core.chart import AccountType
 from ledger.core.errors import Conflict, InvalidInput, NotFound
-from ledger.db.models import Account, Donation, Entry, Fund, Grant, MonthBalance, PublishedReport
+from ledger.db.models import Account, Donation, Entry, Fund, Grant, PublishedReport, month_totals
 from ledger.db.types import utc_now
 from ledger.reports.figures import disclosure
 from ledger.reports.merkle import GiftLeaf, inclusion_path, index_of, root, split_leaves
 from ledger.reports.public import SpendingCategory, period_by_account, public_grant, spending_category
+
+_months = month_totals.c  # a balance's totals by month (a view: monthly_balances and the current month)
 
 CORRECTION_LIMIT = 2000
 
@@ -192,11 +194,11 @@ def _fund_lines(session: Session, organisation_id: int, currency: str, period: P
     lines: dict[int, dict] = {}
     last = period.end.replace(day=1)
     for row in session.execute(
-            select(MonthBalance.fund_id, MonthBalance.account_id, (MonthBalance.month >= period.start).label("within"),
-                   func.sum(MonthBalance.debits_minor - MonthBalance.credits_minor).label("net"))
-            .where(MonthBalance.organisation_id == organisation_id, MonthBalance.currency == currency,
-                   MonthBalance.month <= last)
-            .group_by(MonthBalance.fund_id, MonthBalance.account_id, "within")):
+            select(_months.fund_id, _months.account_id, (_months.month >= period.start).label("within"),
+                   func.sum(_months.debits_minor - _months.credits_minor).label("net"))
+            .where(_months.organisation_id == organisation_id, _months.currency == currency,
+                   _months.month <= last)
+            .group_by(_months.fund_id, _months.account_id, "within")):
         line = lines.setdefault(row.fund_id, {"fund_id": row.fund_id, "income_minor": 0, "spending_minor": 0,
                                               "closing_net_assets_minor": 0})
         net, kind = int(row.net), kinds[row.account_id]

@@ -180,7 +180,9 @@ def test_writers_on_one_hot_fund_keep_every_balance_exact_and_never_overdraw(pos
         assert expected.refused[kind] > 0, kind
 
 
-DAYS = [dt.date(2026, 11, 2) + dt.timedelta(days=offset) for offset in range(5)]
+# Across a month's end: the balance row's month moves on (revision 0020) while backdated entries land in the month
+# before.
+DAYS = [dt.date(2026, 10, 30) + dt.timedelta(days=offset) for offset in range(5)]
 
 
 def dated_worker(db: Database, books: HotBooks, index: int) -> Tally:

@@ -205,22 +205,66 @@ def test_the_database_refuses_to_change_a_seal_batch(db, ledger, sql):
         execute_and_roll_back(db, sql, {"org": ledger.books.organisation_id})
 
 
+def _gift_of_the_month_before(db: Database, ledger: Ledger) -> None:
+    """A gift dated in the month before the fixture's: on PostgreSQL the balance rows hold the fixture's month, so
+    this one goes to ``monthly_balances``, as every month does on SQLite."""
+    draft = recipes.online_donation(ledger.books.chart, ledger.books.open_fund, Money(2_000, "CNY"), Money(0, "CNY"),
+                                    particulars(dt.date(2026, 10, 30)))
+    db.write(lambda session: post_entry(session, draft))
+
+
 @pytest.mark.parametrize("sql", [
     "UPDATE monthly_balances SET debits_minor = debits_minor - 1 WHERE organisation_id = :org AND debits_minor > 0",
     "UPDATE monthly_balances SET credits_minor = 0 WHERE organisation_id = :org AND credits_minor > 0",
     "DELETE FROM monthly_balances WHERE organisation_id = :org",
 ], ids=["debits", "credits", "delete"])
 def test_the_months_the_public_figures_read_only_grow(db, ledger, sql):
+    _gift_of_the_month_before(db, ledger)
+    assert _row(db, "SELECT count(*) AS n FROM monthly_balances WHERE organisation_id = :org",
+                {"org": ledger.books.organisation_id})["n"] > 0
+
     with pytest.raises(IntegrityError, match="only grow"):
         execute_and_roll_back(db, sql, {"org": ledger.books.organisation_id})
 
 
+_ON_ITS_ROW = "organisation_id = :org AND month IS NOT NULL"
+
+
+@pytest.mark.parametrize("sql", [
+    f"UPDATE balances SET month = '2026-10-01' WHERE {_ON_ITS_ROW}",
+    f"UPDATE balances SET month = NULL, month_debits_minor = 0, month_credits_minor = 0 WHERE {_ON_ITS_ROW}",
+    f"UPDATE balances SET month_debits_minor = month_debits_minor - 1 WHERE {_ON_ITS_ROW} AND month_debits_minor > 0",
+    f"UPDATE balances SET month_credits_minor = 0 WHERE {_ON_ITS_ROW} AND month_credits_minor > 0",
+], ids=["month back", "month dropped", "debits shrink", "credits shrink"])
+def test_the_month_on_a_balance_row_only_moves_forward(postgres_db, sql):
+    # Only PostgreSQL's one-entry statement writes the month on the row; SQLite's guard is the same condition.
+    books = new_books(postgres_db)
+    draft = recipes.online_donation(books.chart, books.open_fund, Money(10_000, "CNY"), Money(300, "CNY"),
+                                    particulars())
+    postgres_db.write(lambda session: post_entry(session, draft))
+
+    with pytest.raises(IntegrityError, match="month_goes_back"):
+        execute_and_roll_back(postgres_db, sql, {"org": books.organisation_id})
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE balances SET month = '2026-11-01', month_debits_minor = debits_minor + 1 WHERE organisation_id = :org",
+    "INSERT INTO balances (account_id, fund_id, currency, organisation_id, debits_minor, credits_minor, balance_limit,"
+    " month_credits_minor) SELECT account_id, :other, currency, organisation_id, 10, 10, balance_limit, 5"
+    " FROM balances WHERE organisation_id = :org LIMIT 1",
+], ids=["more than the balance", "totals without a month"])
+def test_the_month_on_a_balance_row_stays_within_its_totals(db, ledger, sql):
+    with pytest.raises(IntegrityError, match=r"month_(debits_|credits_)?within_totals"):
+        execute_and_roll_back(db, sql, {"org": ledger.books.organisation_id, "other": ledger.books.other})
+
+
 def test_a_posting_adds_to_its_months(db, ledger):
-    """(The store adds them in the statement, or savepoint, that writes the postings, on both engines.)"""
+    """(The store adds them in the statement, or savepoint, that writes the postings, on both engines: on the balance
+    row or in ``monthly_balances``; ``month_totals`` sums the two.)"""
     month = ledger.posting["effective_date"]
     month = (dt.date.fromisoformat(month) if isinstance(month, str) else month).replace(day=1)
 
-    row = _row(db, "SELECT debits_minor, credits_minor FROM monthly_balances WHERE account_id = :account "
+    row = _row(db, "SELECT debits_minor, credits_minor FROM month_totals WHERE account_id = :account "
                    "AND fund_id = :fund AND month = :month",
                {"account": ledger.posting["debit_account_id"], "fund": ledger.posting["fund_id"],
                 "month": month.isoformat()})

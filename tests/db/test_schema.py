@@ -24,13 +24,13 @@ with db.engine.connect() as connection:
 def test_the_revisions_are_found_in_the_migrations_package_and_form_one_chain():
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
 
-    assert script.get_heads() == ["0019"]
+    assert script.get_heads() == ["0020"]
     assert [revision.revision for revision in script.walk_revisions()] == [
-        f"{number:04d}" for number in range(19, 0, -1)]
+        f"{number:04d}" for number in range(20, 0, -1)]
 
 
 def test_a_process_started_far_from_the_source_tree_migrates_to_the_newest_revision(tmp_path):
     result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=tmp_path, capture_output=True, text=True, timeout=120)
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "0019"
+    assert result.stdout.strip() == "0020"

@@ -11,6 +11,7 @@ from psycopg._queries import _query2pg_nocache
 
 from ledger.core.recipes import offline_donation
 from ledger.db.store import (
+    _MOVE_MONTHS,
     _POSTGRES_DAYS,
     _POSTGRES_LOOKUP,
     _POSTGRES_WRITE,
@@ -18,6 +19,8 @@ from ledger.db.store import (
     _balances_sql,
     _checked_single_entry,
     _days_parameters,
+    _deltas,
+    _months_parameters,
     _positional,
     _postgres_write,
 )
@@ -31,8 +34,9 @@ def gift_batch() -> Batch:
 
 
 @pytest.mark.parametrize("sql", [_checked_single_entry(gift_batch())[0], _checked_single_entry(gift_batch(), False)[0],
-                                 _balances_sql(2), _POSTGRES_DAYS, _POSTGRES_WRITE, _POSTGRES_LOOKUP],
-                         ids=["one entry", "one entry without balances", "balances apart", "days", "write", "lookup"])
+                                 _balances_sql(2), _POSTGRES_DAYS, _POSTGRES_WRITE, _POSTGRES_LOOKUP, _MOVE_MONTHS],
+                         ids=["one entry", "one entry without balances", "balances apart", "days", "write", "lookup",
+                              "months moved"])
 def test_each_statement_is_converted_to_positional_placeholders_as_psycopg_itself_would(sql):
     statement, names = _positional(sql)
     expected, _, order, _ = _query2pg_nocache(sql.encode(), "utf-8")
@@ -44,7 +48,8 @@ def test_each_statement_is_converted_to_positional_placeholders_as_psycopg_itsel
 def test_every_parameter_a_statement_names_is_given_and_none_is_left_over():
     batch = gift_batch()
     for sql, parameters in (_checked_single_entry(batch), _checked_single_entry(batch, False),
-                            (_POSTGRES_DAYS, _days_parameters(batch)), _postgres_write(batch)):
+                            (_POSTGRES_DAYS, _days_parameters(batch)), _postgres_write(batch),
+                            (_MOVE_MONTHS, _months_parameters(batch, {d[:3] for d in _deltas(batch.postings)}))):
         assert set(_positional(sql)[1]) == set(parameters)
 
 
