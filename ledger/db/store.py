@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import itertools
 import re
 import sqlite3
@@ -119,6 +120,20 @@ def _run(connection, sql: str, parameters: dict) -> psycopg.RawCursor:
     cursor = psycopg.RawCursor(connection)
     cursor.execute(statement, [parameters[name] for name in names])
     return cursor
+
+
+def _executed(connection, sql: str, parameters: dict) -> list[tuple]:
+    """The rows of a named-placeholder statement, prepared once per session where the connection can (a held
+    connection sends it with the transaction's BEGIN, see ``held.Connection.execute_prepared``)."""
+    if not isinstance(connection, held.Connection):
+        return _run(connection, sql, parameters).fetchall()
+    statement, names = _positional(sql)
+    return connection.execute_prepared(_prepared_name(statement), statement, [parameters[name] for name in names])
+
+
+@cache
+def _prepared_name(statement: bytes) -> bytes:
+    return b"ledger_" + hashlib.blake2s(statement, digest_size=8).hexdigest().encode()
 
 
 class EntryRow(NamedTuple):
@@ -729,7 +744,7 @@ def _postgres_one(connection, batch: Batch) -> EntryIds:
     apart = isinstance(connection, held.Connection) and _contended(connection, batch) and _of_today(batch) \
         and _HOLDING.pays()
     try:
-        rows = _run(connection, *_checked_single_entry(batch, not apart)).fetchall()
+        rows = _executed(connection, *_checked_single_entry(batch, not apart))
     except psycopg.Error as error:
         raise _wrapped(error, psycopg.Error) from error
     entry_ids, kept, to_close, other_months, read = _sorted_rows(rows)

@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -187,15 +188,18 @@ def test_a_prepared_statement_lost_behind_the_connection_costs_one_retry(postgre
     db, other_db = Database(postgres_url, pool_size=1, max_overflow=0), Database(postgres_url)
     try:
         for round_ in range(2):
-            attempts = []
+            attempts, posted = [], []
             with another_writer(other_db, gift(books, 300)) as other:
-                def work(session: Session, other=other, attempts=attempts):
-                    attempts.append(post_entry(impatient(session), gift(books, 500)))
-                    if len(attempts) == 1:
+                def work(session: Session, other=other, attempts=attempts, posted=posted):
+                    attempts.append(session)
+                    posted.append(post_entry(impatient(session), gift(books, 500)))
+                    if len(posted) == 1:
                         other.commit()
 
                 db.write(work)
-            assert len(attempts) == round_ + 1  # the second round's first COMMIT finds the statement gone
+            # The second round's first try finds the one-entry statement gone (or, were it there, the COMMIT the
+            # held one): one retry, which prepares them again.
+            assert len(attempts) == round_ + 1
             with db.session() as session:  # the one connection's statements dropped (as DISCARD ALL would)
                 session.execute(text("DEALLOCATE ALL"))
                 session.commit()
@@ -241,3 +245,51 @@ def test_holding_is_given_up_where_held_writes_keep_going_before_the_commit_and_
     for _ in range(100):
         holding.sent(with_commit=False)
     assert holding.score == -store._Holding.LIMIT
+
+
+# A one-entry statement goes with its transaction's BEGIN in one network write (``held.Connection.execute_prepared``):
+# it must still run inside that transaction, begun as psycopg would begin it, and read back what it wrote.
+
+@pytest.mark.parametrize("isolation", [None, "SERIALIZABLE", "REPEATABLE READ"])
+def test_the_one_entry_statement_runs_inside_its_transaction_begun_as_the_connection_would(postgres_db, books,
+                                                                                         isolation):
+    before = (bank(postgres_db, books), entries(postgres_db, books))
+    with postgres_db.session() as session:
+        options = {"isolation_level": isolation} if isolation else {}
+        driver = session.connection(execution_options=options).connection.driver_connection
+        assert isinstance(driver, held.Connection)
+        assert driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE  # nothing sent yet
+        posted = post_entry(session, gift(books, 700))
+        assert driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+        level = session.scalar(text("SELECT current_setting('transaction_isolation')"))
+        assert level == (isolation or "read committed").lower()
+        assert session.scalar(select(func.count()).where(Entry.id == posted.id)) == 1
+        session.rollback()
+    assert (bank(postgres_db, books), entries(postgres_db, books)) == before
+    books_exact(postgres_db, books)
+
+
+def test_the_one_entry_statement_takes_any_text_as_its_parameters(postgres_db, books):
+    description = "社区基金 it's 100% \\ \"quoted\"; $1 %(x)s"
+    draft = recipes.offline_donation(books.chart, books.open_fund, Money(250, "CNY"), "bank",
+                                     particulars(TODAY, idempotency_key="键 ' ; --", description=description))
+    posted = postgres_db.write(lambda session: post_entry(session, draft))
+    with postgres_db.read() as session:
+        stored = session.get(Entry, posted.id)
+        assert (stored.description, stored.idempotency_key) == (description, "键 ' ; --")
+    replayed = postgres_db.write(lambda session: post_entry(session, draft))
+    assert (replayed.id, replayed.replayed) == (posted.id, True)
+    books_exact(postgres_db, books)
+
+
+def test_a_statement_refused_by_the_database_raises_its_error_and_leaves_the_connection_usable(postgres_db, books):
+    with postgres_db.session() as session:
+        driver = session.connection().connection.driver_connection
+        with pytest.raises(psycopg.errors.DivisionByZero):  # sent with BEGIN, in the transaction BEGIN opened
+            driver.execute_prepared(b"ledger_test_divide", b"SELECT 1 / $1::int", [0])
+        assert driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.INERROR
+        session.rollback()
+        assert driver.execute_prepared(b"ledger_test_divide", b"SELECT 1 / $1::int", [1]) == [(1,)]
+    posted = postgres_db.write(lambda session: post_entry(session, gift(books, 100)))
+    assert posted.replayed is False
+    books_exact(postgres_db, books)
