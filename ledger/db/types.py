@@ -38,8 +38,9 @@ class UtcDateTime(TypeDecorator):
 
 
 def sqlite_text(moment: dt.datetime) -> str:
-    """The text SQLite keeps for a moment: UTC, without the zone (as ``UtcDateTime`` writes it)."""
-    return moment.astimezone(dt.UTC).strftime(SQLITE_FORMAT)
+    """The text SQLite keeps for a moment: UTC, without the zone (as ``UtcDateTime`` writes it, ``SQLITE_FORMAT``).
+    ``isoformat`` pads the year to four digits, as the dialect does (``strftime`` does not, for years before 1000)."""
+    return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def utc_now() -> dt.datetime:
