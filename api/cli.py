@@ -27,7 +27,7 @@ from ledger.books.integrity import seal_pending, verify
 from ledger.books.organisations import get_organisation
 from ledger.core.errors import LedgerError
 from ledger.core.money import Money
-from ledger.db.schema import migrate
+from ledger.db.schema import current_revision, migrate
 from ledger.demo import DEMO_PASSWORD, DEMO_PEOPLE, load_demo_if_empty
 from ledger.payments.stripe_channel import events_since, replay
 from ledger.reconciliation import closes, imports, matches, payouts, statements
@@ -46,8 +46,12 @@ ledger_group = AppGroup("ledger", help="Maintain the ledger's database.")
 
 @ledger_group.command("migrate", help="Upgrade the schema to the newest Alembic revision.")
 def migrate_command() -> None:
-    migrate(_database().engine)
-    click.echo("schema is up to date")
+    engine = _database().engine
+    before = current_revision(engine)
+    migrate(engine)
+    after = current_revision(engine)
+    click.echo(f"schema is up to date (revision {after})" if before == after else
+               f"schema migrated from {f'revision {before}' if before else 'an empty database'} to revision {after}")
 
 
 @ledger_group.command("load-demo", help="Load the demo foundation when the database is empty.")
@@ -74,13 +78,18 @@ def load_demo_command() -> None:
 
 def _demo_receipts(organisation_id: int) -> list[str]:
     """Two of the demo's receipts to open: a Chinese one as issued, and one the donor asked for in English (a
-    replacement, as a manager makes it through the API)."""
+    replacement, as a manager makes it through the API); each for gifts the demo's published report holds, so that
+    the verification page's inclusion proof has something to prove."""
     app = current_app._get_current_object()
+
+    def reported(session, receipt) -> bool:
+        return all(publishing.reports_covering(session, organisation_id, donation.fund_id, donation.received_on)
+                   for _line, donation in receipt_register.lines_of(session, receipt.id))
 
     def english(session):
         listed = [receipt for receipt in receipt_register.list_receipts(
-            session, organisation_id, receipt_register.ReceiptFilter(), after=None, limit=20).items
-            if receipt_register.receipt_status(session, receipt)[0] == "issued"][:2]
+            session, organisation_id, receipt_register.ReceiptFilter(), after=None, limit=40).items
+            if receipt_register.receipt_status(session, receipt)[0] == "issued" and reported(session, receipt)][:2]
         if len(listed) < 2:
             return []
         replaced = receipt_register.replace_receipt(session, listed[1], reason="the donor asked for English",

@@ -2,10 +2,10 @@
 made of real records through the same services the API uses: donors (some consenting to be named), a few dozen
 gifts recorded with them, a refund, an in-kind gift, a grant requested by the fund manager, approved and paid by
 the administrator, a transfer between funds and a release from restriction. Online gifts with processor fees and
-their payout are posted by their recipes until online giving (issue 10) records them. Then the bank's statement
-for the autumn (ledger/demo_data/, made from these books by scripts/demo_bank_statement.py) is imported and matched,
-and the two things only the bank knew (its interest and a charge) are recorded from their lines, so the bank
-account reconciles. Deterministic, so every fresh checkout shows the same books.
+their payout are posted by their recipes until online giving (issue 10) records them. Then the bank's statements
+for the autumn (one a month, ledger/demo_data/, made from these books by scripts/demo_bank_statement.py) are
+imported and matched, and the two things only the bank knew (its interest and a charge) are recorded from their
+lines, so the bank account reconciles. Deterministic, so every fresh checkout shows the same books.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ from ledger.reconciliation.statements import CN_BANK
 from ledger.reports.publishing import Period, publish
 
 DEMO_NAME = "成都市锦城社区发展基金会 Jincheng Community Development Foundation (demo)"
-DEMO_STATEMENT = "jincheng-bank-2026-09-11.gbk.csv"  # in ledger/demo_data/
+# The bank's statements for the autumn, one a month, in ledger/demo_data/ (scripts/demo_bank_statement.py makes them).
+DEMO_STATEMENTS = ("jincheng-bank-2026-09.gbk.csv", "jincheng-bank-2026-10.gbk.csv", "jincheng-bank-2026-11.gbk.csv")
 MANAGER = "demo-manager@jincheng.example.org"
 ADMIN = "demo-admin@jincheng.example.org"
 # The demo's people, all with DEMO_PASSWORD: for trying the API on a laptop, never for a real deployment.
@@ -83,7 +84,7 @@ def _load(session: Session) -> int:
 
 
 def load_books(session: Session) -> int:
-    """The demo's books, without its bank statement (which scripts/demo_bank_statement.py makes from them)."""
+    """The demo's books, without its bank statements (which scripts/demo_bank_statement.py makes from them)."""
     organisation = create_organisation(
         session, name=DEMO_NAME, kind="foundation", base_currency="CNY", jurisdiction="CN",
         registration_number=unified_social_credit_code("53510100MJ0123456"), books_opened_on=dt.date(2026, 9, 1),
@@ -182,12 +183,13 @@ BANK_ONLY_LINES = {"利息": "存款利息 interest on deposits", "手续费": "
 
 
 def _reconcile(session: Session, organisation_id: int) -> None:
-    """The autumn's statement imported for the bank account and matched by the administrator, as a foundation does
+    """The autumn's statements imported for the bank account and matched by the administrator, as a foundation does
     before it publishes; what the bank alone knew is then recorded from its lines, so every line is matched."""
     bank = load_chart(session, organisation_id).account(Role.BANK)
-    content = (files("ledger") / "demo_data" / DEMO_STATEMENT).read_bytes()
-    import_statement(session, organisation_id, bank, filename=DEMO_STATEMENT, content=content, file_format="csv",
-                     mapping=CN_BANK, imported_by=ADMIN)
+    for name in DEMO_STATEMENTS:
+        content = (files("ledger") / "demo_data" / name).read_bytes()
+        import_statement(session, organisation_id, bank, filename=name, content=content, file_format="csv",
+                         mapping=CN_BANK, imported_by=ADMIN)
     auto_match(session, organisation_id, bank, matched_by=ADMIN)
     _match_by_payer(session, organisation_id, bank)
     general = session.scalars(select(Fund.id).where(Fund.organisation_id == organisation_id,

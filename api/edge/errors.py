@@ -6,9 +6,9 @@ maps them to HTTP statuses.
 
 from __future__ import annotations
 
-from flask import Flask, Response, json
+from flask import Flask, Response, json, request
 from sqlalchemy.exc import DBAPIError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from api.edge import limits, refusals
 from api.edge.idempotency import IdempotencyKeyMissing
@@ -31,7 +31,9 @@ STATUS_BY_ERROR: tuple[tuple[type[ledger_errors.LedgerError], int], ...] = (
 )
 
 
-def problem(status: int, title: str, detail: str, code: str, errors: dict | None = None) -> Response:
+def problem(status: int, detail: str, code: str, errors: dict | None = None) -> Response:
+    # One title per problem type, as RFC 9457 §3.1.3 asks: the code's words, whichever layer refused.
+    title = code.replace("_", " ").capitalize()
     body = {"type": f"https://fundledger.org/problems/{code}", "title": title, "status": status,
             "detail": detail, "code": code, "errors": errors or {}}
     # ASCII escapes: a field name the client sent may hold half a surrogate pair, which UTF-8 cannot carry.
@@ -49,7 +51,7 @@ def register(app: Flask) -> None:
         status = status_for(error)
         # A 422's detail names the field first, as webargs' 422s do (see _first_problem).
         detail = f"{error.field}: {error.message}" if status == 422 and error.field else error.message
-        response = problem(status, error.code.replace("_", " ").capitalize(), detail, error.code, errors)
+        response = problem(status, detail, error.code, errors)
         refusals.record(status, error.code, detail)
         if isinstance(error, ledger_errors.Unauthenticated):
             response.headers["WWW-Authenticate"] = 'Bearer realm="fundledger"'
@@ -62,7 +64,7 @@ def register(app: Flask) -> None:
         # Down, unreachable, read-only or out of disk: nothing was written, and the same request (with the same
         # Idempotency-Key) may be sent again later.
         app.logger.warning("the database cannot take requests now: %s", error.orig)
-        response = problem(503, "Service Unavailable", "the ledger's database cannot take this request now; "
+        response = problem(503, "the ledger's database cannot take this request now; "
                            "send it again later, with the same Idempotency-Key", "store_unavailable")
         response.headers["Retry-After"] = str(app.config["STORE_RETRY_AFTER_SECONDS"])
         return response
@@ -72,7 +74,7 @@ def register(app: Flask) -> None:
         # Flask sends HTTPExceptions to the more specific handler below; this one sees only real failures.
         # The details go to the log, never to the client: they may hold donors' data or the schema.
         app.logger.exception("unhandled error")
-        return problem(500, "Internal Server Error", "the server failed to answer this request", "internal_error")
+        return problem(500, "the server failed to answer this request", "internal_error")
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
@@ -83,12 +85,26 @@ def register(app: Flask) -> None:
             # A whole-body problem (JSON that does not parse) comes as a list, not per field.
             fields.update(found if isinstance(found, dict) else {location: found})
         code = "invalid_input" if error.code == 422 else (error.name or "error").lower().replace(" ", "_")
-        detail = _first_problem(fields) if error.code == 422 and fields else error.description or ""
+        detail = _first_problem(fields) if error.code == 422 and fields else _detail(error)
         refusals.record(error.code or 500, code, detail)
-        response = problem(error.code or 500, error.name, detail, code, fields)
+        response = problem(error.code or 500, detail, code, fields)
         if error.code == 429:  # when to come back, so a client can wait rather than hammer (RFC 9110 §10.2.3)
             response.headers["Retry-After"] = str(limits.retry_after())
         return response
+
+
+def not_found(detail: str) -> Response:
+    """The 404 of a public page or file, in the API's shape."""
+    return problem(404, detail, "not_found")
+
+
+def _detail(error: HTTPException) -> str:
+    """The routing's own refusals say what was asked; the others keep the description they were raised with."""
+    if isinstance(error, NotFound) and error.description == NotFound.description:
+        return f"nothing here answers {request.method} {request.path}"
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        return f"{request.method} is not allowed on {request.path}: {', '.join(sorted(error.valid_methods))}"
+    return error.description or ""
 
 
 def _first_problem(fields: dict, path: str = "") -> str:

@@ -23,6 +23,7 @@ from dataclasses import asdict
 
 from flask import Blueprint, Response, current_app
 
+from api.edge.errors import not_found
 from api.edge.language import percent
 from api.edge.public_cache import kept_or_made
 from api.edge.session import public_session
@@ -69,8 +70,7 @@ def _plain(value):
 
 
 def _not_found() -> Response:
-    return Response(json.dumps({"title": "Not Found", "status": 404}), status=404,
-                    mimetype="application/problem+json")
+    return not_found("no such organisation, fund or year among the open data")
 
 
 @blp.route("/organisations.<any(json, csv):extension>")

@@ -8,6 +8,7 @@ import json
 
 from flask import Blueprint, Response, current_app, url_for
 
+from api.edge.errors import not_found
 from api.edge.public_cache import kept_or_made
 from api.edge.session import public_session
 from api.pages.layout import conditional, page_language
@@ -29,8 +30,7 @@ def _file(organisation_id: int, report_id: int, extension: str) -> tuple[Respons
     try:
         report = get_report(public_session(), organisation_id, report_id)
     except NotFound:
-        return Response('{"title": "Not Found", "status": 404}', status=404,
-                        mimetype="application/problem+json"), None
+        return not_found(f"organisation {organisation_id} has published no report {report_id}"), None
     json_url = current_app.config["PUBLIC_URL"].rstrip("/") + url_for(
         "published.report_file", organisation_id=organisation_id, report_id=report_id, extension="json")
     if extension == "pdf":

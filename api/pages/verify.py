@@ -12,6 +12,7 @@ import json
 
 from flask import Blueprint, Response, current_app, request
 
+from api.edge.errors import not_found
 from api.edge.session import database, read_session
 from api.pages.layout import money, render_page
 from ledger.books.organisations import get_fund, get_organisation
@@ -41,7 +42,7 @@ def inclusion(number: str) -> Response:
     session = read_session()
     receipt = _proven(session, number)
     if receipt is None:
-        return Response('{"title": "Not Found", "status": 404}', status=404, mimetype="application/problem+json")
+        return not_found("no such receipt, or the address's token is not its own")
     response = current_app.response_class(json.dumps(receipt_proofs(session, receipt), indent=1),
                                           mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="{receipt.number}-inclusion.json"'

@@ -18,7 +18,7 @@ from api.edge.csv_export import csv_response as csv_response
 from api.edge.documented import PROBLEMS as PROBLEMS
 from api.edge.documented import ProblemSchema as ProblemSchema
 from api.edge.documented import documents_problems as documents_problems
-from api.edge.session import database
+from api.edge.session import database, read_session
 from ledger.core.money import MAX_AMOUNT_MINOR
 from ledger.db.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
 
@@ -117,6 +117,15 @@ def every_row(fetch: Callable[..., Page], after: int | None,
         if page.next_after is None:
             return
         after = page.next_after
+
+
+def page_or_csv(fetch: Callable[..., Page], query: dict, schema: type[Schema], filename: str):
+    """A list's answer: the page asked for, or with ``Accept: text/csv`` every row from ``after`` on
+    (``every_row``), the schema's fields as the columns."""
+    if wants_csv():
+        return csv_response(every_row(fetch, query.get("after"), schema(many=True).dump), list(schema().fields),
+                            filename)
+    return fetch(read_session(), query.get("after"), query["limit"])
 
 
 # The status is an int, as @blp.response keys it: with "200" this would replace the JSON answer's documentation

@@ -22,6 +22,7 @@ from api.rest.common import (
     documents_problems,
     every_row,
     object_id,
+    page_or_csv,
     page_schema,
     storable,
     strict_boolean,
@@ -325,15 +326,19 @@ class OnlineGifts(MethodView):
     @requires(Need.FUND_READ)
     @blp.arguments(OnlineGiftQuerySchema(), location="query")
     @blp.response(200, OnlineGiftPageSchema)
+    @blp.doc(**CSV_DOC)
     @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
         """Gifts given on the donation pages, whatever became of them, with the channel's payment ids: pending,
         succeeded (with the donation they became), failed, expired, or set aside for ``review`` (what was paid
-        differs from what was asked)."""
+        differs from what was asked). Also as CSV."""
         which = gifts.GiftFilter(fund_ids=listed_funds(organisation_id, query.get("fund_id")),
                                  status=query.get("status"))
-        return gifts.list_gifts(read_session(), organisation_id, which, after=query.get("after"),
-                                limit=query["limit"])
+
+        def fetch(session, after: int | None, limit: int = MAX_PAGE_SIZE):
+            return gifts.list_gifts(session, organisation_id, which, after=after, limit=limit)
+
+        return page_or_csv(fetch, query, OnlineGiftSchema, "online-gifts")
 
 
 @blp.route("/online-gifts/<int:gift_id>/resolution")

@@ -24,6 +24,7 @@ from api.rest.common import (
     documents_problems,
     every_row,
     object_id,
+    page_or_csv,
     page_schema,
     strict_boolean,
     text,
@@ -266,11 +267,14 @@ class Funds(MethodView):
     @requires(Need.PUBLIC)
     @blp.arguments(PageQuerySchema(), location="query")
     @blp.response(200, FundPageSchema)
+    @blp.doc(**CSV_DOC)
     @documents_problems(blp, 404, 422)
     def get(self, query, organisation_id: int):
-        """The organisation's funds: names, purposes, status (public)."""
-        return organisations.list_funds(read_session(), organisation_id, after=query.get("after"),
-                                        limit=query["limit"])
+        """The organisation's funds: names, purposes, status (public). Also as CSV."""
+        def fetch(session, after: int | None, limit: int = MAX_PAGE_SIZE):
+            return organisations.list_funds(session, organisation_id, after=after, limit=limit)
+
+        return page_or_csv(fetch, query, FundSchema, "funds")
 
     @requires(Need.ORG_ADMIN)
     @blp.arguments(FundInSchema())

@@ -14,11 +14,14 @@ from api.edge.auth import requires
 from api.edge.session import read_session
 from api.edge.writes import UnitOfWork, perform
 from api.rest.common import (
+    CSV_DOC,
+    MAX_PAGE_SIZE,
     Blueprint,
     PageQuerySchema,
     csv_response,
     documents_problems,
     object_id,
+    page_or_csv,
     page_schema,
     text,
     wants_csv,
@@ -134,11 +137,14 @@ class Statements(MethodView):
     @requires(Need.ORG_READ)
     @blp.arguments(PageQuerySchema(), location="query")
     @blp.response(200, StatementPageSchema)
+    @blp.doc(**CSV_DOC)
     @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
-        """The statements imported, oldest first."""
-        return imports.list_statements(read_session(), organisation_id, after=query.get("after"),
-                                       limit=query["limit"])
+        """The statements imported, oldest first. Also as CSV."""
+        def fetch(session, after: int | None, limit: int = MAX_PAGE_SIZE):
+            return imports.list_statements(session, organisation_id, after=after, limit=limit)
+
+        return page_or_csv(fetch, query, BankStatementSchema, "statements")
 
     @requires(Need.ORG_ADMIN)
     @blp.arguments(BankStatementFormSchema(), location="form")
@@ -164,11 +170,14 @@ class Lines(MethodView):
     @requires(Need.ORG_READ)
     @blp.arguments(BankLineQuerySchema(), location="query")
     @blp.response(200, LinePageSchema)
+    @blp.doc(**CSV_DOC)
     @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
-        """An account's statement lines, in the order they were imported."""
-        return imports.statement_lines(read_session(), organisation_id, query["account_id"],
-                                       after=query.get("after"), limit=query["limit"])
+        """An account's statement lines, in the order they were imported. Also as CSV."""
+        def fetch(session, after: int | None, limit: int = MAX_PAGE_SIZE):
+            return imports.statement_lines(session, organisation_id, query["account_id"], after=after, limit=limit)
+
+        return page_or_csv(fetch, query, BankLineSchema, "statement-lines")
 
 
 
@@ -300,6 +309,7 @@ class ReconciliationReport(MethodView):
     @requires(Need.ORG_READ)
     @blp.arguments(ReconciliationReportQuerySchema(), location="query")
     @blp.response(200, ReconciliationReportSchema)
+    @blp.doc(**CSV_DOC)
     @documents_problems(blp, 403, 404, 422)
     def get(self, query, organisation_id: int):
         """The account's reconciliation through ``end``: the bank's closing balance, the books', what only each side

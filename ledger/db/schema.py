@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 
 MIGRATIONS = "migrations:"  # Alembic's package-resource form: the directory of the ``migrations`` package
@@ -27,6 +28,12 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrades the database behind ``engine`` to ``revision`` (the newest by default)."""
     with _migrating(engine) as config:
         command.upgrade(config, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None: no schema yet)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:

@@ -81,6 +81,9 @@ def publish(session: Session, organisation_id: int, fund_id: int | None, period:
             correction_note: str = "") -> PublishedReport:
     """Publishes the period's report, or (with ``correction_note``) a corrected version of the one published."""
     organisation = get_organisation(session, organisation_id)
+    if period.end < organisation.books_opened_on:  # an empty report, sealed for good, of years the books never held
+        raise InvalidInput(f"must not be before the books opened ({organisation.books_opened_on.isoformat()})",
+                           field="period_end")
     fund = get_fund(session, organisation_id, fund_id) if fund_id is not None else None
     series = series_of(fund_id, period)
     before = latest_version(session, organisation_id, series)

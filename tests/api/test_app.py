@@ -36,6 +36,8 @@ def test_setup_migrates_and_loads_the_demo_once(app):
     again = app.test_cli_runner().invoke(args=["ledger", "setup"])
 
     assert again.exit_code == 0
+    assert "schema migrated from an empty database to revision 00" in app.setup_output
+    assert "schema is up to date (revision 00" in again.output
     assert "the demo was not loaded again" in again.output
     assert "POST http://127.0.0.1:8000/api/v1/tokens" in again.output and "tokens create" in again.output
     with database(app).read() as session:
@@ -165,17 +167,26 @@ def test_an_unexpected_failure_is_a_problem_document_that_reveals_nothing(tmp_pa
     application.extensions["ledger_db"].dispose()
 
 
-@pytest.mark.parametrize(("method", "path", "status", "code"), [
-    ("GET", "/no/such/page", 404, "not_found"),
-    ("POST", "/health", 405, "method_not_allowed"),
+@pytest.mark.parametrize(("method", "path", "status", "code", "detail"), [
+    ("GET", "/no/such/page", 404, "not_found", "nothing here answers GET /no/such/page"),
+    ("POST", "/health", 405, "method_not_allowed", "POST is not allowed on /health: GET, HEAD, OPTIONS"),
+    ("GET", "/api/v1/organisations/999", 404, "not_found", "organisation 999 does not exist"),
+    ("GET", "/data/o/999/2026.json", 404, "not_found", "no such organisation, fund or year among the open data"),
+    ("GET", "/reports/1/999.json", 404, "not_found", "organisation 1 has published no report 999"),
+    ("GET", "/verify/R1-2026-000001/inclusion.json?t=x", 404, "not_found",
+     "no such receipt, or the address's token is not its own"),
+    ("GET", "/api/v1/organisations/1/funds?limit=0", 422, "invalid_input", None),
+    ("POST", "/api/v1/organisations/1/donations", 401, "unauthenticated", None),
 ])
-def test_every_error_answer_has_the_one_problem_shape(app, method, path, status, code):
+def test_every_error_answer_has_the_one_problem_shape(app, method, path, status, code, detail):
     response = app.test_client().open(path, method=method)
 
     assert response.status_code == status
     assert response.mimetype == "application/problem+json"
     assert set(response.json) == {"type", "title", "status", "detail", "code", "errors"}
-    assert response.json["code"] == code
+    # One title per code, whether the router, the schema, the domain or a public page refused.
+    assert (response.json["code"], response.json["title"]) == (code, code.replace("_", " ").capitalize())
+    assert response.json["detail"] == detail or detail is None
 
 
 def test_the_cli_creates_an_admin_and_issues_a_token_shown_once(app):
@@ -241,6 +252,10 @@ def test_setup_shows_a_chinese_and_an_english_receipt_anyone_can_open(app):
     assert all("Valid" in page for page in pages)
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert "Donation receipt" in text and "COPY" in text
+    for address in (chinese, english):  # the demo's published report holds their gifts: the proofs have a root
+        number, token = re.fullmatch(r"/verify/([\w-]+)\?t=(\S+)", address).groups()
+        gifts = app.test_client().get(f"/verify/{number}/inclusion.json?t={token}").json["gifts"]
+        assert gifts and all(gift["proofs"] for gift in gifts), number
 
 
 def test_the_root_names_the_documentation_health_and_the_demo(app):

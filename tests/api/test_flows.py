@@ -592,6 +592,27 @@ def test_donors_and_the_audit_log_answer_as_csv_too(world):
     assert record["action"] == "donor.create" and "赵六" in record["details"]
 
 
+def test_every_paged_list_documents_csv_and_answers_it(world):
+    spec = world.app.test_client().get("/api/openapi.json").json
+    paged = {path: operation["get"]["responses"]["200"]["content"] for path, operation in spec["paths"].items()
+             if operation.get("get", {}).get("responses", {}).get("200", {}).get("content", {})
+             .get("application/json", {}).get("schema", {}).get("$ref", "").endswith("Page")}
+    assert len(paged) >= 11 and [path for path, content in paged.items() if "text/csv" not in content] == []
+
+    gift(world, 1_234)
+    account = world.db.write(lambda session: load_chart(session, world.org).account(Role.BANK))
+    answers = {path: _csv(world, path) for path in (
+        "/online-gifts", f"/statement-lines?account_id={account}", "/statements")}
+    funds = world.app.test_client().get(f"/api/v1/organisations/{world.org}/funds?limit=1",
+                                        headers={"Accept": "text/csv"})
+    fund_rows = list(csv.DictReader(io.StringIO(funds.get_data(as_text=True))))
+
+    assert {path: answer[0].mimetype for path, answer in answers.items()} == dict.fromkeys(answers, "text/csv")
+    listed = world.app.test_client().get(f"/api/v1/organisations/{world.org}/funds?limit=500").json["items"]
+    assert funds.mimetype == "text/csv" and len(listed) > 1  # every fund, whatever the limit, to anyone
+    assert [(row["id"], row["code"]) for row in fund_rows] == [(str(fund["id"]), fund["code"]) for fund in listed]
+
+
 def test_a_key_reused_on_another_route_is_refused_and_its_work_undone(world):
     key = uuid.uuid4().hex
     gift(world, 2_000, key=key)

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ledger.books.integrity import last_batch, seal_pending
 from tests.api.support import snapshot
-from tests.reports.test_public_figures import YEAR, the_year
+from tests.reports.test_public_figures import YEAR, give, the_year
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "verify_inclusion.py"
 SPRING = {"period_start": f"{YEAR}-03-01", "period_end": f"{YEAR}-06-30"}
@@ -60,13 +60,13 @@ def test_the_same_period_again_needs_a_correction_and_every_version_stays_public
     manager = publish(world, "fund_manager", correction_note="x")
     refused = [publish(world, **body) for body in (
         {"period_start": f"{YEAR}-03-02"}, {"period_end": f"{YEAR}-06-29"}, {"period_end": f"{YEAR}-02-28"},
-        {"period_end": "2999-12-31"}, {"period_start": f"{YEAR}-07-01", "period_end": f"{YEAR}-07-31",
-                                       "correction_note": "nothing to correct"})]
+        {"period_end": "2999-12-31"}, {"period_start": "1999-01-01", "period_end": "1999-12-31"},
+        {"period_start": f"{YEAR}-07-01", "period_end": f"{YEAR}-07-31", "correction_note": "nothing to correct"})]
 
     assert again.status_code == 409 and "correction_note" in again.json["errors"]
     assert manager.status_code == 403
     assert [(answer.status_code, next(iter(answer.json["errors"]))) for answer in refused] == [
-        (422, "period_start"), (422, "period_end"), (422, "period_end"), (422, "period_end"),
+        (422, "period_start"), (422, "period_end"), (422, "period_end"), (422, "period_end"), (422, "period_end"),
         (422, "correction_note")]
     assert snapshot(world.db) == before
     world.call("org_admin", "POST", world.url("/donations"), {
@@ -144,6 +144,26 @@ def test_a_donors_gift_is_proven_in_the_report_by_the_standalone_script(world, t
         refused = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "altered.json"),
                                   str(tmp_path / "report.json")], capture_output=True, text=True)
         assert refused.returncode == 1 and "NOT PROVEN" in refused.stdout
+
+
+def test_a_gift_no_report_holds_yet_is_told_apart_and_fails_against_a_report(world, tmp_path):
+    the_year(world)
+    report = publish(world).json
+    (tmp_path / "report.json").write_bytes(
+        world.app.test_client().get(f"/reports/{world.org}/{report['id']}.json").data)
+    li = world.call("org_admin", "GET", world.url("/donors")).json["items"][0]["id"]
+    summer = give(world, 700, f"{YEAR}-07-15", li)  # after the report's period
+    [receipt] = world.call("org_admin", "GET", world.url(f"/receipts?donation_id={summer['id']}")).json["items"]
+    outside = inclusion_for(world, receipt)
+    (tmp_path / "proof.json").write_bytes(outside.data)
+    alone, against = (subprocess.run([sys.executable, str(SCRIPT), *files], capture_output=True, text=True)
+                      for files in ([tmp_path / "proof.json"], [tmp_path / "proof.json", tmp_path / "report.json"]))
+
+    count = len(outside.json["gifts"])
+    assert (alone.returncode, alone.stdout.splitlines()[-1]) == (
+        1, f"0 proof(s) hold, 0 failed, {count} gift(s) in no report yet")
+    assert (against.returncode, against.stdout.splitlines()[-1]) == (1, f"0 proof(s) hold, {count} failed")
+    assert f"NOT PROVEN for report {report['id']}" in against.stdout
 
 
 def test_the_proof_needs_the_receipts_own_token(world):
