@@ -7,6 +7,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 THREADS ?= 8
+# The address the demo's links and the set-up's banner name (receipts' QR codes, emails): where `make run` serves.
+FUNDLEDGER_PUBLIC_URL ?= http://$(HOST):$(PORT)
 
 .PHONY: install run test lint bench bench-api bench-webhook bench-receipts bench-transparency bench-reconciliation mutation openapi translations \
 	clean
@@ -27,15 +29,16 @@ install: $(STAMP) $(MO)
 
 translations: install  # after changing a page's text: extract the messages and update each catalogue
 	$(BIN)/pybabel -q extract -F babel.cfg -o api/pages/translations/messages.pot .
-	$(BIN)/pybabel -q update -i api/pages/translations/messages.pot -d api/pages/translations --no-fuzzy-matching
+	$(BIN)/pybabel -q update -i api/pages/translations/messages.pot -d api/pages/translations --no-fuzzy-matching \
+		--ignore-pot-creation-date
 
 # Threaded workers (gthread): a client that sends its request slowly holds one of THREADS threads, not a whole
 # worker, and one that sends nothing is set aside after 5 s; in production a buffering proxy stands in front
 # (README, "In production"). --no-control-socket: gunicorn's runtime control socket would be one path
 # ($HOME/.gunicorn) shared by every instance on the machine; the demo needs none.
 run: install
-	$(BIN)/flask --app wsgi ledger setup
-	FUNDLEDGER_SEALER_INTERVAL_SECONDS=5 $(BIN)/gunicorn --workers $(WORKERS) --worker-class gthread \
+	FUNDLEDGER_PUBLIC_URL=$(FUNDLEDGER_PUBLIC_URL) $(BIN)/flask --app wsgi ledger setup
+	FUNDLEDGER_PUBLIC_URL=$(FUNDLEDGER_PUBLIC_URL) FUNDLEDGER_SEALER_INTERVAL_SECONDS=5 $(BIN)/gunicorn --workers $(WORKERS) --worker-class gthread \
 		--threads $(THREADS) --bind $(HOST):$(PORT) --no-control-socket --access-logfile - wsgi:app
 
 lint: install

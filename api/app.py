@@ -164,7 +164,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     # machine with no route to a CDN.
     app.register_blueprint(get_swaggerui_blueprint("/api/docs", "/api/openapi.json",
                                                    config={"app_name": "FundLedger API"}))
-    limits.register(app, people.sign_in_blp)
+    limits.register(app, people.sign_in_blp, health.blp)
     # Stripe sends its events from a few addresses, a burst of gifts at once: a per-address limit would refuse them
     # (Stripe would send them again, late). Each delivery is authenticated by its signature, cheap to refuse.
     app.extensions["ledger_limiter"].exempt(stripe_webhook.blp)

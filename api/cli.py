@@ -60,7 +60,7 @@ def load_demo_command() -> None:
     if organisation_id is None:
         _box(["The database already holds data: the demo was not loaded again, and its tokens were shown when "
               "it was.", "A new token for a demo person (password " + DEMO_PASSWORD + "):",
-              "  curl -X POST http://127.0.0.1:8000/api/v1/tokens -H 'Content-Type: application/json' \\",
+              f"  curl -X POST {_site()}/api/v1/tokens -H 'Content-Type: application/json' \\",
               f"       -d '{{\"email\": \"{DEMO_PEOPLE[-1][0]}\", \"password\": \"{DEMO_PASSWORD}\"}}'",
               "or: .venv/bin/flask --app wsgi tokens create --email " + DEMO_PEOPLE[-1][0]])
         return
@@ -71,8 +71,8 @@ def load_demo_command() -> None:
             session, find_user_by_email(session, email).id, "demo", 30))[0]
         lines.append(f"  {role:<13} {email:<36} {token}")
     lines += ["Try: curl -H \"Authorization: Bearer <a token>\" "
-              f"http://127.0.0.1:8000/api/v1/organisations/{organisation_id}/trial-balance",
-              "The API's documentation: http://127.0.0.1:8000/api/docs/", *_demo_receipts(organisation_id)]
+              f"{_site()}/api/v1/organisations/{organisation_id}/trial-balance",
+              f"The API's documentation: {_site()}/api/docs/", *_demo_receipts(organisation_id)]
     _box(lines)
 
 
@@ -100,7 +100,13 @@ def _demo_receipts(organisation_id: int) -> list[str]:
     return [f"A receipt in {name}, checked by anyone: {verify_address(app, receipt)}"
             for name, receipt in zip(("Chinese", "English"), shown, strict=False)] + \
         ([f"The English one's PDF (a copy): curl -H \"Authorization: Bearer <the org_admin token>\" -o receipt.pdf "
-          f"http://127.0.0.1:8000/api/v1/organisations/{organisation_id}/receipts/{shown[1].id}/pdf"] if shown else [])
+          f"{_site()}/api/v1/organisations/{organisation_id}/receipts/{shown[1].id}/pdf"] if shown else [])
+
+
+def _site() -> str:
+    """Where the demo is served, as the set-up's banner names it (``FUNDLEDGER_PUBLIC_URL``; `make run` sets it from
+    its HOST and PORT)."""
+    return current_app.config["PUBLIC_URL"].rstrip("/")
 
 
 def _box(lines: list[str]) -> None:
@@ -189,14 +195,20 @@ def create_token_command(email: str, name: str, days: int) -> None:
     click.echo(f"token {row.prefix} expires {row.expires_at:%Y-%m-%d}; it will not be shown again", err=True)
 
 
-@tokens_group.command("revoke", help="Revoke a token by its prefix.")
+@tokens_group.command("revoke", help="Revoke a token by its prefix (the part after fl_, or fl_<prefix>, or the "
+                                        "whole token).")
 @click.argument("prefix")
 def revoke_token_command(prefix: str) -> None:
+    prefix = prefix.split("_")[1] if prefix.startswith("fl_") else prefix  # (a prefix is hex: no "_" in it)
+
     def revoke(session):
         revoke_token(session, prefix)
         _audit(session, "token.revoke", {"prefix": prefix})
 
-    _database().write(revoke)
+    try:
+        _database().write(revoke)
+    except LedgerError as error:
+        raise click.ClickException(str(error)) from None
     click.echo(f"token {prefix} revoked")
 
 

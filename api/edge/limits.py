@@ -55,16 +55,20 @@ def rate_key() -> str:
     return "address:" + get_remote_address()
 
 
-def register(app: Flask, sign_in: Blueprint) -> None:
-    """One limiter per application (so each test's application keeps its own limits): the default limit on
-    every route, and a tighter one, per address, on signing in with a password."""
+def register(app: Flask, sign_in: Blueprint, health: Blueprint) -> None:
+    """One limiter per application (so each test's application keeps its own limits): the default limit per
+    caller over every route together (an application limit: one allowance, not one per route), a tighter one, per
+    address, on signing in with a password, and none on the health checks (a load balancer's probes must not be
+    refused). When Redis cannot be reached the limiter counts in each process's memory until it can again, and the
+    answers go on: a rate limit is no reason to fail every request."""
     limiter = Limiter(
         # No X-RateLimit-* headers on every answer: they cost two more Redis round trips per request. A 429 gets its
         # Retry-After from the error handler (``retry_after``), at the cost of one round trip on refusals only.
-        rate_key, app=app, default_limits=[app.config["RATELIMIT_DEFAULT"]], headers_enabled=False,
+        rate_key, app=app, application_limits=[app.config["RATELIMIT_DEFAULT"]], headers_enabled=False,
         storage_uri=app.config.get("RATELIMIT_STORAGE_URI") or app.config.get("REDIS_URL") or "memory://",
-        key_prefix="fundledger")
+        key_prefix="fundledger", in_memory_fallback_enabled=True, swallow_errors=True)
     limiter.limit(app.config["RATELIMIT_SIGN_IN"], key_func=get_remote_address)(sign_in)
+    limiter.exempt(health)
     app.extensions["ledger_limiter"] = limiter
     app.before_request(_chunked_body_within_the_cap)
     app.after_request(_security_headers)

@@ -17,6 +17,7 @@ import json
 from flask import Flask, current_app, g, request
 from flask_limiter.util import get_remote_address
 from limits import parse
+from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
@@ -35,7 +36,21 @@ def register(app: Flask) -> None:
     limiter = app.extensions["ledger_limiter"]
     app.extensions["ledger_refusal_limit"] = (FixedWindowRateLimiter(limiter.limiter.storage),
                                               parse(app.config["RATELIMIT_REFUSALS_AUDITED"]),
-                                              parse(app.config["RATELIMIT_REFUSALS_AUDITED_ALL"]))
+                                              parse(app.config["RATELIMIT_REFUSALS_AUDITED_ALL"]),
+                                              FixedWindowRateLimiter(MemoryStorage()))
+
+
+def _within_allowance() -> bool:
+    """Counted where the rate limits are; while that store (Redis) cannot be reached, in this process's memory, as
+    the limiter itself then counts: the refusal is still answered, and still recorded within the allowance."""
+    shared, per_address, in_all, local = current_app.extensions["ledger_refusal_limit"]
+    try:
+        return shared.hit(per_address, "refusals-audited", get_remote_address()) and \
+            shared.hit(in_all, "refusals-audited-all")
+    except Exception as error:  # the storage's own errors (redis' ConnectionError, …): the limits library has no base
+        current_app.logger.warning("the rate limits' storage cannot be reached (%s): counting in memory", error)
+        return local.hit(per_address, "refusals-audited", get_remote_address()) and \
+            local.hit(in_all, "refusals-audited-all")
 
 
 def record(status: int, code: str, detail: str) -> None:
@@ -43,9 +58,7 @@ def record(status: int, code: str, detail: str) -> None:
     allowance."""
     if request.method not in WRITES or request.url_rule is None or not 400 <= status <= 422:
         return
-    strategy, per_address, in_all = current_app.extensions["ledger_refusal_limit"]
-    if not (strategy.hit(per_address, "refusals-audited", get_remote_address())
-            and strategy.hit(in_all, "refusals-audited-all")):
+    if not _within_allowance():
         current_app.logger.warning("refusal not audited: %s %s from %s, over the allowance", request.method,
                                    request.path, get_remote_address())
         return

@@ -368,5 +368,6 @@ def close_month(organisation_id: int, account_id: int) -> Response:
                                                                       month, by))
     if done is None:
         return _back(organisation_id, account_id)
-    flash(_("%(month)s is closed: its report is frozen as it stands.", month=f"{year}-{month:02d}"), "notice")
+    label = f"{year}-{month:02d}"  # (outside the call: Babel's extractor reads only plain arguments)
+    flash(_("%(month)s is closed: its report is frozen as it stands.", month=label), "notice")
     return _back(organisation_id, account_id, {"start": done.start.isoformat(), "end": done.end.isoformat()})

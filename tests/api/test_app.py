@@ -203,7 +203,10 @@ def test_the_cli_creates_an_admin_and_issues_a_token_shown_once(app):
         principal = principal_for_token(session, token)
         assert principal.email == "admin@example.org" and principal.platform_admin
         assert token not in str(session.scalars(select(ApiToken.secret_sha256)).all())
-    revoked = runner.invoke(args=["tokens", "revoke", token.split("_")[1]])
+    unknown = runner.invoke(args=["tokens", "revoke", "fl_000000000000"])
+    revoked = runner.invoke(args=["tokens", "revoke", "fl_" + token.split("_")[1]])  # as the token shows it
+    assert (unknown.exit_code, unknown.exception.__class__) == (1, SystemExit), unknown.output
+    assert "no token has this prefix" in unknown.output and "Traceback" not in unknown.output
     assert revoked.exit_code == 0
     with database(app).read() as session:
         assert principal_for_token(session, token) is None
@@ -267,3 +270,18 @@ def test_the_root_names_the_documentation_health_and_the_demo(app):
     for path in (response.json["documentation"], response.json["health"], response.json["openapi"]):
         assert app.test_client().get(path).status_code == 200, path
     assert "demo-password-2026" in response.json["demo"]
+
+
+def test_the_setups_banner_names_the_address_the_demo_is_served_at(tmp_path):
+    """`make run` passes its HOST and PORT on as FUNDLEDGER_PUBLIC_URL: the banner's commands must work there."""
+    application = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite3'}", "TESTING": True,
+                              "PUBLIC_URL": "http://example.test:8104/"})
+    try:
+        first = application.test_cli_runner().invoke(args=["ledger", "setup"]).output
+        again = application.test_cli_runner().invoke(args=["ledger", "setup"]).output
+    finally:
+        application.extensions["ledger_db"].dispose()
+
+    addresses = set(re.findall(r"https?://[\w.:-]+", first + again))
+    assert addresses == {"http://example.test:8104"}, addresses
+    assert "curl -X POST http://example.test:8104/api/v1/tokens" in again

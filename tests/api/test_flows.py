@@ -543,7 +543,10 @@ def test_rate_limits_answer_429_per_token_and_per_address(db, storage, request):
                    RATELIMIT_STORAGE_URI=uri)
     world = make_world(app)
     try:
-        responses = [world.call("auditor", "GET", "/api/v1/me") for _ in range(4)]
+        # One allowance per caller over every route, not one per route; the health checks are never counted.
+        responses = [world.call("auditor", "GET", path) for path in (
+            "/api/v1/me", "/api/v1/organisations", world.url("/trial-balance"), "/api/v1/me")]
+        probes = [app.test_client().get(path).status_code for path in ("/health/live", "/health") * 3]
         other_token = world.call("org_admin", "GET", "/api/v1/me")
         sign_ins = [app.test_client().post("/api/v1/tokens", json={"email": "x@example.org", "password": "p"})
                     for _ in range(3)]
@@ -551,6 +554,7 @@ def test_rate_limits_answer_429_per_token_and_per_address(db, storage, request):
         app.extensions["ledger_db"].dispose()
 
     assert [r.status_code for r in responses] == [200, 200, 200, 429]
+    assert probes == [200] * 6
     assert other_token.status_code == 200
     assert [r.status_code for r in sign_ins] == [401, 401, 429]
     assert sign_ins[-1].mimetype == "application/problem+json"
@@ -560,6 +564,27 @@ def test_rate_limits_answer_429_per_token_and_per_address(db, storage, request):
     assert "Retry-After" not in responses[0].headers
     if storage == "redis":
         assert redis.Redis.from_url(uri).keys("*fundledger*"), "the counters are not in Redis"
+
+
+def test_rate_limits_count_in_memory_while_redis_cannot_be_reached(db):
+    """A Redis outage fails no request: the limiter counts in the process's memory until Redis is back, the health
+    checks answer, and a refused write is still answered and recorded."""
+    app = make_app(db, RATELIMIT_DEFAULT="4 per minute", RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0")
+    world = make_world(app)
+    try:
+        probes = [app.test_client().get(path).status_code for path in ("/health/live", "/health")]
+        answers = [world.call("auditor", "GET", "/api/v1/me").status_code for _ in range(2)]
+        refused = world.call("org_admin", "POST", world.url("/donations"), json={"amount_minor": 1})
+        over = [world.call("auditor", "GET", "/api/v1/me").status_code for _ in range(3)]
+        with world.db.read() as session:
+            recorded = session.scalar(select(func.count()).select_from(AuditRecord).where(
+                AuditRecord.status_code == 422, AuditRecord.path == world.url("/donations")))
+    finally:
+        app.extensions["ledger_db"].dispose()
+
+    assert probes == [200, 200] and answers == [200, 200]
+    assert refused.status_code == 422 and recorded == 1
+    assert over == [200, 200, 429]  # counted still, per token: the auditor's fifth is refused
 
 
 def test_secrets_never_reach_the_audit_log(world):
