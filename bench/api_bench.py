@@ -12,8 +12,8 @@ zero errors.
 
 Set-up, from a clean state each run: a fresh database ``fl_api_bench`` (dropped if it exists), migrated; one
 foundation with one hot fund; 8 fund managers of that fund with 8 tokens each. Every client connection gets its
-own share of the 64 tokens and uses them in turn, so each token stays far below the default rate limit ("100
-per second; 3000 per minute", kept in Redis db 15; this bench's keys are deleted before each row): the limiter
+own share of the 64 tokens and uses them in turn, so each token stays far below the default rate limit ("3000 per
+minute" over every route, kept in Redis db 15; this bench's keys are deleted before each row): the limiter
 is measured as it runs for real clients, not switched off. Every request has its own Idempotency-Key and amount.
 
 Each gunicorn configuration is started once (sealer off) and driven at each client concurrency: a warm-up,
