@@ -17,6 +17,7 @@ import redis
 from flask import Flask, after_this_request, current_app, has_app_context
 from rq import Queue, Retry
 from rq.worker import SimpleWorker
+from werkzeug.exceptions import ServiceUnavailable
 
 from api.edge.channels import stripe_account
 from api.edge.mail import send_owed_confirmations
@@ -43,9 +44,16 @@ def handle_stored_event(event_row_id: int, status: str) -> str:
     if mode == "inline":
         return apply_and_confirm(app, event_row_id)
     if mode == "queue":
-        _queue(app.config["REDIS_URL"]).enqueue(
-            apply_event_job, event_row_id, retry=Retry(max=3, interval=[5, 30, 120]), job_timeout=120,
-            result_ttl=600, failure_ttl=7 * 24 * 3600)
+        try:
+            _queue(app.config["REDIS_URL"]).enqueue(
+                apply_event_job, event_row_id, retry=Retry(max=3, interval=[5, 30, 120]), job_timeout=120,
+                result_ttl=600, failure_ttl=7 * 24 * 3600)
+        except redis.RedisError as error:
+            # The event is stored (its own commit), not yet queued: a 503 has Stripe deliver it again, and a delivery
+            # of an event still ``received`` is queued again (api.webhooks.stripe).
+            app.logger.warning("the event queue (Redis) cannot be reached: %s", error)
+            raise ServiceUnavailable("the event is stored but the queue that applies it (Redis) cannot be reached; "
+                                     "deliver it again later") from error
     else:
         after_the_answer(lambda: apply_and_confirm(app, event_row_id))
     return status

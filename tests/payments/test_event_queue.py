@@ -4,6 +4,8 @@ worker applies it, in any number, once each."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import redis
 from rq import Queue
@@ -62,6 +64,24 @@ def test_an_event_the_worker_cannot_apply_is_kept_as_failed_for_its_next_deliver
 
     assert (kept, the_gift(world.db).status) == ("failed", "succeeded")
     assert again.json["duplicate"] is True and event_status(world, first.json["event_id"]) == "applied"
+
+
+def test_an_event_that_cannot_be_queued_is_a_503_and_its_next_delivery_queues_it(world, queued):
+    app, client, queue, paid = queued
+    event_id, reachable = f"evt_{uuid.uuid4().hex}", app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # Redis down while the event arrives
+
+    refused = deliver(client, "checkout.session.completed", paid, event_id=event_id)
+    kept = event_status(world, event_id)
+    app.config["REDIS_URL"] = reachable
+    again = deliver(client, "checkout.session.completed", paid, event_id=event_id)  # Stripe delivers it again
+    queued_then = queue.count
+    work(app, burst=True)
+
+    assert (refused.status_code, refused.json["code"]) == (503, "service_unavailable")
+    assert "Redis" in refused.json["detail"] and kept == "received"
+    assert (again.status_code, again.json["duplicate"], queued_then) == (200, True, 1)
+    assert event_status(world, event_id) == "applied" and the_gift(world.db).status == "succeeded"
 
 
 def event_status(world, event_id: str) -> str:
